@@ -1,0 +1,259 @@
+# The MQTT link: the one place that owns the broker connection (umqtt.simple underneath).
+#
+# Failure model (what umqtt.simple leaves to the application, see ecosystem research §1.1):
+# - umqtt.simple never pings; we ping every keepalive/2 and declare the link dead when nothing at
+#   all has arrived for 1.5 x keepalive (the broker's own limit, MQTT 3.1.1 §3.1.2.10).
+# - umqtt.simple turns the socket blocking with no timeout inside wait_msg(); a dead link would
+#   then hang the loop until the watchdog fires. We hand it a socket wrapper whose blocking mode is
+#   a bounded timeout, and create its socket with a timeout so connect() is bounded too.
+# - Any OSError / MQTTException marks the link down; reconnects follow a capped exponential
+#   backoff with jitter so a fleet does not reconnect in lockstep after a broker restart.
+# - State messages go through a bounded outbox (drop-oldest, counted) and are published with
+#   QoS 1: a message leaves the outbox only once the broker acknowledged it, so a broker outage
+#   loses nothing that fits in the outbox (at-least-once delivery).
+# - Payloads are bytes; topics are str (ASCII by construction).
+# Only the API shared by umqtt.simple 1.3.4 and 1.8 is used: MQTTClient(client_id, server, port,
+# user, password, keepalive, ssl), set_callback, set_last_will, connect(clean_session),
+# publish(topic, msg, retain, qos), subscribe(topic, qos), ping, check_msg, disconnect.
+import random
+import socket
+
+import log
+from clock import ticks_diff, ticks_ms
+from micropython import const
+
+_BACKOFF_MIN_MS = const(1000)
+_MAX_INBOX = const(4)
+_MAX_MESSAGES_PER_SERVICE = const(8)
+
+
+class _SocketFactory:
+    """Stands in for the `socket` module inside umqtt.simple so every socket it creates has a
+    timeout before connect() (1.3.4 has no connect timeout)."""
+
+    def __init__(self, timeout_s):
+        self.timeout_s = timeout_s
+        self.getaddrinfo = socket.getaddrinfo
+
+    def socket(self, *args):
+        sock = socket.socket(*args)
+        sock.settimeout(self.timeout_s)
+        return sock
+
+
+class _WatchedSocket:
+    """Wraps the connected socket: notes when bytes arrive (liveness) and bounds every blocking
+    read and write by the link's timeout instead of umqtt.simple's `setblocking(True)`."""
+
+    def __init__(self, sock, timeout_s, link):
+        self._sock = sock
+        self._timeout_s = timeout_s
+        self._link = link
+
+    def read(self, n):
+        data = self._sock.read(n)
+        if data:
+            self._link.last_rx_ms = ticks_ms()
+        return data
+
+    def write(self, buf, n=None):
+        if n is None:
+            return self._sock.write(buf)
+        return self._sock.write(buf, n)
+
+    def setblocking(self, flag):
+        if flag:
+            self._sock.settimeout(self._timeout_s)
+        else:
+            self._sock.setblocking(False)
+
+    def settimeout(self, timeout_s):
+        self._sock.settimeout(self._timeout_s if timeout_s is None else timeout_s)
+
+    def close(self):
+        self._sock.close()
+
+
+class MqttLink:
+    def __init__(self, mqtt_module, client_id, host, port, user, password, keepalive_s,
+                 status_topic, subscriptions=(), ssl=None, timeout_s=5, backoff_max_ms=60000,
+                 outbox_len=8):
+        self._mqtt = mqtt_module  # umqtt.simple (or a test double with the same API)
+        self._client_id = client_id
+        self._host = host
+        self._port = port
+        self._user = user or None
+        self._password = password or None
+        self._keepalive_s = keepalive_s
+        self._ssl = ssl
+        self._timeout_s = timeout_s
+        self._backoff_max_ms = backoff_max_ms
+        self.status_topic = status_topic
+        self.subscriptions = subscriptions
+        self.client = None
+        self.connected = False
+        self.on_connect = None  # called after every (re)connect, once online is published
+        self.inbox = []  # (topic bytes, payload bytes) received, handled by the app
+        self.inbox_dropped = 0
+        self.outbox = []  # [topic, payload] state messages waiting for the broker's ack
+        self.outbox_len = outbox_len
+        self.outbox_dropped = 0
+        self.connects = 0
+        self.failures = 0  # consecutive failed connection attempts
+        self.last_error = None
+        self.last_rx_ms = ticks_ms()
+        self._last_ping_ms = ticks_ms()
+        self._next_attempt_ms = ticks_ms()
+        self._patched = False
+
+    # -- connection ---------------------------------------------------------------------------
+
+    def _patch_umqtt(self):
+        if not self._patched and hasattr(self._mqtt, "socket"):
+            self._mqtt.socket = _SocketFactory(self._timeout_s)
+        self._patched = True
+
+    def _on_message(self, topic, payload):
+        if len(self.inbox) >= _MAX_INBOX:
+            self.inbox_dropped += 1
+            log.warning("mqtt: inbox full, dropped a message on %s", topic)
+            return
+        self.inbox.append((topic, payload))
+
+    def _connect(self):
+        self._patch_umqtt()
+        client = self._mqtt.MQTTClient(self._client_id, self._host, port=self._port,
+                                    user=self._user, password=self._password,
+                                    keepalive=self._keepalive_s, ssl=self._ssl)
+        client.set_callback(self._on_message)
+        client.set_last_will(self.status_topic, b"offline", retain=True, qos=1)
+        self.client = client
+        try:
+            client.connect(True, self._timeout_s)  # umqtt.simple >= 1.5 takes a timeout
+        except TypeError:
+            client.connect(True)  # 1.3.4: bounded by the socket factory's timeout
+        client.sock = _WatchedSocket(client.sock, self._timeout_s, self)
+        self.last_rx_ms = self._last_ping_ms = ticks_ms()
+        for topic in self.subscriptions:
+            client.subscribe(topic, 0)
+        client.publish(self.status_topic, b"online", True, 1)
+        self.connected = True
+        self.connects += 1
+        self.failures = 0
+        log.info("mqtt: connected to %s:%d as %s", self._host, self._port, self._client_id)
+        if self.on_connect:
+            self.on_connect()
+        self.flush_outbox()
+
+    def _drop(self, reason):
+        if self.connected:
+            log.warning("mqtt: link down: %s", reason)
+        self.connected = False
+        self.last_error = reason
+        if self.client is not None and self.client.sock is not None:
+            try:
+                self.client.sock.close()
+            except OSError as e:  # the socket is already gone; nothing else to release
+                log.debug("mqtt: close after failure: %s", e)
+        self._schedule_retry()
+
+    def _schedule_retry(self):
+        self.failures += 1
+        # Capped exponential backoff with jitter in [50 %, 100 %] of the step.
+        step = _BACKOFF_MIN_MS << min(self.failures - 1, 10)
+        if step > self._backoff_max_ms:
+            step = self._backoff_max_ms
+        step = step // 2 + (step // 2) * random.getrandbits(8) // 255
+        self._next_attempt_ms = ticks_ms() + step
+        self.retry_in_ms = step
+
+    def service(self):
+        """Call from the main loop: connects when due, reads incoming messages, keeps alive."""
+        now = ticks_ms()
+        if not self.connected:
+            if ticks_diff(now, self._next_attempt_ms) < 0:
+                return False
+            try:
+                self._connect()
+            except Exception as e:  # OSError, MQTTException, or umqtt's asserts on a bad CONNACK
+                self._drop(_describe(e))
+                log.warning("mqtt: connect to %s:%d failed (%s); retry in %d ms",
+                            self._host, self._port, self.last_error, self.retry_in_ms)
+                return False
+            return True
+        try:
+            for _ in range(_MAX_MESSAGES_PER_SERVICE):
+                if self.client.check_msg() is None:
+                    break
+            now = ticks_ms()
+            keepalive_ms = self._keepalive_s * 1000
+            if ticks_diff(now, self.last_rx_ms) > keepalive_ms * 3 // 2:
+                self._drop("no traffic from the broker for %d s" % (keepalive_ms * 3 // 2000))
+                return False
+            if ticks_diff(now, self._last_ping_ms) > keepalive_ms // 2:
+                self.client.ping()
+                self._last_ping_ms = now
+        except Exception as e:
+            self._drop(_describe(e))
+            return False
+        if self.outbox:
+            self.flush_outbox()
+        return self.connected
+
+    # -- publishing ---------------------------------------------------------------------------
+
+    def publish(self, topic, payload, retain=False, qos=0):
+        """Publish now if connected; False if the link is down or failed while sending."""
+        if not self.connected:
+            return False
+        try:
+            self.client.publish(topic, payload, retain, qos)
+            return True
+        except Exception as e:
+            self._drop(_describe(e))
+            return False
+
+    def queue(self, topic, payload, retain=False):
+        """Queue a message that must not be lost to a short outage (QoS 1, drop-oldest)."""
+        if len(self.outbox) >= self.outbox_len:
+            self.outbox.pop(0)
+            self.outbox_dropped += 1
+        self.outbox.append((topic, payload, retain))
+        self.flush_outbox()
+
+    def flush_outbox(self):
+        while self.outbox and self.connected:
+            topic, payload, retain = self.outbox[0]
+            if not self.publish(topic, payload, retain, 1):
+                return
+            self.outbox.pop(0)
+
+    def close(self):
+        """Clean shutdown: offline (retained) first, because DISCONNECT suppresses the will."""
+        if self.connected:
+            try:
+                self.flush_outbox()
+                self.client.publish(self.status_topic, b"offline", True, 1)
+                self.client.disconnect()
+            except Exception as e:
+                log.warning("mqtt: clean disconnect failed: %s", _describe(e))
+        self.connected = False
+
+
+def _describe(e):
+    name = type(e).__name__
+    if name == "MQTTException" and e.args:
+        reason = _CONNACK_REASONS.get(e.args[0])
+        if reason:
+            return "broker refused the connection: %s" % reason
+    return "%s %s" % (name, e.args[0] if e.args else "")
+
+
+# CONNACK return codes, MQTT 3.1.1 §3.2.2.3
+_CONNACK_REASONS = {
+    1: "unacceptable protocol version",
+    2: "client id rejected",
+    3: "server unavailable",
+    4: "bad user name or password",
+    5: "not authorized",
+}

@@ -1,0 +1,227 @@
+#!/usr/bin/env python3
+"""Run the firmware on the sim board: the MicroPython unix port with emulated peripherals.
+
+The firmware is the same code that runs on a board (firmware/, lib/, boards/); only the board
+module differs (boards/sim.py: an emulated ATM90E32 on a fake SPI bus, a UART replaying a HAN
+capture at the line's byte rate, a watchdog, a folder as the flash filesystem). This program
+is the board's power supply and watchdog: it starts the firmware, restarts it when it resets
+itself or its watchdog expires, and prints the readings it publishes.
+
+Without --broker it starts a private Mosquitto on a free loopback port.
+"""
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mp_env  # noqa: E402
+from broker import Broker  # noqa: E402
+from han_capture import load_pushes, write_replay  # noqa: E402
+
+RESET_EXIT_CODE = 100  # boards/sim.py: reset() exits the unix port with this code
+WATCHDOG_FILE = ".sim_watchdog"  # boards/sim.py touches it when the firmware feeds the watchdog
+
+
+def parse_broker(text):
+    """'[user:password@]host:port' -> (host, port, user, password)."""
+    user = password = ""
+    if "@" in text:
+        credentials, text = text.rsplit("@", 1)
+        if ":" not in credentials:
+            raise ValueError("credentials must be user:password")
+        user, password = credentials.split(":", 1)
+    host, sep, port = text.rpartition(":")
+    if not sep or not host:
+        raise ValueError("expected host:port")
+    port = int(port)
+    if not 0 < port < 65536:
+        raise ValueError("port out of range")
+    return host, port, user, password
+
+
+def build_parser():
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    p.add_argument("--broker", metavar="[USER:PASSWORD@]HOST:PORT",
+                   help="MQTT broker to use (default: a private Mosquitto on a free port)")
+    p.add_argument("--device-id", help="device id (default: derived from the board's unique id)")
+    p.add_argument("--state-dir", default="sim-state",
+                   help="the emulated flash, kept between runs (default: sim-state)")
+    p.add_argument("--han", metavar="FILE",
+                   help="replay a HAN capture (hex text, one push per line; raw bytes; or a "
+                        ".jsonl corpus); without it the emulated ATM90E32 is the source")
+    p.add_argument("--han-baud", type=int, default=None,
+                   help="line rate of the replay (default: the config's han.baud; 0 = unthrottled)")
+    p.add_argument("--han-interval", type=float, default=2.0,
+                   help="seconds of idle line between pushes (default 2)")
+    p.add_argument("--duration", type=float, help="stop cleanly after SECONDS")
+    p.add_argument("--heap", help="MicroPython heap size, e.g. 24K (passed to -X heapsize=)")
+    p.add_argument("--watchdog-s", type=float, default=30.0,
+                   help="restart the firmware when it has not fed its watchdog for this long")
+    p.add_argument("--quiet", action="store_true", help="do not print the firmware's log")
+    return p
+
+
+class Sim:
+    def __init__(self, args, broker_addr):
+        self.args = args
+        self.host, self.port, self.user, self.password = broker_addr
+        self.state_dir = os.path.abspath(args.state_dir)
+        self.proc = None
+        self.stopping = False
+        self.resets = 0
+
+    def provision(self):
+        """Site settings for this run, merged into the board's config at its next boot."""
+        os.makedirs(self.state_dir, exist_ok=True)
+        site = {"board": "sim", "mqtt": {"host": self.host, "port": self.port,
+                                         "user": self.user, "password": self.password}}
+        site["source"] = "han" if self.args.han else "atm90e32"
+        if self.args.device_id:
+            site["device_id"] = self.args.device_id
+        tmp = os.path.join(self.state_dir, "site.json.tmp")
+        with open(tmp, "w") as f:
+            json.dump(site, f)
+        os.replace(tmp, os.path.join(self.state_dir, "site.json"))
+        if self.args.han:
+            pushes = load_pushes(self.args.han)
+            write_replay(pushes, os.path.join(self.state_dir, "sim_han.bin"))
+
+    def env(self, reset_cause):
+        env = mp_env.micropython_env()
+        env["SIM_RESET_CAUSE"] = reset_cause
+        if self.args.han:
+            env["SIM_HAN"] = os.path.join(self.state_dir, "sim_han.bin")
+            env["SIM_HAN_INTERVAL_MS"] = str(int(self.args.han_interval * 1000))
+            if self.args.han_baud is not None:
+                env["SIM_HAN_BAUD"] = str(self.args.han_baud)
+        return env
+
+    def start_firmware(self, reset_cause):
+        watchdog = os.path.join(self.state_dir, WATCHDOG_FILE)
+        if os.path.exists(watchdog):
+            os.remove(watchdog)
+        cmd = mp_env.micropython_command(os.path.join(mp_env.REPO, "firmware", "main.py"),
+                                         heap=self.args.heap)
+        self.started = time.monotonic()
+        self.proc = subprocess.Popen(cmd, cwd=self.state_dir, env=self.env(reset_cause),
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        threading.Thread(target=self.pump_output, args=(self.proc,), daemon=True).start()
+
+    def pump_output(self, proc):
+        for line in proc.stdout:
+            if not self.args.quiet:
+                sys.stdout.write("[fw] " + line.decode(errors="replace"))
+                sys.stdout.flush()
+
+    def watchdog_expired(self):
+        path = os.path.join(self.state_dir, WATCHDOG_FILE)
+        try:
+            last = os.path.getmtime(path)
+        except OSError:
+            last = None
+        now = time.monotonic()
+        if last is None:  # not fed yet: allow boot time
+            return now - self.started > self.args.watchdog_s * 2
+        return time.time() - last > self.args.watchdog_s
+
+    def stop_firmware(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # the firmware's clean-shutdown path (Ctrl-C)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def run(self, deadline):
+        self.start_firmware("power_on")
+        while True:
+            if deadline is not None and time.monotonic() >= deadline:
+                self.stop_firmware()
+                return 0
+            code = self.proc.poll()
+            if code is not None:
+                if code == RESET_EXIT_CODE:
+                    self.resets += 1
+                    print("sim: the board reset itself; restarting", flush=True)
+                    self.start_firmware("soft")
+                    continue
+                print("sim: firmware exited with code %d" % code, flush=True)
+                return code
+            if self.watchdog_expired():
+                print("sim: watchdog expired; resetting the board", flush=True)
+                self.proc.kill()
+                self.proc.wait()
+                self.start_firmware("watchdog")
+            time.sleep(0.1)
+
+
+def show_readings(host, port, user, password):
+    """Print each state message the firmware publishes (what a newcomer wants to see)."""
+    import paho.mqtt.client as mqtt
+
+    def on_message(client, userdata, msg):
+        try:
+            state = json.loads(msg.payload)
+        except ValueError:
+            return
+        parts = ["%s=%s" % (k, state[k]) for k in ("p", "e_imp", "e_exp") if k in state]
+        for name, ch in sorted(state.get("ch", {}).items()):
+            if "p" in ch:
+                parts.append("%s:%sW" % (name, ch["p"]))
+        print("reading %s: %s" % (msg.topic, " ".join(parts)), flush=True)
+
+    client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2)
+    if user:
+        client.username_pw_set(user, password)
+    client.on_message = on_message
+    client.on_connect = lambda c, u, f, rc, p=None: c.subscribe("+/+/state")
+    client.connect_async(host, port)
+    client.loop_start()
+    return client
+
+
+def main():
+    args = build_parser().parse_args()
+    try:
+        broker_addr = parse_broker(args.broker) if args.broker else None
+    except ValueError as e:
+        print("sim: bad --broker %r: %s" % (args.broker, e), file=sys.stderr)
+        return 2
+    if args.han and not os.path.exists(args.han):
+        print("sim: no such capture file: %s" % args.han, file=sys.stderr)
+        return 2
+    broker = None
+    if broker_addr is None:
+        broker = Broker().start()
+        broker_addr = (broker.host, broker.port, "", "")
+        print("sim: private Mosquitto on %s:%d" % (broker.host, broker.port), flush=True)
+    sim = Sim(args, broker_addr)
+    watcher = None
+    signal.signal(signal.SIGTERM, lambda *a: (_ for _ in ()).throw(KeyboardInterrupt()))
+    try:
+        sim.provision()
+        watcher = show_readings(*broker_addr)
+        deadline = time.monotonic() + args.duration if args.duration else None
+        return sim.run(deadline)
+    except KeyboardInterrupt:
+        sim.stop_firmware()
+        return 0
+    except ValueError as e:
+        print("sim: %s" % e, file=sys.stderr)
+        return 2
+    finally:
+        if watcher is not None:
+            watcher.loop_stop()
+        if broker is not None:
+            broker.close()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
