@@ -18,7 +18,8 @@
 #                             of the chip's phases A, B, C (None for an unused phase)
 #   identify(seconds)         blink an LED (or log, on the sim) so a user can find the board
 #   reset()                   hard reset (machine.reset() on hardware)
-#   reset_cause()             str: "power_on" | "watchdog" | "hard" | "soft" | "deepsleep" | "unknown"
+#   reset_cause()             str: "power_on" | "watchdog" | "hard" | "soft" | "deepsleep" |
+#                             "unknown"
 #
 # Files (config, energy counters, crash log) live in the current directory: "/" on a board,
 # the state directory on the sim board.

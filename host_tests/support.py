@@ -15,7 +15,7 @@ def skip(reason):
     try:
         import pytest
     except ImportError:
-        raise Skip(reason)
+        raise Skip(reason) from None
     pytest.skip(reason)
 
 

@@ -37,8 +37,9 @@ fi
 "$VENV/bin/python" tools/fetch_umqtt.py --dest .deps >/dev/null
 
 # 4. MicroPython type stubs, one folder per port (their modules differ: no `esp32` on esp8266).
-for port in esp32 esp8266; do
+for port in esp32 esp8266 rp2; do
   stub_req="micropython-${port}-stubs==1.29.0.post1"
+  [ "$port" = rp2 ] && stub_req="micropython-rp2-rpi-pico-w-stubs==1.29.0.post1"
   if [ "$(cat ".typings/$port/.pinned" 2>/dev/null)" != "$stub_req" ]; then
     rm -rf ".typings/$port"
     "$VENV/bin/pip" install --quiet --disable-pip-version-check --no-deps --target ".typings/$port" \

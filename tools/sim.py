@@ -20,9 +20,9 @@ import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import mp_env  # noqa: E402
-from broker import Broker  # noqa: E402
-from han_capture import load_pushes, write_replay  # noqa: E402
+import mp_env
+from broker import Broker
+from han_capture import load_pushes, write_replay
 
 RESET_EXIT_CODE = 100  # boards/sim.py: reset() exits the unix port with this code
 WATCHDOG_FILE = ".sim_watchdog"  # boards/sim.py touches it when the firmware feeds the watchdog
@@ -46,7 +46,8 @@ def parse_broker(text):
 
 
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--broker", metavar="[USER:PASSWORD@]HOST:PORT",
                    help="MQTT broker to use (default: a private Mosquitto on a free port)")
     p.add_argument("--device-id", help="device id (default: derived from the board's unique id)")
@@ -56,7 +57,7 @@ def build_parser():
                    help="replay a HAN capture (hex text, one push per line; raw bytes; or a "
                         ".jsonl corpus); without it the emulated ATM90E32 is the source")
     p.add_argument("--han-baud", type=int, default=None,
-                   help="line rate of the replay (default: the config's han.baud; 0 = unthrottled)")
+                   help="replay line rate (default: the config's han.baud; 0 = unthrottled)")
     p.add_argument("--han-interval", type=float, default=2.0,
                    help="seconds of idle line between pushes (default 2)")
     p.add_argument("--duration", type=float, help="stop cleanly after SECONDS")

@@ -1,0 +1,93 @@
+# The sim board: the firmware on the MicroPython unix port with emulated peripherals.
+#
+# It implements the board interface (boards/__init__.py) with emulations instead of hardware:
+# an ATM90E32 behind a machine.SPI-like bus (boards/sim_atm90e32.py), a UART replaying a HAN
+# capture at the line's byte rate (boards/sim_uart.py), a watchdog that tools/sim.py enforces, and
+# the current directory (tools/sim.py's --state-dir) as the flash filesystem.
+# tools/sim.py passes its options in SIM_* environment variables.
+import os
+import sys
+
+import log
+from clock import ticks_diff, ticks_ms
+
+NAME = "sim"
+MODEL = "Simulated board (MicroPython unix port)"
+SOURCES = ("han", "atm90e32")
+HEAP_BYTES = 0  # whatever -X heapsize gave the unix port
+
+_RESET_EXIT_CODE = 100  # tools/sim.py restarts the firmware when it exits with this code
+_WATCHDOG_FILE = ".sim_watchdog"
+_UID_FILE = ".sim_uid"
+
+
+def unique_id():
+    """Six random bytes made on first boot and kept in the emulated flash, like a chip id."""
+    try:
+        with open(_UID_FILE, "rb") as f:
+            uid = f.read()
+        if len(uid) == 6:
+            return uid
+    except OSError:
+        log.info("sim: first boot, making a unique id")
+    uid = os.urandom(6)
+    with open(_UID_FILE, "wb") as f:
+        f.write(uid)
+    return uid
+
+
+class _Watchdog:
+    """Feeding touches a file at most once a second; tools/sim.py resets the board when the
+    file gets older than its watchdog timeout, as the hardware watchdog would."""
+
+    def __init__(self, timeout_ms):
+        self.timeout_ms = timeout_ms
+        self._last_touch = None
+        self.feed()
+
+    def feed(self):
+        now = ticks_ms()
+        if self._last_touch is None or ticks_diff(now, self._last_touch) >= 1000:
+            with open(_WATCHDOG_FILE, "w") as f:
+                f.write("fed")
+            self._last_touch = now
+
+
+def watchdog(timeout_ms):
+    return _Watchdog(timeout_ms)
+
+
+def network_up(config):
+    return True  # the host's network is the sim board's WiFi
+
+
+def han_uart(config):
+    from boards.sim_uart import ReplayUart
+
+    path = os.getenv("SIM_HAN")
+    if not path:
+        raise OSError("sim: no HAN capture given (tools/sim.py --han FILE)")
+    han = config["han"]
+    baud = os.getenv("SIM_HAN_BAUD")
+    baud = int(baud) if baud else han["baud"]
+    bits = 11 if han.get("parity", "none") != "none" else 10  # start + 8 data + parity + stop
+    interval_ms = int(os.getenv("SIM_HAN_INTERVAL_MS") or "2000")
+    return ReplayUart(path, baud=baud, bits_per_byte=bits, interval_ms=interval_ms, rxbuf=1024)
+
+
+def spi_chips(config):
+    from boards.sim_atm90e32 import house_board
+
+    return house_board()
+
+
+def identify(seconds):
+    log.info("sim: identify requested: blinking the (imaginary) LED for %d s", seconds)
+
+
+def reset():
+    sys.exit(_RESET_EXIT_CODE)
+
+
+def reset_cause():
+    return os.getenv("SIM_RESET_CAUSE") or "power_on"

@@ -1,0 +1,406 @@
+# The firmware: picks the board from the config, reads the meter, publishes, takes new settings.
+#
+# One loop, no threads: feed the watchdog (only here, so a hung loop resets the board), keep the
+# network and the MQTT link up, poll the meter source, publish a reading when one is due, and
+# handle at most a few incoming messages per turn. Every failure below is handled where it
+# happens and the loop goes on; only an unexpected exception ends it, and main() records the
+# reason and resets the board (boot-loop protection then decides on safe mode).
+import gc
+import json
+import sys
+
+import config_schema
+import config_store
+import crash_log
+import log
+import storage
+from clock import ticks_diff, ticks_ms, unix_time
+from micropython import const
+from publish_context import PublishContext
+
+VERSION = "0.1.0"
+
+_WATCHDOG_MS = const(30000)
+_LOOP_SLEEP_MS = const(20)
+_DIAG_INTERVAL_MS = const(60000)
+_TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
+_SITE_FILE = "site.json"  # first-boot / provisioning settings (make deploy, tools/sim.py)
+_TRIAL_FILE = "config.trial"  # the previous config while a connectivity change is on trial
+
+
+def _sleep_ms(ms):
+    import time
+
+    if hasattr(time, "sleep_ms"):
+        time.sleep_ms(ms)
+    else:
+        time.sleep(ms / 1000)
+
+
+class App:
+    def __init__(self, board, config, notices, safe_mode=False):
+        self.board = board
+        self.safe_mode = safe_mode
+        self.config = config
+        self.notices = notices  # said on MQTT once connected (config fallbacks, rollbacks, ...)
+        self.running = True
+        self.reset_requested = False
+        self.ctx = PublishContext(config, board, VERSION)
+        self.base = self.ctx.base
+        self.wdt = board.watchdog(_WATCHDOG_MS)
+        self.started_ms = ticks_ms()
+        self.last_publish_ms = None
+        self.last_diag_ms = ticks_ms()
+        self.trial_deadline_ms = None
+        self.announced = None  # HA entity keys announced in this session
+        self.healthy = False
+        self.source = None
+        self.energy = None
+        if safe_mode:
+            self.notices.append(
+                "safe mode: %d failed starts in a row (last: %s); the meter source is not "
+                "started; send a config change or a reboot command to leave it"
+                % (crash_log.unhealthy_starts(), crash_log.last()))
+        else:
+            self._build_source()
+        self._build_link()
+
+    # -- set-up ---------------------------------------------------------------------------------
+
+    def _build_source(self):
+        from reading import Reading
+
+        source = self.config["source"]
+        if source not in getattr(self.board, "SOURCES", ()):
+            raise ValueError("board %s has no %s source" % (self.board.NAME, source))
+        self.reading = Reading(source)
+        if source == "han":
+            from han_source import HanSource
+
+            self.source = HanSource(self.board.han_uart(self.config), self.config["han"],
+                                    self.reading)
+        else:
+            from atm90e32_source import Atm90e32Source
+            import energy_store
+
+            self.source = Atm90e32Source(self.board.spi_chips(self.config),
+                                         self.config["atm90e32"], self.reading)
+            self.energy = energy_store.EnergyStore(self.source)
+            note = self.energy.restore()
+            if note:
+                self.notices.append(note)
+
+    def _build_link(self):
+        import umqtt.simple
+        from mqtt_link import MqttLink
+
+        mqtt = self.config["mqtt"]
+        self.ha_status_topic = self.ctx.ha_prefix + "/status"
+        subscriptions = [self.base + "/config/set", self.base + "/cmd"]
+        if self.ctx.ha_enabled:
+            subscriptions.append(self.ha_status_topic)
+        ssl = None
+        if mqtt.get("tls"):
+            import ssl as ssl_module  # ESP32 only: the ESP8266's TLS lacks the memory for it
+
+            ssl = ssl_module.SSLContext(ssl_module.PROTOCOL_TLS_CLIENT)
+        self.link = MqttLink(umqtt.simple, self.ctx.device_id, mqtt["host"], mqtt["port"],
+                             mqtt["user"], mqtt["password"], mqtt["keepalive_s"],
+                             self.ctx.status_topic, subscriptions, ssl=ssl,
+                             outbox_len=getattr(self.board, "OUTBOX_LEN", 8))
+        self.link.on_connect = self._on_connect
+
+    def _on_connect(self):
+        self.publish_config()
+        if self.trial_deadline_ms is not None:
+            self._end_trial(confirmed=True)
+        for note in self.notices:
+            self.link.publish(self.base + "/notice", note.encode())
+        self.notices = []
+        self.announced = None  # announce again: the broker may have lost retained messages
+        self.publish_diag()
+
+    # -- the loop -------------------------------------------------------------------------------
+
+    def run(self):
+        log.info("app: %s on board %s, source %s, topics under %s", VERSION, self.board.NAME,
+                 self.config["source"], self.base)
+        while self.running:
+            self.step()
+            _sleep_ms(_LOOP_SLEEP_MS)
+
+    def step(self):
+        self.wdt.feed()
+        now = ticks_ms()
+        if self.board.network_up(self.config):
+            self.link.service()
+        self._check_trial(now)
+        while self.link.inbox:
+            topic, payload = self.link.inbox.pop(0)
+            self.handle_message(topic, payload)
+        if self.source is not None and self._poll_source(now):
+            self.publish_reading()
+        if ticks_diff(now, self.last_diag_ms) >= _DIAG_INTERVAL_MS:
+            self.publish_diag()
+        if self.energy is not None:
+            self.energy.maybe_save(now)
+        if not self.healthy and ticks_diff(now, self.started_ms) >= crash_log.HEALTHY_MS:
+            self.healthy = True
+            crash_log.healthy()
+
+    def reading_ready(self):
+        return self.last_publish_ms is not None
+
+    def _poll_source(self, now):
+        """True when a reading is due for publishing."""
+        if self.config["source"] == "han":
+            if not self.source.poll():
+                return False
+            min_ms = self.config["han"]["min_interval_s"] * 1000
+            return self.last_publish_ms is None or ticks_diff(now, self.last_publish_ms) >= min_ms
+        self.source.poll()  # keeps the energy registers from overflowing between publishes
+        interval_ms = self.config["publish_interval_s"] * 1000
+        last = self.last_publish_ms
+        if last is not None and ticks_diff(now, last) < interval_ms:
+            return False
+        return self.source.read()
+
+    # -- publishing -----------------------------------------------------------------------------
+
+    def publish_reading(self):
+        from publish_context import reading_messages
+
+        self.last_publish_ms = ticks_ms()
+        self.reading.timestamp = unix_time()
+        if self.link.connected and self.ctx.ha_enabled and self.announced is None:
+            self.announce()
+        state_topic = self.ctx.state_topic
+        for topic, payload, retain in reading_messages(self.reading, self.ctx):
+            if topic == state_topic:
+                # The state must survive a short outage: outbox, QoS 1.
+                self.link.queue(topic, payload, retain)
+            elif self.link.connected:
+                # The other formats are momentary views of the same reading: sent when the
+                # link is up, not queued.
+                self.link.publish(topic, payload, retain)
+
+    def announce(self):
+        """Home Assistant discovery: one retained config per sensor, removals for stale ones."""
+        import home_assistant
+
+        keys = home_assistant.entity_keys(self.reading, self.ctx)
+        previous = self._load_announced()
+        for topic, payload, retain in home_assistant.removals(previous, keys, self.ctx):
+            if not self.link.publish(topic, payload, retain):
+                return
+        for topic, payload, retain in home_assistant.discovery(self.reading, self.ctx):
+            if not self.link.publish(topic, payload, retain):
+                return
+        self.announced = keys
+        self._save_announced(keys)
+
+    def _load_announced(self):
+        try:
+            with open("ha_entities.json") as f:
+                return json.load(f)
+        except (OSError, ValueError):
+            return []
+
+    def _save_announced(self, keys):
+        keys = sorted(keys)
+        if keys == sorted(self._load_announced()):
+            return
+        storage.write_atomic("ha_entities.json", json.dumps(keys))
+
+    def publish_config(self):
+        payload = json.dumps(config_schema.redact(self.config)).encode()
+        self.link.publish(self.base + "/config", payload, True, 1)
+
+    def publish_diag(self):
+        self.last_diag_ms = ticks_ms()
+        gc.collect()
+        diag = {
+            "version": VERSION,
+            "board": self.board.NAME,
+            "uptime_s": ticks_diff(ticks_ms(), self.started_ms) // 1000,
+            "reset_cause": self.board.reset_cause(),
+            "mem_free": gc.mem_free(),
+            "mqtt_connects": self.link.connects,
+            "outbox_dropped": self.link.outbox_dropped,
+            "safe_mode": self.safe_mode,
+        }
+        if self.source is not None:
+            diag["source"] = self.source.diagnostics()
+        last_crash = crash_log.last()
+        if last_crash:
+            diag["last_crash"] = last_crash
+        self.link.publish(self.base + "/diag", json.dumps(diag).encode(), True)
+
+    # -- incoming messages ----------------------------------------------------------------------
+
+    def handle_message(self, topic, payload):
+        if isinstance(topic, bytes):
+            topic = topic.decode()
+        if topic == self.base + "/config/set":
+            self.handle_config_set(payload)
+        elif topic == self.base + "/cmd":
+            import commands
+
+            commands.handle(self, payload)
+        elif topic == self.ha_status_topic:
+            if payload == b"online":
+                # HA restarted and lost its discovery state: announce again at the next reading
+                self.announced = None
+
+    def reply(self, topic, result):
+        self.link.publish(topic, json.dumps(result).encode())
+
+    def handle_config_set(self, payload):
+        result_topic = self.base + "/config/result"
+        body, error = self.verify_signature(payload)
+        if error:
+            self.reply(result_topic, {"ok": False, "error": error})
+            return
+        result, new_config = config_schema.apply_change(self.config, body)
+        if not result["ok"]:
+            log.warning("config: refused: %s", result["error"])
+            self.reply(result_topic, result)
+            return
+        if not result["changed"]:
+            self.reply(result_topic, result)
+            return
+        try:
+            config_store.save(new_config)
+        except OSError as e:  # flash full or failing: keep running on the old config
+            self.reply(result_topic, {"ok": False, "error": "could not save config: %s" % e})
+            return
+        old_config = self.config
+        self.config = new_config
+        log.info("config: changed %s", ", ".join(result["changed"]))
+        self.reply(result_topic, result)
+        self.publish_config()
+        if config_schema.touches_connectivity(result["changed"]):
+            self._start_trial(old_config)
+        elif result["restart"] or self.safe_mode:
+            self.request_reset("config change needs a restart")
+
+    def verify_signature(self, payload):
+        """(body bytes, None) when the message may be applied, (None, error) when refused."""
+        secret = self.config["security"]["secret"]
+        if not secret:
+            return payload, None
+        import signing
+
+        return signing.verify(secret, payload, self.replay_guard())
+
+    def replay_guard(self):
+        if not hasattr(self, "_replay"):
+            import signing
+
+            self._replay = signing.ReplayGuard("replay.json")
+        return self._replay
+
+    # -- connectivity changes on trial ------------------------------------------------------------
+
+    def _start_trial(self, old_config):
+        """Try the new broker/WiFi settings; roll back by itself if they do not connect."""
+        storage.write_atomic(_TRIAL_FILE, json.dumps(old_config))
+        self.trial_deadline_ms = ticks_ms() + _TRIAL_MS
+        log.info("config: trying the new connection settings for %d s", _TRIAL_MS // 1000)
+        self.link.close()
+        self.ctx = PublishContext(self.config, self.board, VERSION)
+        self.base = self.ctx.base
+        self._build_link()
+
+    def _check_trial(self, now):
+        if self.trial_deadline_ms is None or ticks_diff(now, self.trial_deadline_ms) < 0:
+            return
+        self._end_trial(confirmed=False)
+
+    def _end_trial(self, confirmed):
+        self.trial_deadline_ms = None
+        if confirmed:
+            storage.remove(_TRIAL_FILE)
+            log.info("config: new connection settings confirmed")
+            return
+        try:
+            with open(_TRIAL_FILE) as f:
+                old_config = json.load(f)
+        except (OSError, ValueError) as e:
+            log.error("config: cannot read the previous config to roll back to: %s", e)
+            return
+        failed = self.link.last_error or "no connection"
+        self.config = old_config
+        config_store.save(old_config)
+        storage.remove(_TRIAL_FILE)
+        note = "rolled back a connectivity change: the broker was not reachable within %d s (%s)"
+        self.notices.append(json.dumps({"ok": False, "error": note % (_TRIAL_MS // 1000, failed)}))
+        log.warning("config: " + note, _TRIAL_MS // 1000, failed)
+        self.link.close()
+        self.ctx = PublishContext(self.config, self.board, VERSION)
+        self.base = self.ctx.base
+        self._build_link()
+
+    # -- shutdown -------------------------------------------------------------------------------
+
+    def request_reset(self, reason):
+        log.info("app: resetting: %s", reason)
+        self.reset_requested = True
+        self.running = False
+        crash_log.healthy()  # a deliberate reset is not a crash: it also leaves safe mode
+
+    def shutdown(self, clean=True):
+        if self.energy is not None:
+            self.energy.save()
+        self.link.close()
+        if clean:
+            crash_log.clean_exit()
+
+
+def _load_config():
+    config, notice = config_store.load()
+    notices = [notice] if notice else []
+    if storage.exists(_SITE_FILE):
+        # Site settings from make deploy / tools/sim.py: applied once, validated like any change.
+        with open(_SITE_FILE, "rb") as f:
+            result, new_config = config_schema.apply_change(config, f.read(), limit=None)
+        if result["ok"]:
+            config = new_config
+            config_store.save(config)
+        else:
+            notices.append("site settings refused: %s" % result["error"])
+        storage.remove(_SITE_FILE)
+    if storage.exists(_TRIAL_FILE):
+        notices.append("a connectivity change was on trial at reset; trying it again")
+    return config, notices
+
+
+def main():
+    board = None
+    app = None
+    crashed = None
+    try:
+        config, notices = _load_config()
+        board = __import__("boards." + config["board"], None, None, ("NAME",))
+        safe_mode = crash_log.boot(board.reset_cause())
+        app = App(board, config, notices, safe_mode)
+        if storage.exists(_TRIAL_FILE):
+            app.trial_deadline_ms = ticks_ms() + _TRIAL_MS
+        app.run()
+    except KeyboardInterrupt:
+        log.info("app: stopping (interrupt)")
+    except Exception as e:  # anything unexpected: record why, then reset (below)
+        crashed = e
+        crash_log.record(e)
+    if app is not None:
+        try:
+            app.shutdown(clean=crashed is None)
+        except Exception as e:  # going down anyway; say why the goodbye failed
+            log.error("app: shutdown: %s", e)
+    if crashed is not None:
+        if board is None:
+            raise crashed  # no board to reset: the config or board module itself is broken
+        board.reset()
+    if app is not None and app.reset_requested:
+        board.reset()
+    sys.exit(0)

@@ -1,0 +1,114 @@
+# Commands on <prefix>/<id>/cmd, answered on <prefix>/<id>/cmd/result with the same convention
+# as config changes: {"ok": true, "cmd": ..., ...} or {"ok": false, "error": "..."}.
+# A request may carry an "id"; the answer repeats it so a tool can match the two.
+#
+#   {"cmd": "reboot"}
+#   {"cmd": "identify", "seconds": 10}
+#   {"cmd": "announce"}                                   re-send Home Assistant discovery
+#   {"cmd": "calibrate", "channel": "CT1", "voltage": 231.4}   or "current": 5.02 (amperes)
+#   {"cmd": "reset_energy", "confirm": "reset_energy"}   zero the ATM90E32 lifetime counters
+import json
+
+import config_schema
+import config_store
+import log
+from micropython import const
+
+_MAX_COMMAND_BYTES = const(512)
+NAMES = ("reboot", "identify", "announce", "calibrate", "reset_energy")
+
+
+def _parse(payload):
+    if not payload:
+        return None, "empty command"
+    if len(payload) > _MAX_COMMAND_BYTES:
+        return None, "command too large: %d bytes (limit %d)" % (len(payload), _MAX_COMMAND_BYTES)
+    try:
+        request = json.loads(payload)
+    except ValueError:
+        return None, "command is not valid JSON"
+    if type(request) is not dict:
+        return None, "command must be a JSON object"
+    if request.get("cmd") not in NAMES:
+        return None, "unknown command %s; known: %s" % (
+            json.dumps(request.get("cmd")), ", ".join(NAMES))
+    return request, None
+
+
+def _number(request, key, low, high):
+    value = request.get(key)
+    if type(value) not in (int, float) or not low <= value <= high:
+        raise ValueError("%s must be a number from %s to %s" % (key, low, high))
+    return value
+
+
+def handle(app, payload):
+    topic = app.base + "/cmd/result"
+    body, error = app.verify_signature(payload)
+    request = None
+    if not error:
+        request, error = _parse(body)
+    if error:
+        log.warning("cmd: refused: %s", error)
+        app.reply(topic, {"ok": False, "error": error})
+        return
+    name = request["cmd"]
+    result = {"ok": True, "cmd": name}
+    if "id" in request:
+        result["id"] = request["id"]
+    try:
+        reset = _run(app, name, request, result)
+    except (ValueError, OSError) as e:
+        result = {"ok": False, "cmd": name, "error": str(e)}
+        if "id" in request:
+            result["id"] = request["id"]
+        reset = False
+    app.reply(topic, result)
+    if reset:
+        app.request_reset("reboot command")
+
+
+def _run(app, name, request, result):
+    if name == "reboot":
+        return True
+    if name == "identify":
+        seconds = int(_number(request, "seconds", 1, 300)) if "seconds" in request else 10
+        app.board.identify(seconds)
+    elif name == "announce":
+        app.announced = None
+        if app.link.connected and app.reading_ready():
+            app.announce()
+            result["announced"] = len(app.announced or ())
+    elif name == "calibrate":
+        _calibrate(app, request, result)
+    elif name == "reset_energy":
+        if request.get("confirm") != "reset_energy":
+            raise ValueError('reset_energy needs "confirm": "reset_energy"')
+        if app.config["source"] != "atm90e32":
+            raise ValueError("reset_energy: a HAN meter's registers belong to the meter")
+        app.energy.reset()
+    return False
+
+
+def _calibrate(app, request, result):
+    if app.config["source"] != "atm90e32" or app.source is None:
+        raise ValueError("calibrate: only the ATM90E32 source can be calibrated")
+    channel = request.get("channel")
+    if type(channel) is not str:
+        raise ValueError('calibrate needs "channel", e.g. "CT1"')
+    voltage = _number(request, "voltage", 1, 1000) if "voltage" in request else None
+    current = _number(request, "current", 0.01, 500) if "current" in request else None
+    if (voltage is None) == (current is None):
+        raise ValueError('calibrate needs exactly one reference: "voltage" or "current"')
+    gains = app.source.calibrate(channel, voltage=voltage, current=current)
+    # Persist the new gains through the schema, like any other config change.
+    key = channel.lower()
+    change = json.dumps({"atm90e32": {key: gains}}).encode()
+    outcome, new_config = config_schema.apply_change(app.config, change)
+    if not outcome["ok"]:
+        raise ValueError("calibrate: new gains refused: %s" % outcome["error"])
+    config_store.save(new_config)
+    app.config = new_config
+    app.publish_config()
+    result["channel"] = channel
+    result.update(gains)

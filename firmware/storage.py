@@ -1,0 +1,43 @@
+# Small files on the board's flash, written so that a reset at any moment leaves either the old
+# or the new content: write a temporary file, then rename it over the target. LittleFS (the
+# default on ESP32/ESP8266/rp2) renames atomically; FAT does not (MicroPython docs,
+# reference/filesystem.rst), so boards must keep the default LittleFS.
+import os
+
+
+def exists(path):
+    try:
+        os.stat(path)
+        return True
+    except OSError:
+        return False
+
+
+def remove(path):
+    try:
+        os.remove(path)
+    except OSError:
+        return False
+    return True
+
+
+def write_atomic(path, data):
+    """Replace `path` with `data` (str or bytes) atomically. OSError (e.g. flash full) leaves
+    the old file untouched and is raised to the caller."""
+    tmp = path + ".tmp"
+    try:
+        with open(tmp, "wb" if isinstance(data, (bytes, bytearray)) else "w") as f:
+            f.write(data)
+        os.rename(tmp, path)
+    except OSError:
+        remove(tmp)
+        raise
+
+
+def read_text(path):
+    """The file's text, or None when it does not exist or cannot be read."""
+    try:
+        with open(path) as f:
+            return f.read()
+    except OSError:
+        return None

@@ -1,0 +1,82 @@
+#!/usr/bin/env python3
+"""Type-check the firmware, lib/ and each port's board modules against that port's MicroPython
+stubs (mypy; stubs installed by `make setup` into .typings/<port>).
+
+The stubs differ per port (no `esp32` module in the esp8266 stubs), so each port is checked on
+its own with only its own board modules. A clean check does not prove the port supports a
+feature: the stubs merge documentation across ports (e.g. they show UART `invert` on the
+ESP8266, which lacks it); board modules guard such calls themselves.
+
+usage: typecheck.py [PORT ...]   (default: esp32 esp8266 rp2)
+"""
+
+import glob
+import os
+import subprocess
+import sys
+
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Board modules per port; boards/sim* run on the unix port and are checked by the tests instead.
+PORT_BOARDS = {
+    "esp32": ("esp32_han", "esp32_split", "esp32_6ch", "wifi"),
+    "esp8266": ("d1mini_han", "wifi"),
+    "rp2": ("picow_ct6", "wifi"),
+}
+# Modules that only exist for the host: CPython stand-ins for MicroPython built-ins.
+HOST_ONLY = {"lib/micropython.py", "lib/cpython_ticks.py"}
+
+
+def files_for(port):
+    files = []
+    for folder in ("lib", "firmware"):
+        for path in sorted(glob.glob(os.path.join(REPO, folder, "*.py"))):
+            rel = os.path.relpath(path, REPO)
+            if rel not in HOST_ONLY:
+                files.append(rel)
+    for board in PORT_BOARDS[port]:
+        rel = os.path.join("boards", board + ".py")
+        if os.path.exists(os.path.join(REPO, rel)):
+            files.append(rel)
+    return files
+
+
+def check(port):
+    stubs = os.path.join(REPO, ".typings", port)
+    if not os.path.isdir(stubs):
+        print("typecheck: no stubs for %s; run make setup" % port, file=sys.stderr)
+        return 2
+    env = dict(os.environ)
+    # Stubs first, so `micropython`, `time`, `machine` resolve to the port's, not CPython's.
+    env["MYPYPATH"] = os.pathsep.join([stubs, os.path.join(REPO, "lib"),
+                                       os.path.join(REPO, "firmware"), REPO])
+    cmd = [sys.executable, "-m", "mypy", "--custom-typeshed-dir", stubs,
+           "--no-site-packages", "--follow-imports", "silent", "--explicit-package-bases",
+           "--no-error-summary", "--cache-dir", os.path.join(REPO, ".mypy_cache", port),
+           "--python-version", "3.11",
+           "--config-file", os.path.join(REPO, "tools", "mypy.ini")] + files_for(port)
+    result = subprocess.run(cmd, cwd=REPO, env=env, capture_output=True, text=True)
+    out = (result.stdout + result.stderr).strip()
+    if result.returncode != 0:
+        print("typecheck %s: FAILED" % port)
+        print(out)
+        return 1
+    print("typecheck %s: ok (%d files)" % (port, len(files_for(port))))
+    return 0
+
+
+def main():
+    ports = sys.argv[1:] or list(PORT_BOARDS)
+    if any(p in ("-h", "--help") for p in ports):
+        print(__doc__)
+        return 0
+    unknown = [p for p in ports if p not in PORT_BOARDS]
+    if unknown:
+        print("typecheck: unknown port %s (known: %s)" % (unknown[0], ", ".join(PORT_BOARDS)),
+              file=sys.stderr)
+        return 2
+    return max(check(port) for port in ports)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
