@@ -1,0 +1,82 @@
+# The CT6 (pjaos/ct6_meter_os, firmware 3.1) MQTT JSON, so dashboards and Home Assistant setups
+# written for a CT6 (`value_json.CT1.PRMS`, ...) keep working. Shape: research/atm90e32.md §11.4.
+#
+# - One object per port, "CT1".."CT6", with VRMS V, IRMS A, PRMS W, PREACT var, PAPPARENT VA,
+#   PF -1..1, FREQ Hz, TEMP degC (the chip's), and NAME (the user's port name, "" by default).
+# - Top level: YDEV_UNIT_NAME, FIRMWARE_VERSION, ACTIVE (1), TIMESENT (gmtime 8-tuple + Unix s).
+# - Left out because this reader does not measure them: TYPE (CT model), IPEAK, RSSI,
+#   BOARD_TEMPERATURE, READ_TIME_NS, ASSY, PF_WATTS_THRESHOLD; and, as in every format here, any
+#   value the reading does not have.
+# - Sign: PRMS/PREACT carry the reading's sign (+ import). A stock CT6 reports the chip's raw sign,
+#   which depends on the clamp's orientation (its README: clamp facing the grid -> import
+#   negative); a user migrating such a dashboard sets the channel's "reversed" flag instead.
+from civil_time import civil
+
+_PORTS = 6
+
+# (CT6 key, Channel attribute)
+_FIELDS = (
+    (b"VRMS", "voltage"),
+    (b"IRMS", "current"),
+    (b"PRMS", "power"),
+    (b"PREACT", "reactive_power"),
+    (b"PAPPARENT", "apparent_power"),
+    (b"PF", "power_factor"),
+    (b"FREQ", "frequency"),
+    (b"TEMP", "temperature"),
+)
+
+_PORT_KEYS = ("CT1", "CT2", "CT3", "CT4", "CT5", "CT6")
+
+
+def _port_key(channel, index, ctx):
+    """The channel's CT port: by its configured name (ATM90E32 boards, publish_context), a
+    "CTn" name, else its position (a HAN meter's L1 -> CT1)."""
+    name = channel.name
+    number = ctx.ct_numbers.get(name)
+    if number is not None:
+        return _PORT_KEYS[number - 1]
+    if name in _PORT_KEYS:
+        return name
+    if index < _PORTS:
+        return _PORT_KEYS[index]
+    return None
+
+
+def write(reading, ctx):
+    writer = ctx.writer
+    writer.begin()
+    used = 0  # bit per port already written: a name and a position must not both claim one
+    index = 0
+    for channel in reading.channels:
+        key = _port_key(channel, index, ctx)
+        index += 1
+        if key is None:
+            continue
+        bit = 1 << _PORT_KEYS.index(key)
+        if used & bit:
+            continue
+        used |= bit
+        writer.begin_object(key)
+        # NAME is the user's label, "" when the port has none (CT6's default)
+        writer.string(b"NAME", "" if channel.name == key else channel.name)
+        for field, attr in _FIELDS:
+            writer.number(field, getattr(channel, attr))
+        writer.end()
+    writer.string(b"YDEV_UNIT_NAME", ctx.name)
+    writer.string(b"FIRMWARE_VERSION", ctx.sw_version)
+    writer.number(b"ACTIVE", 1)
+    if type(reading.timestamp) is int and reading.timestamp >= 0:
+        # CT6 sends time.gmtime() (8 fields) followed by the Unix time in seconds
+        writer.begin_array(b"TIMESENT")
+        for value in civil(reading.timestamp):
+            writer.item_number(value)
+        writer.item_number(reading.timestamp)
+        writer.end_array()
+    writer.end()
+    return writer.payload()
+
+
+def messages(reading, ctx):
+    """Yields the CT6 message: (ct6 topic, payload, retain=False)."""
+    yield ctx.ct6_topic, write(reading, ctx), False

@@ -1,0 +1,265 @@
+# Home Assistant MQTT discovery: one device per reader, one sensor per quantity in the reading.
+#
+# Facts (research/ecosystem.md §4.1, HA docs sensor.mqtt and mqtt discovery):
+# - per-entity config on <ha_prefix>/sensor/<object_id>/config, retained; an empty retained
+#   payload removes the entity;
+# - abbreviated keys (uniq_id, stat_t, val_tpl, dev_cla, ...) and "~" as the base topic
+#   shorthand keep each config small;
+# - `object_id` is deprecated since HA 2025.10; `default_entity_id` ("def_ent_id") seeds the id;
+# - a numeric sensor's template rendering "None" sets the state to unknown, "" is ignored: the
+#   templates here render "None" for a value missing from the state JSON, never an error;
+# - the Energy dashboard needs device_class energy, state_class total/total_increasing and an
+#   energy unit; import and export each need their own counter.
+#
+# Every sensor reads the native state JSON (native.py, docs/state.md) with `value_json.get(...)`:
+# unlike `value_json.p`, a `.get` chain never touches an undefined value, so an absent key or an
+# absent channel renders "None" (unknown) instead of a template error in HA's log.
+from json_writer import is_number
+from publish_context import FIRMWARE_NAME, slug
+
+_M = "measurement"
+# total_increasing, not total: a counter that drops (reset_energy, a replaced meter) then starts
+# a new cycle in HA's statistics instead of counting as negative consumption
+_TI = "total_increasing"
+
+# How a sensor gets its value from the state JSON.
+_PLAIN = 0  # the key itself
+_SPLIT_IMPORT = 1  # max(p, 0) for a signed power without a separate import value
+_SPLIT_EXPORT = 2  # max(-p, 0)
+
+# Rows: (key, name, device_class, unit, state_class, display precision, attribute, split,
+#        diagnostic). The row index is the key's bit in key_set(): append new rows only.
+TOTAL_SENSORS = (
+    ("p", "Power", "power", "W", _M, 0, "power", _PLAIN, False),
+    ("p_imp", "Power import", "power", "W", _M, 0, "import_power", _SPLIT_IMPORT, False),
+    ("p_exp", "Power export", "power", "W", _M, 0, "export_power", _SPLIT_EXPORT, False),
+    ("q", "Reactive power", "reactive_power", "var", _M, 0, "reactive_power", _PLAIN, False),
+    ("e_imp", "Energy import", "energy", "Wh", _TI, 0, "import_wh", _PLAIN, False),
+    ("e_exp", "Energy export", "energy", "Wh", _TI, 0, "export_wh", _PLAIN, False),
+    ("eq_imp", "Reactive energy import", "reactive_energy", "varh", _TI, 0,
+     "reactive_import_varh", _PLAIN, False),
+    ("eq_exp", "Reactive energy export", "reactive_energy", "varh", _TI, 0,
+     "reactive_export_varh", _PLAIN, False),
+    ("f", "Frequency", "frequency", "Hz", _M, 2, "frequency", _PLAIN, False),
+    ("t", "Temperature", "temperature", "°C", _M, 1, "temperature", _PLAIN, True),
+)
+
+CHANNEL_SENSORS = (
+    ("u", "voltage", "voltage", "V", _M, 1, "voltage", _PLAIN, False),
+    ("i", "current", "current", "A", _M, 2, "current", _PLAIN, False),
+    ("p", "power", "power", "W", _M, 0, "power", _PLAIN, False),
+    ("p_imp", "power import", "power", "W", _M, 0, None, _SPLIT_IMPORT, False),
+    ("p_exp", "power export", "power", "W", _M, 0, None, _SPLIT_EXPORT, False),
+    ("q", "reactive power", "reactive_power", "var", _M, 0, "reactive_power", _PLAIN, False),
+    ("s", "apparent power", "apparent_power", "VA", _M, 0, "apparent_power", _PLAIN, False),
+    # power_factor takes "%" or no unit; the state carries the -1..1 ratio
+    ("pf", "power factor", "power_factor", None, _M, 2, "power_factor", _PLAIN, False),
+    ("f", "frequency", "frequency", "Hz", _M, 2, "frequency", _PLAIN, False),
+    ("t", "temperature", "temperature", "°C", _M, 1, "temperature", _PLAIN, True),
+    ("e_imp", "energy import", "energy", "Wh", _TI, 0, "import_wh", _PLAIN, False),
+    ("e_exp", "energy export", "energy", "Wh", _TI, 0, "export_wh", _PLAIN, False),
+)
+
+def _entity_slug(text):
+    # HA entity ids: lowercase a-z, 0-9 and single inner underscores (valid_entity_id)
+    out = []
+    gap = False
+    for ch in text.lower():
+        if "a" <= ch <= "z" or "0" <= ch <= "9":
+            if gap and out:
+                out.append("_")
+            gap = False
+            out.append(ch)
+        else:
+            gap = True
+    return "".join(out) or "meter"
+
+
+def _signed(obj, ctx):
+    """Whether the power of `obj` (the reading or a channel) is a signed grid flow: split into
+    import and export sensors. A channel's configured role decides ("grid"; "load" and "solar"
+    flow one way); without one, a source that counts export energy for it says it is signed."""
+    role = ctx.roles.get(getattr(obj, "name", None))
+    if role is not None:
+        return role == "grid"
+    return is_number(obj.export_wh)
+
+
+def _present(obj, row, ctx):
+    """How the sensor of `row` reads `obj` (the reading or a channel), or None if it has none."""
+    attr = row[6]
+    if attr is not None and is_number(getattr(obj, attr)):
+        return _PLAIN
+    split = row[7]
+    if split != _PLAIN and is_number(obj.power) and _signed(obj, ctx):
+        return split
+    return None
+
+
+def _mask(obj, rows, ctx):
+    mask = 0
+    for index in range(len(rows)):
+        if _present(obj, rows[index], ctx) is not None:
+            mask |= 1 << index
+    return mask
+
+
+def key_set(reading, ctx):
+    """The set of sensor keys `reading` announces, as one short string (cheap to keep in RAM or
+    flash and to compare with ==): "<totals mask>[,<channel slug>:<mask>]..." in hex, e.g.
+    "331,L1:7,L2:7,L3:7". Bits are row indexes of TOTAL_SENSORS / CHANNEL_SENSORS.
+    """
+    parts = ["{:x}".format(_mask(reading, TOTAL_SENSORS, ctx))]
+    for channel in reading.channels:
+        mask = _mask(channel, CHANNEL_SENSORS, ctx)
+        if mask:
+            parts.append("{}:{:x}".format(slug(channel.name), mask))
+    return ",".join(parts)
+
+
+def keys(signature):
+    """The sensor keys ("p", "L1_u", ...) of a key_set() string; malformed parts are skipped."""
+    if type(signature) is not str or not signature:
+        return
+    first = True
+    for part in signature.split(","):
+        if first:
+            first = False
+            prefix, text, rows = "", part, TOTAL_SENSORS
+        else:
+            name, sep, text = part.partition(":")
+            if not sep or not name:
+                continue
+            prefix, rows = name + "_", CHANNEL_SENSORS
+        try:
+            mask = int(text, 16)
+        except ValueError:
+            continue
+        for index in range(len(rows)):
+            if mask & (1 << index):
+                yield prefix + rows[index][0]
+
+
+def discovery_topic(key, ctx):
+    return ctx.ha_prefix + "/sensor/" + slug(ctx.device_id) + "_" + key + "/config"
+
+
+def _jinja_literal(text):
+    # inside a single-quoted Jinja string a backslash escapes the next character
+    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _value_template(channel_name, key, mode):
+    if channel_name is None:
+        path = "value_json.get("
+    else:
+        path = "value_json.get('ch',{}).get(" + _jinja_literal(channel_name) + ",{}).get("
+    if mode == _PLAIN:
+        return "{{ " + path + "'" + key + "') }}"
+    head = "{% set v = " + path + "'p') %}"
+    if mode == _SPLIT_IMPORT:
+        return head + "{{ v if v is none or v > 0 else 0 }}"
+    return head + "{{ v if v is none else (-v if v < 0 else 0) }}"
+
+
+def _config_payload(ctx, channel_name, row, mode):
+    writer = ctx.writer
+    device = slug(ctx.device_id)
+    if channel_name is None:
+        key = row[0]
+        name = row[1]
+    else:
+        key = slug(channel_name) + "_" + row[0]
+        name = channel_name + " " + row[1]
+    unique_id = device + "_" + key
+    writer.begin()
+    writer.string(b"~", ctx.base)
+    writer.string(b"name", name)
+    writer.string(b"uniq_id", unique_id)
+    writer.string(b"def_ent_id", "sensor." + _entity_slug(unique_id))
+    writer.string(b"stat_t", "~/state")
+    writer.string(b"val_tpl", _value_template(channel_name, row[0], mode))
+    writer.string(b"dev_cla", row[2])
+    writer.string(b"unit_of_meas", row[3])
+    writer.string(b"stat_cla", row[4])
+    writer.number(b"sug_dsp_prc", row[5])
+    if row[8]:
+        writer.string(b"ent_cat", "diagnostic")
+    writer.string(b"avty_t", "~/status")
+    writer.begin_object(b"dev")
+    writer.begin_array(b"ids")
+    writer.item_string(ctx.device_id)
+    writer.end_array()
+    writer.string(b"name", ctx.name)
+    writer.string(b"mf", ctx.manufacturer)
+    writer.string(b"mdl", ctx.model)
+    writer.string(b"sw", ctx.sw_version)
+    writer.end()
+    writer.begin_object(b"o")
+    writer.string(b"name", FIRMWARE_NAME)
+    writer.string(b"sw", ctx.sw_version)
+    writer.end()
+    writer.end()
+    return discovery_topic(key, ctx), writer.payload()
+
+
+def discovery(reading, ctx):
+    """Yields (topic, config payload, retain=True) for every sensor the reading has.
+
+    Nothing when Home Assistant is disabled (use removals(previous, "", ctx) to clear).
+    """
+    if not ctx.ha_enabled:
+        return
+    for row in TOTAL_SENSORS:
+        mode = _present(reading, row, ctx)
+        if mode is not None:
+            topic, payload = _config_payload(ctx, None, row, mode)
+            yield topic, payload, True
+    for channel in reading.channels:
+        if type(channel.name) is not str:
+            continue
+        for row in CHANNEL_SENSORS:
+            mode = _present(channel, row, ctx)
+            if mode is not None:
+                topic, payload = _config_payload(ctx, channel.name, row, mode)
+                yield topic, payload, True
+
+
+def entity_keys(reading, ctx):
+    """The keys of the sensors discovery() announces for `reading`, as a list ("p", "L1_u",
+    ...): what the firmware keeps (RAM or flash) to remove them later."""
+    return list(keys(key_set(reading, ctx)))
+
+
+def _key_list(announced):
+    # a key_set() string or any iterable of keys; anything else counts as no keys
+    if type(announced) is str:
+        return list(keys(announced))
+    if type(announced) in (list, tuple, set):
+        return [key for key in announced if type(key) is str and _valid_key(key)]
+    return []
+
+
+def _valid_key(key):
+    # a key becomes part of a topic: refuse what a corrupt file could hold (/, +, #, spaces)
+    if not key:
+        return False
+    for ch in key:
+        if not (_safe_id_char(ord(ch)) or ch == "_"):
+            return False
+    return True
+
+
+def _safe_id_char(code):
+    return 0x30 <= code <= 0x39 or 0x41 <= code <= 0x5A or 0x61 <= code <= 0x7A or code == 0x2D
+
+
+def removals(previous_keys, current_keys, ctx):
+    """Yields (topic, b"", retain=True) for each sensor in `previous_keys` but not in
+    `current_keys` (each a key_set() string or a list from entity_keys()): HA deletes an entity
+    whose config topic gets an empty payload.
+    """
+    current = set(_key_list(current_keys))
+    for key in _key_list(previous_keys):
+        if key not in current:
+            yield discovery_topic(key, ctx), b"", True
