@@ -20,6 +20,10 @@
 #   reset()                   hard reset (machine.reset() on hardware)
 #   reset_cause()             str: "power_on" | "watchdog" | "hard" | "soft" | "deepsleep" |
 #                             "unknown"
+#   MAINTENANCE_ON_INTERRUPT  optional, default True: Ctrl-C at the console resets the board into
+#                             maintenance mode (no firmware, no watchdog) for mpremote; the sim
+#                             board sets False (Ctrl-C there means: stop)
+#   OUTBOX_LEN                optional: state messages kept through a broker outage (default 8)
 #
 # Files (config, energy counters, crash log) live in the current directory: "/" on a board,
 # the state directory on the sim board.

@@ -15,6 +15,7 @@ NAME = "sim"
 MODEL = "Simulated board (MicroPython unix port)"
 SOURCES = ("han", "atm90e32")
 HEAP_BYTES = 0  # whatever -X heapsize gave the unix port
+MAINTENANCE_ON_INTERRUPT = False  # Ctrl-C / SIGINT from tools/sim.py means: stop cleanly
 
 _RESET_EXIT_CODE = 100  # tools/sim.py restarts the firmware when it exits with this code
 _WATCHDOG_FILE = ".sim_watchdog"

@@ -26,6 +26,7 @@ _DIAG_INTERVAL_MS = const(60000)
 _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
 _SITE_FILE = "site.json"  # first-boot / provisioning settings (make deploy, tools/sim.py)
 _TRIAL_FILE = "config.trial"  # the previous config while a connectivity change is on trial
+_MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see main())
 
 
 def _sleep_ms(ms):
@@ -376,9 +377,14 @@ def _load_config():
 
 
 def main():
+    if storage.exists(_MAINTENANCE_FILE):
+        storage.remove(_MAINTENANCE_FILE)
+        print("maintenance mode: the firmware is not started (no watchdog); reset to start it")
+        return
     board = None
     app = None
     crashed = None
+    interrupted = False
     try:
         config, notices = _load_config()
         board = __import__("boards." + config["board"], None, None, ("NAME",))
@@ -389,6 +395,7 @@ def main():
         app.run()
     except KeyboardInterrupt:
         log.info("app: stopping (interrupt)")
+        interrupted = True
     except Exception as e:  # anything unexpected: record why, then reset (below)
         crashed = e
         crash_log.record(e)
@@ -402,5 +409,11 @@ def main():
             raise crashed  # no board to reset: the config or board module itself is broken
         board.reset()
     if app is not None and app.reset_requested:
+        board.reset()
+    if interrupted and getattr(board, "MAINTENANCE_ON_INTERRUPT", True):
+        # Ctrl-C at the console (mpremote does this) cannot stop a started hardware watchdog,
+        # which would reset the board mid-copy. Reset now into maintenance mode instead: the
+        # next boot skips the firmware, so mpremote has the REPL until the board is reset.
+        storage.write_atomic(_MAINTENANCE_FILE, "interrupted at the console")
         board.reset()
     sys.exit(0)

