@@ -1,0 +1,82 @@
+# portable
+# Fixed readings and contexts for the publishing-format tests (test_formats_*.py): the inputs of
+# the golden tests. Values are chosen so every field is distinguishable from every other one.
+from publish_context import PublishContext
+from reading import Reading
+
+TS = 1744733271  # 2025-04-15 16:07:51 UTC, a Tuesday (weekday 1), day 105 of the year
+
+
+class FakeBoard:
+    NAME = "sim"
+    MODEL = "Simulated board"
+
+    @staticmethod
+    def unique_id():
+        return b"\xde\xad\xbe\xef"
+
+
+def context(config=None, source="han"):
+    return PublishContext(config if config is not None else {}, FakeBoard(), "1.2.3", source)
+
+
+def han_reading():
+    """A three-phase HAN meter push (Kaifa-like list 3): totals, energy, per-phase U and I."""
+    r = Reading("han", ("L1", "L2", "L3"))
+    r.timestamp = TS
+    r.meter_id = "6970631401234567"
+    r.meter_model = "MA304H3E"
+    r.meter_time = "2025-04-15T18:07:50"
+    r.power = 1520
+    r.import_power = 1520
+    r.export_power = 0
+    r.reactive_power = 310
+    r.import_wh = 12345678
+    r.export_wh = 4321
+    r.reactive_import_varh = 234567
+    r.reactive_export_varh = 8765
+    volts = (231.2, 229.8, 232.5)
+    amps = (2.21, 3.4, 1.05)
+    for channel, u, i in zip(r.channels, volts, amps):
+        channel.voltage = u
+        channel.current = i
+    return r
+
+
+def atm_config():
+    """Config for a 3-port ATM90E32 board: a grid clamp, a solar clamp, a load with a
+    non-ASCII name."""
+    return {
+        "atm90e32": {
+            "ct1": {"name": "", "role": "grid"},
+            "ct2": {"name": "Solar", "role": "solar"},
+            "ct3": {"name": "Varmepumpe ø°", "role": "load"},
+        }
+    }
+
+
+def atm_reading():
+    r = Reading("atm90e32", ("CT1", "Solar", "Varmepumpe ø°"))
+    r.timestamp = TS
+    r.frequency = 50.01
+    r.temperature = 31
+    grid, solar, heat = r.channels
+    grid.voltage = 241.37
+    grid.current = 6.452
+    grid.power = -1523.41
+    grid.reactive_power = -322.6
+    grid.apparent_power = 1557.35
+    grid.power_factor = -0.978
+    grid.import_wh = 987654
+    grid.export_wh = 123456
+    solar.voltage = 241.35
+    solar.current = 5.04
+    solar.power = 1210.52
+    solar.power_factor = 0.995
+    solar.import_wh = 15
+    solar.export_wh = 54321
+    heat.voltage = 241.12
+    heat.current = 12.31
+    heat.power = 2890.77
+    heat.import_wh = 4567
+    return r

@@ -1,0 +1,145 @@
+# portable
+# The native state JSON (lib/native.py, docs/state.md): golden payloads, left-out values, UTF-8.
+import json
+
+import native
+from format_fixtures import TS, atm_reading, context, han_reading
+from reading import Reading
+
+
+def _one(reading, ctx):
+    messages = list(native.messages(reading, ctx))
+    assert len(messages) == 1
+    topic, payload, retain = messages[0]
+    assert type(payload) is bytes
+    return topic, json.loads(payload.decode("utf-8")), retain
+
+
+def test_han_reading_golden():
+    ctx = context()
+    topic, state, retain = _one(han_reading(), ctx)
+    assert topic == "meters/deadbeef/state"
+    assert retain is False
+    assert state == {
+        "ts": TS,
+        "src": "han",
+        "id": "6970631401234567",
+        "model": "MA304H3E",
+        "mtime": "2025-04-15T18:07:50",
+        "p": 1520,
+        "p_imp": 1520,
+        "p_exp": 0,
+        "q": 310,
+        "e_imp": 12345678,
+        "e_exp": 4321,
+        "eq_imp": 234567,
+        "eq_exp": 8765,
+        "ch": {
+            "L1": {"u": 231.2, "i": 2.21},
+            "L2": {"u": 229.8, "i": 3.4},
+            "L3": {"u": 232.5, "i": 1.05},
+        },
+    }
+
+
+def test_atm_reading_golden_with_non_ascii_channel():
+    topic, state, _ = _one(atm_reading(), context({"mqtt": {"prefix": "home/meters"}}))
+    assert topic == "home/meters/deadbeef/state"
+    assert state == {
+        "ts": TS,
+        "src": "atm90e32",
+        "f": 50.01,
+        "t": 31,
+        "ch": {
+            "CT1": {
+                "u": 241.37,
+                "i": 6.452,
+                "p": -1523.41,
+                "q": -322.6,
+                "s": 1557.35,
+                "pf": -0.978,
+                "e_imp": 987654,
+                "e_exp": 123456,
+            },
+            "Solar": {
+                "u": 241.35,
+                "i": 5.04,
+                "p": 1210.52,
+                "pf": 0.995,
+                "e_imp": 15,
+                "e_exp": 54321,
+            },
+            "Varmepumpe ø°": {"u": 241.12, "i": 12.31, "p": 2890.77, "e_imp": 4567},
+        },
+    }
+
+
+def test_non_ascii_goes_out_as_raw_utf8():
+    payload = native.state_payload(atm_reading(), context())
+    assert "Varmepumpe ø°".encode("utf-8") in payload
+    payload.decode("utf-8")  # raises if not valid UTF-8
+
+
+def test_nan_inf_none_bool_and_strings_are_left_out():
+    r = Reading("atm90e32", ("CT1", "CT2"))
+    r.power = float("nan")
+    r.frequency = float("inf")
+    r.temperature = float("-inf")
+    r.import_wh = True  # a bool is not a number here
+    r.export_wh = "12"  # nor is text
+    r.reactive_power = None
+    r.channels[0].voltage = 230.0
+    r.channels[0].current = float("nan")
+    r.channels[1].current = float("nan")  # a channel with nothing left is left out entirely
+    _, state, _ = _one(r, context())
+    assert state == {"src": "atm90e32", "ch": {"CT1": {"u": 230.0}}}
+
+
+def test_empty_reading_is_still_a_json_object():
+    _, state, _ = _one(Reading("han"), context())
+    assert state == {"src": "han"}
+
+
+def test_special_characters_in_text_are_escaped():
+    r = Reading("han", ('L"1\\', "L2\n"))
+    r.meter_id = 'a"b\\c\td'
+    r.channels[0].voltage = 1
+    r.channels[1].voltage = 2
+    _, state, _ = _one(r, context())
+    assert state["id"] == 'a"b\\c\td'
+    assert state["ch"] == {'L"1\\': {"u": 1}, "L2\n": {"u": 2}}
+
+
+def test_buffer_reuse_does_not_leak_previous_payload():
+    ctx = context()
+    big = native.state_payload(atm_reading(), ctx)
+    small = native.state_payload(Reading("han"), ctx)
+    assert json.loads(small) == {"src": "han"}
+    assert len(small) < len(big)
+    # the payload handed out is a copy: building the next one does not change it
+    again = native.state_payload(atm_reading(), ctx)
+    assert again == big
+    assert json.loads(small) == {"src": "han"}
+
+
+def test_buffer_grows_for_a_large_reading():
+    names = ["channel-with-a-long-name-%d" % n for n in range(12)]
+    r = Reading("atm90e32", names)
+    for n, channel in enumerate(r.channels):
+        channel.voltage = 230.0 + n
+        channel.import_wh = 10**9 + n
+    ctx = context()
+    payload = native.state_payload(r, ctx)
+    state = json.loads(payload)
+    assert len(payload) > 512
+    assert sorted(state["ch"]) == sorted(names)
+    assert state["ch"][names[11]] == {"u": 241.0, "e_imp": 10**9 + 11}
+
+
+def test_negative_zero_and_large_counters():
+    r = Reading("atm90e32", ("CT1",))
+    r.power = -0.0
+    r.import_wh = 2**40  # beyond 32 bits: lifetime counters of a large installation
+    _, state, _ = _one(r, context())
+    assert state["p"] == 0
+    assert state["e_imp"] == 2**40
