@@ -29,40 +29,44 @@ _FIELDS = (
 _PORT_KEYS = ("CT1", "CT2", "CT3", "CT4", "CT5", "CT6")
 
 
-def _port_key(channel, index, ctx):
-    """The channel's CT port: by its configured name (ATM90E32 boards, publish_context), a
-    "CTn" name, else its position (a HAN meter's L1 -> CT1)."""
-    name = channel.name
-    number = ctx.ct_numbers.get(name)
-    if number is not None:
-        return _PORT_KEYS[number - 1]
-    if name in _PORT_KEYS:
-        return name
-    if index < _PORTS:
-        return _PORT_KEYS[index]
-    return None
+def _named_port(channel, ctx):
+    """The port number (1..6) a channel's name gives: its configured atm90e32.ct<n>.name
+    (publish_context) or a plain "CTn"; None for other names (a HAN meter's "L1")."""
+    number = ctx.ct_numbers.get(channel.name)
+    if number is None and channel.name in _PORT_KEYS:
+        number = _PORT_KEYS.index(channel.name) + 1
+    return number
+
+
+def _write_port(writer, key, channel):
+    writer.begin_object(key)
+    # NAME is the user's label, "" when the port has none (CT6's default)
+    writer.string(b"NAME", "" if channel.name == key else channel.name)
+    for field, attr in _FIELDS:
+        writer.number(field, getattr(channel, attr))
+    writer.end()
 
 
 def write(reading, ctx):
     writer = ctx.writer
     writer.begin()
-    used = 0  # bit per port already written: a name and a position must not both claim one
-    index = 0
+    used = 0  # bit per port written
+    # named channels first, so that a channel placed by position never takes their port
     for channel in reading.channels:
-        key = _port_key(channel, index, ctx)
-        index += 1
-        if key is None:
+        number = _named_port(channel, ctx)
+        if number is not None and not used & (1 << number):
+            used |= 1 << number
+            _write_port(writer, _PORT_KEYS[number - 1], channel)
+    number = 1
+    for channel in reading.channels:
+        if _named_port(channel, ctx) is not None:
             continue
-        bit = 1 << _PORT_KEYS.index(key)
-        if used & bit:
-            continue
-        used |= bit
-        writer.begin_object(key)
-        # NAME is the user's label, "" when the port has none (CT6's default)
-        writer.string(b"NAME", "" if channel.name == key else channel.name)
-        for field, attr in _FIELDS:
-            writer.number(field, getattr(channel, attr))
-        writer.end()
+        while number <= _PORTS and used & (1 << number):
+            number += 1
+        if number > _PORTS:
+            break  # a CT6 has six ports: the rest has nowhere to go
+        used |= 1 << number
+        _write_port(writer, _PORT_KEYS[number - 1], channel)
     writer.string(b"YDEV_UNIT_NAME", ctx.name)
     writer.string(b"FIRMWARE_VERSION", ctx.sw_version)
     writer.number(b"ACTIVE", 1)

@@ -1,0 +1,131 @@
+# portable
+# The dbus-mqtt-grid JSON (lib/victron.py): golden payloads and the documented shape
+# (research/ecosystem.md §4.2: root "grid", power W required, kWh energies, L1..L3 with power).
+import json
+
+import victron
+from format_fixtures import atm_config, atm_reading, context, han_reading
+from reading import Reading
+from support import approx_equal
+
+GRID_KEYS = ("power", "voltage", "current", "energy_forward", "energy_reverse", "L1", "L2", "L3")
+PHASE_KEYS = ("power", "voltage", "current", "frequency", "power_factor", "energy_forward",
+              "energy_reverse")
+
+
+def _is_number(value):
+    return type(value) in (int, float)
+
+
+def validate_victron(doc):
+    """The documented shape: {"grid": {...}} with numbers only, power present everywhere, phase
+    power within the driver's 23000 W threshold, energies non-negative."""
+    assert list(doc) == ["grid"]
+    grid = doc["grid"]
+    assert "power" in grid
+    for key, value in grid.items():
+        assert key in GRID_KEYS, key
+        if key in ("L1", "L2", "L3"):
+            assert type(value) is dict
+            assert "power" in value, key
+            assert -23000 <= value["power"] <= 23000
+            for field, v in value.items():
+                assert field in PHASE_KEYS, (key, field)
+                assert _is_number(v), (key, field)
+                if field.startswith("energy_"):
+                    assert v >= 0
+        else:
+            assert _is_number(value), key
+            if key.startswith("energy_"):
+                assert value >= 0
+    assert -69000 <= grid["power"] <= 69000
+
+
+def _doc(reading, ctx):
+    messages = list(victron.messages(reading, ctx))
+    assert len(messages) == 1
+    topic, payload, retain = messages[0]
+    assert type(payload) is bytes and retain is False
+    return topic, json.loads(payload)
+
+
+def test_han_golden():
+    reading = han_reading()
+    reading.frequency = 50.02
+    for channel, p in zip(reading.channels, (500.5, 520, 499.5)):
+        channel.power = p
+    topic, doc = _doc(reading, context())
+    assert topic == "meters/deadbeef/victron"
+    grid = doc["grid"]
+    assert grid["power"] == 1520
+    assert approx_equal(grid["voltage"], (231.2 + 229.8 + 232.5) / 3)
+    assert approx_equal(grid["current"], 2.21 + 3.4 + 1.05)
+    assert grid["energy_forward"] == 12345.678  # kWh from 12345678 Wh, exactly
+    assert grid["energy_reverse"] == 4.321
+    assert grid["L1"] == {"power": 500.5, "voltage": 231.2, "current": 2.21, "frequency": 50.02}
+    assert grid["L2"] == {"power": 520, "voltage": 229.8, "current": 3.4, "frequency": 50.02}
+    assert grid["L3"] == {"power": 499.5, "voltage": 232.5, "current": 1.05, "frequency": 50.02}
+    assert sorted(grid) == sorted(GRID_KEYS)
+    validate_victron(doc)
+
+
+def test_phases_without_power_are_left_out():
+    # many HAN meters send only U and I per phase: the driver needs "power" in a phase
+    _, doc = _doc(han_reading(), context())
+    assert "L1" not in doc["grid"] and "L3" not in doc["grid"]
+    assert doc["grid"]["power"] == 1520
+    validate_victron(doc)
+
+
+def test_atm_grid_channel_is_the_phase():
+    topic, doc = _doc(atm_reading(), context(dict(atm_config(), victron={"topic": "vic/grid"})))
+    assert topic == "vic/grid"
+    assert doc == {
+        "grid": {
+            "power": -1523.41,
+            "voltage": 241.37,
+            "current": 6.452,
+            "energy_forward": 987.654,
+            "energy_reverse": 123.456,
+            "L1": {"power": -1523.41, "voltage": 241.37, "current": 6.452, "frequency": 50.01,
+                   "power_factor": -0.978, "energy_forward": 987.654, "energy_reverse": 123.456},
+        }
+    }
+    validate_victron(doc)
+
+
+def test_import_minus_export_when_no_net_power():
+    r = Reading("han")
+    r.import_power = 0
+    r.export_power = 2200
+    _, doc = _doc(r, context())
+    assert doc == {"grid": {"power": -2200}}
+    validate_victron(doc)
+
+
+def test_absurd_phase_power_is_left_out_and_absurd_total_sends_nothing():
+    r = han_reading()
+    for channel, p in zip(r.channels, (100.0, 23001.0, float("nan"))):
+        channel.power = p
+    _, doc = _doc(r, context())
+    assert "L1" in doc["grid"] and "L2" not in doc["grid"] and "L3" not in doc["grid"]
+    validate_victron(doc)
+    r.power = 69001
+    assert list(victron.messages(r, context())) == []
+
+
+def test_no_power_no_message():
+    # without the one required value the driver would log an error for every message
+    r = Reading("atm90e32", ("CT1",))
+    r.channels[0].voltage = 230.0
+    assert list(victron.messages(r, context())) == []
+
+
+def test_energy_text_is_exact_for_large_and_small_counters():
+    r = Reading("han")
+    r.power = 0
+    r.import_wh = 987654321012
+    r.export_wh = 7
+    payload = list(victron.messages(r, context()))[0][1]
+    assert b'"energy_forward":987654321.012' in payload
+    assert b'"energy_reverse":0.007' in payload
