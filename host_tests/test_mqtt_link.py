@@ -2,53 +2,13 @@
 
 import os
 import subprocess
-import threading
 import time
-
-import paho.mqtt.client as mqtt
 
 import mp_env
 from broker import Broker
+from mqtt_observer import Observer
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-
-
-class Observer:
-    """A paho subscriber with a persistent session, so messages published while it reconnects
-    after a broker restart are kept for it (QoS 1)."""
-
-    def __init__(self, broker, topics, user="", password=""):
-        self.messages = []
-        self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id="observer-%d" % os.getpid(), clean_session=False)
-        if user:
-            self.client.username_pw_set(user, password)
-        self.client.on_message = self._on_message
-        self.client.on_connect = lambda c, u, f, rc, p=None: [c.subscribe(t, 1) for t in topics]
-        self.client.reconnect_delay_set(0.1, 0.5)
-        self.client.connect(broker.host, broker.port)
-        self.client.loop_start()
-
-    def _on_message(self, client, userdata, msg):
-        with self.lock:
-            self.messages.append((msg.topic, msg.payload, msg.retain))
-
-    def payloads(self, topic):
-        with self.lock:
-            return [p for t, p, _ in self.messages if t == topic]
-
-    def wait_for(self, predicate, timeout=10):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if predicate():
-                return True
-            time.sleep(0.05)
-        return False
-
-    def close(self):
-        self.client.loop_stop()
-        self.client.disconnect()
 
 
 def start_driver(broker, seconds, user="", password="", keepalive=60, idle=False):
