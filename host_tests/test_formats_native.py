@@ -143,3 +143,36 @@ def test_negative_zero_and_large_counters():
     _, state, _ = _one(r, context())
     assert state["p"] == 0
     assert state["e_imp"] == 2**40
+
+
+def test_state_costs_about_one_payload_of_heap_on_micropython():
+    # The point of the shared writer: on MicroPython a state message allocates its bytes and
+    # little else (a dict + json.dumps costs about three times the payload).
+    from support import running_on_micropython, skip
+
+    if not running_on_micropython():
+        skip("heap accounting is MicroPython's")
+    import gc
+
+    reading = Reading("atm90e32", ("CT1", "CT2", "CT3", "CT4", "CT5", "CT6"))
+    reading.timestamp = TS
+    reading.frequency = 50.01
+    for n, channel in enumerate(reading.channels):
+        channel.voltage = 241.37 + n
+        channel.current = 6.452 + n
+        channel.power = -1523.41 + 100 * n
+        channel.power_factor = -0.978
+        channel.import_wh = 987654 + n
+        channel.export_wh = 123456
+    ctx = context()
+    native.state_payload(reading, ctx)  # the buffer reaches its size once
+    gc.collect()
+    gc.disable()
+    try:
+        before = gc.mem_alloc()
+        payload = native.state_payload(reading, ctx)
+        used = gc.mem_alloc() - before
+    finally:
+        gc.enable()
+    assert len(payload) > 500
+    assert used <= len(payload) + 256, (used, len(payload))

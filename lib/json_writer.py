@@ -1,28 +1,36 @@
-# A JSON object writer into one reusable byte buffer, shared by the publishing formats.
+# A JSON object writer into one reusable buffer, shared by the publishing formats.
 #
 # Why not json.dumps(dict): the formats would first build a dict per payload (dozens of small
-# objects) and MicroPython's json.dumps then builds a str that still has to be encoded to bytes.
-# Here the pieces go straight into a bytearray that lives as long as the firmware; only the
-# number texts and the final `bytes` copy are allocated. The output is identical on CPython and
-# MicroPython: members come out in the order they are written, non-ASCII text as raw UTF-8
-# (RFC 8259 §8.1), and values that JSON cannot carry (NaN, ±inf, wrong types) are left out.
+# objects) and json.dumps then builds a str that still has to be encoded to bytes. Here the
+# pieces go straight into one io.BytesIO that lives as long as the firmware. On MicroPython,
+# json.dump() of a number or a str into a BytesIO formats it in place, so a payload costs one
+# allocation: the final `bytes` copy (measured under the unix port: docs/state.md). CPython's
+# json.dump writes str, so there the numbers go through bytes formatting instead; the output is
+# the same: members in the order written, non-ASCII text as raw UTF-8 (RFC 8259 §8.1), and
+# values JSON cannot carry (NaN, ±inf, wrong types) left out.
+import io
 import json
 
 _INF = float("inf")
 _NINF = float("-inf")
 
-try:  # CPython escapes non-ASCII by default; MicroPython never does and has no such keyword
-    json.dumps("", ensure_ascii=False)
-    _ASCII_KW = True
-except TypeError:
-    _ASCII_KW = False
+
+def _dumps_into_bytes():
+    try:
+        json.dump(0, io.BytesIO())
+    except TypeError:  # CPython: json.dump writes str chunks
+        return False
+    return True
+
+
+_IN_PLACE = _dumps_into_bytes()
 
 
 def _quote(text):
     """`text` (str) as a JSON string literal in UTF-8 bytes."""
-    if _ASCII_KW:
-        return json.dumps(text, ensure_ascii=False).encode("utf-8")
-    return json.dumps(text).encode("utf-8")
+    if _IN_PLACE:  # MicroPython: never escapes non-ASCII, takes no ensure_ascii
+        return json.dumps(text).encode("utf-8")
+    return json.dumps(text, ensure_ascii=False).encode("utf-8")
 
 
 def is_number(value):
@@ -37,7 +45,7 @@ def is_number(value):
 
 
 def number_text(value):
-    """The JSON text of a value that passed is_number()."""
+    """The JSON text of a value that passed is_number(), as bytes."""
     if type(value) is int:
         return b"%d" % value
     return b"%r" % value
@@ -63,77 +71,74 @@ class JsonWriter:
     """
 
     def __init__(self, size=512):
-        self._buf = bytearray(size)
-        self._view = memoryview(self._buf)
-        self._pos = 0
+        # MicroPython's BytesIO(n) preallocates n bytes; it keeps its capacity across seek(0)
+        self._out = io.BytesIO(size) if _IN_PLACE else io.BytesIO()
         self._comma = False
 
     def _write(self, data):
-        end = self._pos + len(data)
-        if end > len(self._buf):
-            self._grow(end)
-        self._view[self._pos : end] = data
-        self._pos = end
+        self._out.write(data)
 
-    def _grow(self, needed):
-        # rare: the buffer keeps its new size, so steady-state publishing stops growing it
-        size = len(self._buf) * 2
-        while size < needed:
-            size *= 2
-        buf = bytearray(size)
-        buf[: self._pos] = self._view[: self._pos]
-        self._buf = buf
-        self._view = memoryview(buf)
+    def _text(self, text):
+        if _IN_PLACE:
+            json.dump(text, self._out)
+        else:
+            self._out.write(_quote(text))
+
+    def _number(self, value):
+        if _IN_PLACE:
+            json.dump(value, self._out)
+        else:
+            self._out.write(number_text(value))
 
     def _key(self, key):
         if self._comma:
-            self._write(b",")
+            self._out.write(b",")
         self._comma = True
         if type(key) is bytes:
-            self._write(b'"')
-            self._write(key)
-            self._write(b'":')
+            self._out.write(b'"')
+            self._out.write(key)
+            self._out.write(b'":')
         else:
-            self._write(_quote(key))
-            self._write(b":")
+            self._text(key)
+            self._out.write(b":")
 
     def begin(self):
-        self._pos = 0
-        self._write(b"{")
+        self._out.seek(0)
+        self._out.write(b"{")
         self._comma = False
 
     def begin_object(self, key):
         """`key` is bytes (plain ASCII, written as is) or str (escaped)."""
         self._key(key)
-        self._write(b"{")
+        self._out.write(b"{")
         self._comma = False
 
     def begin_array(self, key):
         self._key(key)
-        self._write(b"[")
+        self._out.write(b"[")
         self._comma = False
 
     def item_string(self, text):
         if self._comma:
-            self._write(b",")
+            self._out.write(b",")
         self._comma = True
-        self._write(_quote(text))
+        self._text(text)
 
     def item_number(self, value):
         if not is_number(value):
             return False
         if self._comma:
-            self._write(b",")
+            self._out.write(b",")
         self._comma = True
-        self._write(number_text(value))
+        self._number(value)
         return True
 
     def end_array(self):
-        self._write(b"]")
+        self._out.write(b"]")
         self._comma = True
 
     def end(self):
-        self._write(b"}")
+        self._out.write(b"}")
         self._comma = True
 
     def number(self, key, value):
@@ -141,7 +146,7 @@ class JsonWriter:
         if not is_number(value):
             return False
         self._key(key)
-        self._write(number_text(value))
+        self._number(value)
         return True
 
     def fixed3(self, key, milli):
@@ -149,7 +154,13 @@ class JsonWriter:
         if type(milli) is not int:
             return False
         self._key(key)
-        self._write(fixed3_text(milli))
+        if milli < 0:
+            self._out.write(b"-")
+            milli = -milli
+        self._number(milli // 1000)
+        fraction = milli % 1000
+        self._out.write(b".00" if fraction < 10 else b".0" if fraction < 100 else b".")
+        self._number(fraction)
         return True
 
     def string(self, key, text):
@@ -157,17 +168,23 @@ class JsonWriter:
         if type(text) is not str:
             return False
         self._key(key)
-        self._write(_quote(text))
+        self._text(text)
         return True
 
     def literal(self, key, text):
         """A member whose value is already JSON text (bytes), e.g. b"true"."""
         self._key(key)
-        self._write(text)
+        self._out.write(text)
 
     def payload(self):
-        """The finished document as `bytes` (a copy: the buffer is reused by the next one)."""
-        return bytes(self._view[: self._pos])
+        """The finished document as `bytes` (a copy: the buffer is reused by the next one).
+
+        The buffer may hold a longer earlier document past the current position: only the
+        bytes up to it are this one.
+        """
+        size = self._out.tell()
+        self._out.seek(0)
+        return self._out.read(size)
 
     def size(self):
-        return self._pos
+        return self._out.tell()
