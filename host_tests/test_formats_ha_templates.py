@@ -182,3 +182,14 @@ def test_any_reading_renders_its_own_values(power, volts, amps, imp, exp, name):
     if exp is not None and power is not None and not math.isnan(power):
         assert states[cid + "_p_imp"][0] == max(power, 0)
         assert states[cid + "_p_exp"][0] == max(-power, 0)
+
+
+def test_awkward_channel_names_render():
+    names = ("a\rb", "line\nbreak", "tab\there", "it's", "back\\slash", "ø°€𝄞", "{{ x }}", "\x7f")
+    reading = Reading("atm90e32", names)
+    for n, channel in enumerate(reading.channels):
+        channel.voltage = 200.0 + n
+    ctx = context()
+    states = render(reading, ctx)
+    for n, name in enumerate(names):
+        assert states["deadbeef_%s_u" % home_assistant.slug(name)] == (200.0 + n, "V")

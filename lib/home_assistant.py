@@ -17,6 +17,8 @@
 from json_writer import is_number
 from publish_context import FIRMWARE_NAME, slug
 
+_HEX = "0123456789abcdef"
+
 _M = "measurement"
 # total_increasing, not total: a counter that drops (reset_energy, a replaced meter) then starts
 # a new cycle in HA's statistics instead of counting as negative consumption
@@ -145,8 +147,19 @@ def discovery_topic(key, ctx):
 
 
 def _jinja_literal(text):
-    # inside a single-quoted Jinja string a backslash escapes the next character
-    return "'" + text.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    # Jinja decodes its string literals like Python's unicode-escape (and turns a raw CR into
+    # LF first): escape the backslash, the quote and every control character
+    out = ["'"]
+    for ch in text:
+        code = ord(ch)
+        if ch == "\\" or ch == "'":
+            out.append("\\" + ch)
+        elif code < 0x20 or code == 0x7F:
+            out.append("\\x" + _HEX[code >> 4] + _HEX[code & 15])
+        else:
+            out.append(ch)
+    out.append("'")
+    return "".join(out)
 
 
 def _value_template(channel_name, key, mode):

@@ -51,18 +51,6 @@ def number_text(value):
     return b"%r" % value
 
 
-def fixed3_text(milli):
-    """An integer count of thousandths as an exact decimal text: 12345678 -> b"12345.678".
-
-    Used for kWh from integer Wh: a float division would lose Wh on single-precision boards.
-    """
-    sign = b""
-    if milli < 0:
-        sign = b"-"
-        milli = -milli
-    return b"%s%d.%03d" % (sign, milli // 1000, milli % 1000)
-
-
 class JsonWriter:
     """Builds one JSON object at a time: begin(), members, end(), then payload().
 
@@ -150,7 +138,10 @@ class JsonWriter:
         return True
 
     def fixed3(self, key, milli):
-        """An integer count of thousandths written as an exact decimal (see fixed3_text)."""
+        """An integer count of thousandths as an exact decimal: 12345678 -> 12345.678.
+
+        Used for kWh from integer Wh: a float division would lose Wh on single-precision boards.
+        """
         if type(milli) is not int:
             return False
         self._key(key)
@@ -170,11 +161,6 @@ class JsonWriter:
         self._key(key)
         self._text(text)
         return True
-
-    def literal(self, key, text):
-        """A member whose value is already JSON text (bytes), e.g. b"true"."""
-        self._key(key)
-        self._out.write(text)
 
     def payload(self):
         """The finished document as `bytes` (a copy: the buffer is reused by the next one).
