@@ -80,3 +80,27 @@ def atm_reading():
     heat.power = 2890.77
     heat.import_wh = 4567
     return r
+
+
+def atm_source_reading():
+    """atm_reading() the way lib/atm90e32_source.py fills it: channels keep the board's names
+    CT1..CT3 and carry the configured `label` and `role`; the totals are the "grid" channels'."""
+    named = atm_reading()
+    r = Reading("atm90e32", ("CT1", "CT2", "CT3"))
+    r.timestamp = named.timestamp
+    r.frequency = named.frequency
+    r.temperature = named.temperature
+    for source, channel, label, role in zip(
+        named.channels, r.channels, ("", "Solar", "Varmepumpe ø°"), ("grid", "solar", "load")
+    ):
+        for attr in ("voltage", "current", "power", "reactive_power", "apparent_power",
+                     "power_factor", "frequency", "temperature", "import_wh", "export_wh"):
+            setattr(channel, attr, getattr(source, attr))
+        channel.label = label
+        channel.role = role
+    grid = r.channels[0]
+    r.power = grid.power
+    r.reactive_power = grid.reactive_power
+    r.import_wh = grid.import_wh
+    r.export_wh = grid.export_wh
+    return r

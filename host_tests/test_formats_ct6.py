@@ -120,3 +120,14 @@ def test_custom_topic_and_bad_values():
     assert "TIMESENT" not in doc
     assert "PRMS" not in doc["CT1"] and "PF" not in doc["CT1"]
     validate_ct6(doc)
+
+
+def test_source_labels_become_port_names():
+    from format_fixtures import atm_source_reading
+
+    _, doc = _doc(atm_source_reading(), context())
+    assert doc["CT1"]["NAME"] == ""
+    assert doc["CT2"]["NAME"] == "Solar"
+    assert doc["CT3"]["NAME"] == "Varmepumpe ø°"
+    assert doc["CT2"]["PRMS"] == 1210.52
+    validate_ct6(doc)

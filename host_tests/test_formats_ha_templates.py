@@ -193,3 +193,17 @@ def test_awkward_channel_names_render():
     states = render(reading, ctx)
     for n, name in enumerate(names):
         assert states["deadbeef_%s_u" % home_assistant.slug(name)] == (200.0 + n, "V")
+
+
+def test_atm_source_reading_renders_every_value():
+    from format_fixtures import atm_source_reading
+
+    ctx = context()
+    reading = atm_source_reading()
+    states = render(reading, ctx)
+    expected = expected_states(reading, ctx)
+    expected["deadbeef_CT1_p_imp"] = (0, "W")
+    expected["deadbeef_CT1_p_exp"] = (1523.41, "W")
+    expected["deadbeef_p_imp"] = (0, "W")
+    expected["deadbeef_p_exp"] = (1523.41, "W")
+    assert states == expected

@@ -248,3 +248,19 @@ def test_custom_prefixes_and_device_id():
     assert config["~"] == "meters/kitchen-1"
     assert config["def_ent_id"] == "sensor.kitchen_1_p"
     assert config["dev"]["ids"] == ["kitchen-1"]
+
+
+def test_source_labels_name_entities_and_roles_decide_the_split():
+    from format_fixtures import atm_source_reading
+
+    ctx = context()  # no config: the channels carry label and role themselves
+    configs = _configs(atm_source_reading(), ctx)
+    names = {}
+    for config in configs.values():
+        names[config["uniq_id"]] = config["name"]
+    assert names["deadbeef_CT2_p"] == "Solar power"
+    assert names["deadbeef_CT3_u"] == "Varmepumpe ø° voltage"
+    assert names["deadbeef_CT1_u"] == "CT1 voltage"  # no label: the channel's name
+    assert "deadbeef_CT1_p_imp" in names and "deadbeef_CT1_p_exp" in names
+    assert "deadbeef_CT2_p_exp" not in names  # solar: one way, though it counts export
+    assert names["deadbeef_p_exp"] == "Power export"  # the total is signed (export counter)

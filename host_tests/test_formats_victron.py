@@ -129,3 +129,14 @@ def test_energy_text_is_exact_for_large_and_small_counters():
     payload = list(victron.messages(r, context()))[0][1]
     assert b'"energy_forward":987654321.012' in payload
     assert b'"energy_reverse":0.007' in payload
+
+
+def test_source_roles_pick_the_grid_phase():
+    from format_fixtures import atm_source_reading
+
+    _, doc = _doc(atm_source_reading(), context())
+    grid = doc["grid"]
+    assert sorted(k for k in grid if k.startswith("L")) == ["L1"]
+    assert grid["L1"]["power"] == -1523.41 and grid["power"] == -1523.41
+    assert grid["energy_forward"] == 987.654
+    validate_victron(doc)

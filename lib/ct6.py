@@ -11,6 +11,7 @@
 #   which depends on the clamp's orientation (its README: clamp facing the grid -> import
 #   negative); a user migrating such a dashboard sets the channel's "reversed" flag instead.
 from civil_time import civil
+from publish_context import channel_label
 
 _PORTS = 6
 
@@ -30,8 +31,8 @@ _PORT_KEYS = ("CT1", "CT2", "CT3", "CT4", "CT5", "CT6")
 
 
 def _named_port(channel, ctx):
-    """The port number (1..6) a channel's name gives: its configured atm90e32.ct<n>.name
-    (publish_context) or a plain "CTn"; None for other names (a HAN meter's "L1")."""
+    """The port number (1..6) a channel's name gives: "CTn" or a configured
+    atm90e32.ct<n>.name (publish_context); None for other names (a HAN meter's "L1")."""
     number = ctx.ct_numbers.get(channel.name)
     if number is None and channel.name in _PORT_KEYS:
         number = _PORT_KEYS.index(channel.name) + 1
@@ -41,7 +42,8 @@ def _named_port(channel, ctx):
 def _write_port(writer, key, channel):
     writer.begin_object(key)
     # NAME is the user's label, "" when the port has none (CT6's default)
-    writer.string(b"NAME", "" if channel.name == key else channel.name)
+    label = channel_label(channel)
+    writer.string(b"NAME", "" if label == key else label)
     for field, attr in _FIELDS:
         writer.number(field, getattr(channel, attr))
     writer.end()

@@ -15,7 +15,7 @@
 # unlike `value_json.p`, a `.get` chain never touches an undefined value, so an absent key or an
 # absent channel renders "None" (unknown) instead of a template error in HA's log.
 from json_writer import is_number
-from publish_context import FIRMWARE_NAME, slug
+from publish_context import FIRMWARE_NAME, channel_label, channel_role, slug
 
 _HEX = "0123456789abcdef"
 
@@ -81,9 +81,10 @@ def _signed(obj, ctx):
     """Whether the power of `obj` (the reading or a channel) is a signed grid flow: split into
     import and export sensors. A channel's configured role decides ("grid"; "load" and "solar"
     flow one way); without one, a source that counts export energy for it says it is signed."""
-    role = ctx.roles.get(getattr(obj, "name", None))
-    if role is not None:
-        return role == "grid"
+    if obj is not None and hasattr(obj, "name"):  # a channel; the reading has no role
+        role = channel_role(obj, ctx)
+        if role is not None:
+            return role == "grid"
     return is_number(obj.export_wh)
 
 
@@ -175,15 +176,19 @@ def _value_template(channel_name, key, mode):
     return head + "{{ v if v is none else (-v if v < 0 else 0) }}"
 
 
-def _config_payload(ctx, channel_name, row, mode):
+def _config_payload(ctx, channel, row, mode):
     writer = ctx.writer
     device = slug(ctx.device_id)
-    if channel_name is None:
+    channel_name = None
+    if channel is None:
         key = row[0]
         name = row[1]
     else:
+        # ids from the channel's name (stable when the user renames it), the entity name from
+        # its label
+        channel_name = channel.name
         key = slug(channel_name) + "_" + row[0]
-        name = channel_name + " " + row[1]
+        name = channel_label(channel) + " " + row[1]
     unique_id = device + "_" + key
     writer.begin()
     writer.string(b"~", ctx.base)
@@ -234,7 +239,7 @@ def discovery(reading, ctx):
         for row in CHANNEL_SENSORS:
             mode = _present(channel, row, ctx)
             if mode is not None:
-                topic, payload = _config_payload(ctx, channel.name, row, mode)
+                topic, payload = _config_payload(ctx, channel, row, mode)
                 yield topic, payload, True
 
 

@@ -72,6 +72,24 @@ def _safe_byte(code):
 _PHASE_NAMES = ("L1", "L2", "L3")
 
 
+def channel_role(channel, ctx):
+    """"grid" | "load" | "solar" | "off" | None: the role the source put on the channel (the
+    ATM90E32 source sets `channel.role`), else the configured one for its name."""
+    role = getattr(channel, "role", None)
+    if type(role) is str:
+        return role
+    return ctx.roles.get(channel.name)
+
+
+def channel_label(channel):
+    """The name to show for a channel: its configured label (`channel.label`, set by the
+    ATM90E32 source) when it has one, else its name ("CT2", "L1")."""
+    label = getattr(channel, "label", None)
+    if type(label) is str and label:
+        return label
+    return channel.name
+
+
 def grid_phases(reading, ctx):
     """The channels that are the grid's phases, as [(label "L1".."L3", channel)]: channels named
     L1..L3 (HAN meters), else the ATM90E32 channels whose role is "grid", in order (a split-phase
@@ -83,7 +101,7 @@ def grid_phases(reading, ctx):
     if phases:
         return phases
     for channel in reading.channels:
-        if len(phases) < 3 and ctx.roles.get(channel.name) == "grid":
+        if len(phases) < 3 and channel_role(channel, ctx) == "grid":
             phases.append((_PHASE_NAMES[len(phases)], channel))
     return phases
 
@@ -189,19 +207,24 @@ class PublishContext:
         values = _section(config, "values")
         self.values_enabled = _flag(values, "enabled", False)
 
-        # ATM90E32 channels by their published name: the CT port number (CT6 format) and the
-        # role ("grid" channels are signed and make up the grid for Victron and Tasmota).
-        # Names follow config atm90e32.ct<n>.name, empty meaning "CT<n>".
+        # ATM90E32 channels (config atm90e32.ct<n>.name / .role): the CT port number per channel
+        # name, "CT<n>" or the configured name, for the CT6 format; and the role ("grid"
+        # channels are signed and make up the grid for Victron and Tasmota) for sources that do
+        # not put it on the channel themselves (see channel_role).
         self.ct_numbers = {}
         self.roles = {}
         atm = _section(config, "atm90e32")
         for n in range(1, 7):
             ct = _section(atm, "ct" + str(n))
-            name = _text(ct, "name", "") or "CT" + str(n)
-            self.ct_numbers[name] = n
+            names = ["CT" + str(n)]
+            label = _text(ct, "name", "")
+            if label:
+                names.append(label)
             role = ct.get("role")
-            if type(role) is str:
-                self.roles[name] = role
+            for name in names:
+                self.ct_numbers[name] = n
+                if type(role) is str:
+                    self.roles[name] = role
 
         self.writer = JsonWriter()
 
