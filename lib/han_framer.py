@@ -1,0 +1,419 @@
+# Streaming framer for the HAN/P1 port: finds pushes in a byte stream that arrives in arbitrary
+# chunks, checks them and hands each complete push to a callback.
+#
+# Three framings are recognised per push (auto-detected by the start byte):
+# - HDLC frame format type 3 (IEC 62056-46 / ISO/IEC 13239): 7E, format A<S><len:11>, dest and
+#   source address (1, 2 or 4 bytes, last byte has bit 0 set), control, HCS, information, FCS, 7E.
+#   Both checks are CRC-16/X.25. The length field (max 2047) drives the parse, so a 7E inside the
+#   information field is harmless. The closing flag may be the next frame's opening flag.
+#   Frames with the segmentation bit S set are concatenated until a frame with S clear.
+# - M-Bus long frames (EN 13757-2): 68 L L 68 C A CI data CS 16, CS = sum of C..data mod 256.
+#   CI 00..1F carries DLMS with the transport layer of IEC 62056-7-3 (bits 0-3: segment number,
+#   bit 4: last segment) followed by the STSAP/DTSAP bytes; segments are concatenated.
+# - ASCII telegrams (IEC 62056-21 mode D / DSMR): "/XXXn..." up to "!" + 4 hex CRC16/ARC + CRLF.
+#   The 5th character may be '9' (Aidon "/ADN9"). Telegrams without CRC are passed on flagged.
+#
+# Memory is bounded: one receive buffer (default 2100 bytes, enough for a 2047-byte HDLC frame and
+# its flags) and one reassembly buffer for segmented pushes; nothing grows with the input.
+# Rejections never raise: they are counted in `stats` and reported through `on_reject(reason)`.
+from micropython import const
+
+from crc16 import crc16_arc, crc16_x25
+
+KIND_HDLC = const(1)  # payload: the APDU carried by HDLC (LLC header removed)
+KIND_MBUS = const(2)  # payload: the APDU carried by M-Bus long frames
+KIND_ASCII = const(3)  # payload: the whole telegram from "/" to the line end after "!"
+
+FLAG_NO_CRC = const(1)  # ASCII telegram sent without CRC
+
+_FLAG = const(0x7E)
+_MBUS_START = const(0x68)
+_MBUS_STOP = const(0x16)
+_SLASH = const(0x2F)
+_BANG = const(0x21)
+_CR = const(0x0D)
+_LF = const(0x0A)
+
+_NEED_MORE = const(-1)
+_SKIP = const(-2)  # not a frame start here: drop one byte, keep hunting
+_BAD = const(-3)  # a frame start that failed a check: reason recorded, drop one byte
+
+# Reasons are constants so that a rejection builds no string.
+R_HCS = "HDLC header check sequence (HCS) mismatch"
+R_FCS = "HDLC frame check sequence (FCS) mismatch"
+R_NO_END_FLAG = "HDLC frame without closing flag at its declared length"
+R_ADDRESS = "HDLC address field longer than 4 bytes or 3 bytes long"
+R_SHORT = "HDLC length field inconsistent with the header"
+R_MBUS_CS = "M-Bus checksum or stop byte mismatch"
+R_MBUS_CI = "M-Bus frame without DLMS transport (CI not in 00..1F)"
+R_MBUS_SEQ = "M-Bus segment out of sequence: incomplete push dropped"
+R_SEG_INCOMPLETE = "incomplete HDLC-segmented push dropped"
+R_SEG_OVERFLOW = "segmented push larger than the reassembly buffer: dropped"
+R_ASCII_CRC = "ASCII telegram CRC16 mismatch"
+R_ASCII_END = "ASCII telegram end line malformed"
+R_ASCII_LONG = "ASCII telegram longer than the receive buffer"
+R_ASCII_BINARY = "ASCII telegram interrupted by binary data"
+R_TRUNCATED = "incomplete frame at end of input"
+R_OVERFLOW = "frame candidate larger than the receive buffer"
+
+
+class FramerStats:
+    def __init__(self):
+        self.bytes_in = 0
+        self.bytes_discarded = 0  # bytes outside every accepted frame (flags not counted)
+        self.frames_ok = 0  # frames / telegrams that passed every check
+        self.crc_errors = 0  # HCS, FCS, M-Bus checksum, telegram CRC
+        self.frame_errors = 0  # length, flag, address or end-line faults
+        self.pushes_ok = 0  # complete pushes handed on
+        self.pushes_dropped = 0  # incomplete segmented pushes dropped
+        self.no_crc = 0  # ASCII telegrams passed on without CRC
+        self.last_reason = None
+
+
+class HanFramer:
+    """feed() bytes; on_push(kind, buf, start, end, flags) is called for every complete push.
+
+    The payload is buf[start:end] (a bytearray owned by the framer): valid only during the call.
+    """
+
+    def __init__(self, on_push, on_reject=None, buffer_size=2100, reassembly_size=1024):
+        self._on_push = on_push
+        self._on_reject = on_reject
+        self._buf = bytearray(buffer_size)
+        self._mv = memoryview(self._buf)
+        self._start = 0
+        self._end = 0
+        self._seg = bytearray(reassembly_size)
+        self._seg_mv = memoryview(self._seg)
+        self._seg_len = 0
+        self._seg_kind = 0  # KIND_HDLC / KIND_MBUS while a segmented push is open
+        self._mbus_next = 0  # next expected M-Bus segment number
+        self.stats = FramerStats()
+
+    # -- input ------------------------------------------------------------------------------
+
+    def feed(self, data, n=-1):
+        """Feed the first n bytes of data (all of it if n < 0); any length, any chunking."""
+        if n < 0:
+            n = len(data)
+        self.stats.bytes_in += n
+        size = len(self._buf)
+        pos = 0
+        while pos < n:
+            if self._start:
+                self._compact()
+            room = size - self._end
+            if room == 0:
+                # A candidate filled the whole buffer without completing: it cannot be a frame.
+                self._reject(R_OVERFLOW, 0)
+                self._drop(1)
+                continue
+            k = n - pos if n - pos < room else room
+            if pos == 0 and k == len(data):
+                self._mv[self._end : self._end + k] = data
+            else:
+                self._mv[self._end : self._end + k] = data[pos : pos + k]
+            self._end += k
+            pos += k
+            self._scan()
+
+    def end_of_input(self):
+        """No more bytes will come (end of a file): report whatever is left unfinished."""
+        buf = self._buf
+        s = self._start
+        while s < self._end and buf[s] == _FLAG:
+            s += 1
+        if s < self._end:
+            self._reject(R_TRUNCATED, 0)
+            self.stats.bytes_discarded += self._end - s
+        self._start = self._end = 0
+        self._drop_segments(R_SEG_INCOMPLETE)
+
+    # -- scanning -----------------------------------------------------------------------------
+
+    def _compact(self):
+        # Move the unconsumed tail to the front in non-overlapping pieces (memmove semantics are
+        # not guaranteed for slice assignment on every port).
+        s = self._start
+        n = self._end - s
+        mv = self._mv
+        d = 0
+        while d < n:
+            k = n - d if n - d < s else s
+            mv[d : d + k] = mv[s + d : s + d + k]
+            d += k
+        self._start = 0
+        self._end = n
+
+    def _drop(self, k):
+        # Discard k bytes at the start of the window (flags are not garbage).
+        if self._buf[self._start] != _FLAG:
+            self.stats.bytes_discarded += k
+        self._start += k
+
+    def _scan(self):
+        buf = self._buf
+        while self._start < self._end:
+            s = self._start
+            b = buf[s]
+            if b == _FLAG:
+                r = self._hdlc(s)
+            elif b == _MBUS_START:
+                r = self._mbus(s)
+            elif b == _SLASH:
+                r = self._ascii(s)
+            else:
+                # Hunt: the next possible start byte; everything before it is garbage.
+                e = self._end
+                nxt = buf.find(b"\x7e", s, e)
+                if nxt < 0:
+                    nxt = e
+                c = buf.find(b"h", s, nxt)  # 0x68
+                if c >= 0:
+                    nxt = c
+                c = buf.find(b"/", s, nxt)
+                if c >= 0:
+                    nxt = c
+                self.stats.bytes_discarded += nxt - s
+                self._start = nxt
+                continue
+            if r == _NEED_MORE:
+                return
+            if r < 0:
+                self._drop(1)
+            else:
+                self._start = r
+
+    def _reject(self, reason, crc):
+        st = self.stats
+        if crc:
+            st.crc_errors += 1
+        else:
+            st.frame_errors += 1
+        st.last_reason = reason
+        if self._on_reject:
+            self._on_reject(reason)
+
+    # -- HDLC -------------------------------------------------------------------------------
+
+    def _hdlc(self, s):
+        buf = self._buf
+        e = self._end
+        if e - s < 3:
+            return _NEED_MORE
+        f = buf[s + 1]
+        if f == _FLAG:
+            return s + 1  # shared or fill flag
+        if f & 0xF0 != 0xA0:
+            return _SKIP  # a closing flag followed by something else
+        length = ((f & 0x07) << 8) | buf[s + 2]
+        if length < 7:
+            self._reject(R_SHORT, 0)
+            return _BAD
+        last = s + length  # index of the FCS high byte
+        # Address fields: 1, 2 or 4 bytes each, the last byte marked by bit 0 (IEC 62056-46 6.4.2).
+        i = s + 3
+        for _ in range(2):
+            j = i
+            while True:
+                if j - i > 3 or j >= last:
+                    self._reject(R_ADDRESS, 0)
+                    return _BAD
+                if j >= e:
+                    return _NEED_MORE
+                if buf[j] & 1:
+                    break
+                j += 1
+            if j - i == 2:
+                self._reject(R_ADDRESS, 0)
+                return _BAD
+            i = j + 1
+        control = i
+        hcs = control + 1
+        has_info = hcs + 2 < last - 1
+        if not has_info and hcs != last - 1:
+            self._reject(R_SHORT, 0)
+            return _BAD
+        if has_info:
+            if hcs + 2 > e:
+                return _NEED_MORE
+            if crc16_x25(buf, s + 1, hcs) != buf[hcs] | (buf[hcs + 1] << 8):
+                self._reject(R_HCS, 1)
+                return _BAD
+        if last + 2 > e:
+            return _NEED_MORE
+        if buf[last + 1] != _FLAG:
+            self._reject(R_NO_END_FLAG, 0)
+            return _BAD
+        if crc16_x25(buf, s + 1, last - 1) != buf[last - 1] | (buf[last] << 8):
+            self._reject(R_FCS, 1)
+            return _BAD
+        self.stats.frames_ok += 1
+        if has_info:
+            self._hdlc_info(buf, hcs + 2, last - 1, f & 0x08)
+        return last + 1  # keep the closing flag: it may open the next frame
+
+    def _hdlc_info(self, buf, a, b, segmented):
+        llc = b - a >= 3 and buf[a] == 0xE6 and buf[a + 1] in (0xE6, 0xE7) and buf[a + 2] == 0
+        if self._seg_kind:
+            if self._seg_kind != KIND_HDLC or llc:
+                # A new push starts (LLC header) while the last one never got its final segment.
+                self._drop_segments(R_SEG_INCOMPLETE)
+        if llc:
+            a += 3  # LLC: destination LSAP E6, source LSAP E7 (response), quality 00
+        if not segmented and not self._seg_kind:
+            self._emit(KIND_HDLC, buf, a, b, 0)
+            return
+        if not self._append(buf, a, b):
+            return
+        self._seg_kind = KIND_HDLC
+        if not segmented:
+            self._emit_segments(KIND_HDLC)
+
+    # -- segments ---------------------------------------------------------------------------
+
+    def _append(self, buf, a, b):
+        n = b - a
+        if self._seg_len + n > len(self._seg):
+            self._drop_segments(R_SEG_OVERFLOW)
+            return False
+        self._seg_mv[self._seg_len : self._seg_len + n] = self._mv[a:b]
+        self._seg_len += n
+        return True
+
+    def _emit_segments(self, kind):
+        n = self._seg_len
+        self._seg_len = 0
+        self._seg_kind = 0
+        self._emit(kind, self._seg, 0, n, 0)
+
+    def _drop_segments(self, reason):
+        if self._seg_kind:
+            self._seg_kind = 0
+            self._seg_len = 0
+            self.stats.pushes_dropped += 1
+            self.stats.last_reason = reason
+            if self._on_reject:
+                self._on_reject(reason)
+
+    def _emit(self, kind, buf, a, b, flags):
+        self.stats.pushes_ok += 1
+        self._on_push(kind, buf, a, b, flags)
+
+    # -- M-Bus ------------------------------------------------------------------------------
+
+    def _mbus(self, s):
+        buf = self._buf
+        e = self._end
+        if e - s < 4:
+            return _NEED_MORE
+        n = buf[s + 1]
+        if buf[s + 2] != n or buf[s + 3] != _MBUS_START or n < 3:
+            return _SKIP
+        end = s + n + 6
+        if end > e:
+            return _NEED_MORE
+        total = 0
+        for i in range(s + 4, s + 4 + n):
+            total += buf[i]
+        if total & 0xFF != buf[s + 4 + n] or buf[s + 5 + n] != _MBUS_STOP:
+            self._reject(R_MBUS_CS, 1)
+            return _BAD
+        self.stats.frames_ok += 1
+        ci = buf[s + 6]
+        if ci > 0x1F or n < 5:
+            self._reject(R_MBUS_CI, 0)
+            return end
+        a = s + 9  # after C, A, CI and the STSAP/DTSAP pair
+        b = s + 4 + n
+        number = ci & 0x0F
+        final = ci & 0x10
+        if number == 0:
+            if self._seg_kind:
+                self._drop_segments(R_SEG_INCOMPLETE)
+            if final:
+                self._emit(KIND_MBUS, buf, a, b, 0)
+                return end
+        elif self._seg_kind != KIND_MBUS or number != self._mbus_next:
+            if self._seg_kind:
+                self._drop_segments(R_MBUS_SEQ)
+            else:
+                self._reject(R_MBUS_SEQ, 0)
+            return end
+        if self._append(buf, a, b):
+            self._seg_kind = KIND_MBUS
+            self._mbus_next = (number + 1) & 0x0F
+            if final:
+                self._emit_segments(KIND_MBUS)
+        return end
+
+    # -- ASCII ------------------------------------------------------------------------------
+
+    def _ascii(self, s):
+        buf = self._buf
+        e = self._end
+        if e - s < 5:
+            return _NEED_MORE
+        # Identification "/XXXn": three manufacturer letters, then the baud character.
+        for i in range(s + 1, s + 4):
+            c = buf[i] | 0x20
+            if c < 0x61 or c > 0x7A:
+                return _SKIP
+        c = buf[s + 4]
+        if not (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A):
+            return _SKIP
+        bang = buf.find(b"!", s, e)
+        flag = buf.find(b"\x7e", s, bang if bang >= 0 else e)
+        if flag >= 0:
+            self._reject(R_ASCII_BINARY, 0)
+            return _BAD
+        if bang < 0:
+            if e - s >= len(buf):
+                self._reject(R_ASCII_LONG, 0)
+                return _BAD
+            return _NEED_MORE
+        # "!" then either CR LF (no CRC) or 4 hex digits then CR LF (LF alone accepted).
+        k = bang + 1
+        crc = 0
+        digits = 0
+        while True:
+            if k >= e:
+                return _NEED_MORE
+            c = buf[k]
+            if c == _CR or c == _LF:
+                break
+            if digits == 4:
+                self._reject(R_ASCII_END, 0)
+                return _BAD
+            if 0x30 <= c <= 0x39:
+                c -= 0x30
+            elif 0x41 <= (c & 0xDF) <= 0x46:
+                c = (c & 0xDF) - 0x37
+            else:
+                self._reject(R_ASCII_END, 0)
+                return _BAD
+            crc = (crc << 4) | c
+            digits += 1
+            k += 1
+        if digits not in (0, 4):
+            self._reject(R_ASCII_END, 0)
+            return _BAD
+        if buf[k] == _CR:
+            if k + 1 >= e:
+                return _NEED_MORE
+            if buf[k + 1] == _LF:
+                k += 1
+        end = k + 1
+        flags = 0
+        if digits:
+            if crc16_arc(buf, s, bang + 1) != crc:
+                # The telegram's extent is certain: drop all of it, not just the "/".
+                self._reject(R_ASCII_CRC, 1)
+                self.stats.bytes_discarded += end - s
+                return end
+        else:
+            flags = FLAG_NO_CRC
+            self.stats.no_crc += 1
+        self.stats.frames_ok += 1
+        self._emit(KIND_ASCII, buf, s, end, flags)
+        return end
