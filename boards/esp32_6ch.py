@@ -1,0 +1,100 @@
+# CircuitSetup "Expandable 6 Channel ESP32 Energy Meter" main board: two ATM90E32AS on the VSPI
+# pins SCK 18, MISO 19, MOSI 23, CS GPIO5 for CT1-CT3 and GPIO4 for CT4-CT6 (research
+# atm90e32.md §12-13). Each chip's phases A, B, C are its three CT inputs in order. Add-on boards
+# (more chips on selectable CS pins) are not supported here.
+#
+# Gains: CircuitSetup's 6-channel ESPHome table for the 9 VAC Jameco transformer (Ugain 7305) and
+# SCT-013-000 100A/50mA clamps (Igain 27518) (§8.2). Other parts: set atm90e32.ctN.ugain/igain or
+# run `calibrate`.
+import machine
+from micropython import const
+
+NAME = "esp32_6ch"
+MODEL = "CircuitSetup expandable 6-channel energy meter (ESP32)"
+SOURCES = ("atm90e32",)
+HEAP_BYTES = 100000  # about 100 KB on an ESP32 without SPIRAM (MicroPython esp32 docs)
+
+_SCK = const(18)
+_MOSI = const(23)
+_MISO = const(19)
+_CS_CT1_3 = const(5)
+_CS_CT4_6 = const(4)
+_SPI_ID = const(2)  # VSPI: its default pins are 18/23/19, so no GPIO-matrix clock limit
+_SPI_BAUD = const(1000000)  # DS max 1.1 Mbps; ESPHome runs these boards at 1 MHz (§2)
+_LED = const(2)
+_WIFI_TIMEOUT_MS = const(4000)
+_CHIP_DEFAULTS = {"ugain": 7305, "igain": 27518}
+
+_led_timer = None
+
+
+def unique_id():
+    return machine.unique_id()
+
+
+def watchdog(timeout_ms):
+    return machine.WDT(timeout=timeout_ms)
+
+
+def network_up(config):
+    from boards import wifi
+
+    settings = config.get("wifi") or {}
+    return wifi.up(settings.get("ssid", ""), settings.get("password", ""), _WIFI_TIMEOUT_MS)
+
+
+def han_uart(config):
+    raise OSError("%s has no HAN port (source must be atm90e32)" % NAME)
+
+
+def spi_chips(config):
+    # Mode 3 (CPOL=1, CPHA=1) like every ATM90E32 driver on the ESP32 (§2); CS idle high.
+    spi = machine.SPI(_SPI_ID, baudrate=_SPI_BAUD, polarity=1, phase=1, bits=8,
+                      firstbit=machine.SPI.MSB, sck=machine.Pin(_SCK),
+                      mosi=machine.Pin(_MOSI), miso=machine.Pin(_MISO))
+    first = machine.Pin(_CS_CT1_3, machine.Pin.OUT, value=1)
+    second = machine.Pin(_CS_CT4_6, machine.Pin.OUT, value=1)
+    return [
+        (spi, first, ("CT1", "CT2", "CT3"), _CHIP_DEFAULTS),
+        (spi, second, ("CT4", "CT5", "CT6"), _CHIP_DEFAULTS),
+    ]
+
+
+def identify(seconds):
+    """Blink GPIO2's LED for `seconds` from a timer, so the main loop keeps running."""
+    global _led_timer
+    led = machine.Pin(_LED, machine.Pin.OUT)
+    toggles = [max(1, int(seconds)) * 4]
+
+    def blink(timer):
+        led.value(toggles[0] & 1)
+        toggles[0] -= 1
+        if toggles[0] <= 0:
+            led.value(0)
+            timer.deinit()
+
+    if _led_timer is not None:
+        _led_timer.deinit()
+    _led_timer = machine.Timer(0)
+    _led_timer.init(period=250, mode=machine.Timer.PERIODIC, callback=blink)
+
+
+def reset():
+    machine.reset()
+
+
+def reset_cause():
+    cause = machine.reset_cause()
+    for name, constant in _CAUSES:
+        if cause == getattr(machine, constant, None):
+            return name
+    return "unknown"
+
+
+_CAUSES = (
+    ("power_on", "PWRON_RESET"),
+    ("watchdog", "WDT_RESET"),
+    ("hard", "HARD_RESET"),
+    ("soft", "SOFT_RESET"),
+    ("deepsleep", "DEEPSLEEP_RESET"),
+)

@@ -1,0 +1,104 @@
+# CircuitSetup "Split Single Phase Real Time Whole House Energy Meter" on an ESP32 (NodeMCU-32S):
+# one ATM90E32AS on the VSPI pins SCK 18, MISO 19, MOSI 23 with CS on GPIO5; the optional second
+# ("solar"/add-on) chip has CS on GPIO4 (research atm90e32.md §13).
+#
+# Channels: the board's two CT inputs are the chip's phases A and C (CircuitSetup's library
+# reads IrmsA and IrmsC; phase B is not wired); the add-on chip's likewise. The add-on is used
+# when config atm90e32.addon_chip is true.
+#
+# Gains: CircuitSetup's EmonESP table for a v1.4 rev3+ board with the 9 VAC Jameco 157041
+# transformer (Ugain 3920) and SCT-013-000 100A/50mA clamps (Igain 25498) (§8.2). Other
+# transformers, clamps or board revisions: set atm90e32.ctN.ugain/igain or run `calibrate`.
+import machine
+from micropython import const
+
+NAME = "esp32_split"
+MODEL = "CircuitSetup split single phase energy meter (ESP32)"
+SOURCES = ("atm90e32",)
+HEAP_BYTES = 100000  # about 100 KB on an ESP32 without SPIRAM (MicroPython esp32 docs)
+
+_SCK = const(18)
+_MOSI = const(23)
+_MISO = const(19)
+_CS_MAIN = const(5)
+_CS_ADDON = const(4)
+_SPI_ID = const(2)  # VSPI: its default pins are 18/23/19, so no GPIO-matrix clock limit
+_SPI_BAUD = const(1000000)  # DS max 1.1 Mbps; ESPHome runs these boards at 1 MHz (§2)
+_LED = const(2)  # NodeMCU-32S on-board LED
+_WIFI_TIMEOUT_MS = const(4000)
+_CHIP_DEFAULTS = {"ugain": 3920, "igain": 25498}
+
+_led_timer = None
+
+
+def unique_id():
+    return machine.unique_id()
+
+
+def watchdog(timeout_ms):
+    return machine.WDT(timeout=timeout_ms)
+
+
+def network_up(config):
+    from boards import wifi
+
+    settings = config.get("wifi") or {}
+    return wifi.up(settings.get("ssid", ""), settings.get("password", ""), _WIFI_TIMEOUT_MS)
+
+
+def han_uart(config):
+    raise OSError("%s has no HAN port (source must be atm90e32)" % NAME)
+
+
+def spi_chips(config):
+    # Mode 3 (CPOL=1, CPHA=1) like every ATM90E32 driver on the ESP32 (§2); CS idle high.
+    spi = machine.SPI(_SPI_ID, baudrate=_SPI_BAUD, polarity=1, phase=1, bits=8,
+                      firstbit=machine.SPI.MSB, sck=machine.Pin(_SCK),
+                      mosi=machine.Pin(_MOSI), miso=machine.Pin(_MISO))
+    main_cs = machine.Pin(_CS_MAIN, machine.Pin.OUT, value=1)
+    chips = [(spi, main_cs, ("CT1", None, "CT2"), _CHIP_DEFAULTS)]
+    settings = config.get("atm90e32") or {}
+    if settings.get("addon_chip") is True:
+        addon_cs = machine.Pin(_CS_ADDON, machine.Pin.OUT, value=1)
+        chips.append((spi, addon_cs, ("CT3", None, "CT4"), _CHIP_DEFAULTS))
+    return chips
+
+
+def identify(seconds):
+    """Blink the on-board LED for `seconds` from a timer, so the main loop keeps running."""
+    global _led_timer
+    led = machine.Pin(_LED, machine.Pin.OUT)
+    toggles = [max(1, int(seconds)) * 4]
+
+    def blink(timer):
+        led.value(toggles[0] & 1)
+        toggles[0] -= 1
+        if toggles[0] <= 0:
+            led.value(0)
+            timer.deinit()
+
+    if _led_timer is not None:
+        _led_timer.deinit()
+    _led_timer = machine.Timer(0)
+    _led_timer.init(period=250, mode=machine.Timer.PERIODIC, callback=blink)
+
+
+def reset():
+    machine.reset()
+
+
+def reset_cause():
+    cause = machine.reset_cause()
+    for name, constant in _CAUSES:
+        if cause == getattr(machine, constant, None):
+            return name
+    return "unknown"
+
+
+_CAUSES = (
+    ("power_on", "PWRON_RESET"),
+    ("watchdog", "WDT_RESET"),
+    ("hard", "HARD_RESET"),
+    ("soft", "SOFT_RESET"),
+    ("deepsleep", "DEEPSLEEP_RESET"),
+)
