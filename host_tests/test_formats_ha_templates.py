@@ -97,9 +97,10 @@ def test_total_split_when_the_reading_has_only_net_power():
     assert states["deadbeef_p_exp"] == (250, "W")
 
 
-def test_absent_values_render_unknown_without_errors():
+def test_absent_values_keep_the_state_without_errors():
     """The configs of a full reading against a state that lacks values, channels, or even
-    "ch": every sensor goes unknown ("None"), no template error, no undefined warning."""
+    "ch" (a HAN meter's short list): every template renders "" (HA keeps the last state), with
+    no template error and no undefined-variable warning."""
     for reading, ctx in ((han_reading(), context()), (atm_reading(), context(atm_config()))):
         discovery = list(home_assistant.discovery(reading, ctx))
         for state in (b"{}", b'{"ch":{}}', b'{"ts":1,"ch":{"L1":{},"CT1":{}}}'):
@@ -108,7 +109,7 @@ def test_absent_values_render_unknown_without_errors():
             assert problems == []
             assert states
             for value, _unit in states.values():
-                assert value is None
+                assert value == ha_render.IGNORED
 
 
 def test_templates_are_valid_under_strict_undefined():

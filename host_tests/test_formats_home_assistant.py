@@ -56,7 +56,7 @@ def test_energy_import_config_golden():
         "uniq_id": "deadbeef_e_imp",
         "def_ent_id": "sensor.deadbeef_e_imp",
         "stat_t": "~/state",
-        "val_tpl": "{{ value_json.get('e_imp') }}",
+        "val_tpl": "{{ value_json.get('e_imp','') }}",
         "dev_cla": "energy",
         "unit_of_meas": "Wh",
         "stat_cla": "total_increasing",
@@ -165,7 +165,9 @@ def test_quote_in_channel_name_is_escaped_in_template():
     r.channels[0].voltage = 230.0
     configs = _configs(r, context())
     (config,) = configs.values()
-    assert config["val_tpl"] == "{{ value_json.get('ch',{}).get('it\\'s \\\\ here',{}).get('u') }}"
+    assert config["val_tpl"] == (
+        "{{ value_json.get('ch',{}).get('it\\'s \\\\ here',{}).get('u','') }}"
+    )
 
 
 def test_key_set_round_trips_through_keys():
@@ -264,3 +266,26 @@ def test_source_labels_name_entities_and_roles_decide_the_split():
     assert "deadbeef_CT1_p_imp" in names and "deadbeef_CT1_p_exp" in names
     assert "deadbeef_CT2_p_exp" not in names  # solar: one way, though it counts export
     assert names["deadbeef_p_exp"] == "Power export"  # the total is signed (export counter)
+
+
+def test_merge_key_sets_is_a_union():
+    ctx = context()
+    short = Reading("han", ("L1", "L2", "L3"))  # a HAN list 1: power only
+    short.import_power = 500
+    full = han_reading()  # a list 3: energy, phases
+    a = home_assistant.key_set(short, ctx)
+    b = home_assistant.key_set(full, ctx)
+    merged = home_assistant.merge_key_sets(a, b)
+    expect = set(home_assistant.keys(a)) | set(home_assistant.keys(b))
+    assert set(home_assistant.keys(merged)) == expect
+    # nothing new: the same string, so "did the union grow?" is one comparison
+    assert home_assistant.merge_key_sets(merged, a) == merged
+    assert home_assistant.merge_key_sets(merged, b) == merged
+    again = home_assistant.merge_key_sets(merged, a)
+    assert list(home_assistant.removals(merged, again, ctx)) == []
+    assert set(home_assistant.keys(home_assistant.merge_key_sets("", b))) == set(
+        home_assistant.keys(b)
+    )
+    assert set(home_assistant.keys(home_assistant.merge_key_sets("0,L1:3", "1"))) == {
+        "p", "L1_u", "L1_i"
+    }

@@ -6,14 +6,22 @@
 # - abbreviated keys (uniq_id, stat_t, val_tpl, dev_cla, ...) and "~" as the base topic
 #   shorthand keep each config small;
 # - `object_id` is deprecated since HA 2025.10; `default_entity_id` ("def_ent_id") seeds the id;
-# - a numeric sensor's template rendering "None" sets the state to unknown, "" is ignored: the
-#   templates here render "None" for a value missing from the state JSON, never an error;
+# - a numeric sensor's template rendering "" is ignored (the state stays), "None" sets it to
+#   unknown;
 # - the Energy dashboard needs device_class energy, state_class total/total_increasing and an
 #   energy unit; import and export each need their own counter.
 #
 # Every sensor reads the native state JSON (native.py, docs/state.md) with `value_json.get(...)`:
 # unlike `value_json.p`, a `.get` chain never touches an undefined value, so an absent key or an
-# absent channel renders "None" (unknown) instead of a template error in HA's log.
+# absent channel is no template error in HA's log. It renders "": HA keeps the last state. A
+# HAN meter sends short lists (power only, every 2 s) between full ones (energy, U, I every
+# 10 s / hourly); "unknown" would make those sensors flicker between every full list. Whether
+# the values are live is what availability (<base>/status) says.
+#
+# Entities that come and go: key_set() is what one reading announces. With a HAN meter's short
+# and full lists alternating, the firmware keeps the union (merge_key_sets) of what it has
+# announced, re-announces when the union grows, and removes (removals) only what its config or
+# the meter's phase count rules out, not what one short list lacks.
 from json_writer import is_number
 from publish_context import FIRMWARE_NAME, channel_label, channel_role, slug
 
@@ -122,25 +130,52 @@ def key_set(reading, ctx):
 
 def keys(signature):
     """The sensor keys ("p", "L1_u", ...) of a key_set() string; malformed parts are skipped."""
+    for name, mask in _parse_key_set(signature):
+        prefix, rows = ("", TOTAL_SENSORS) if name == "" else (name + "_", CHANNEL_SENSORS)
+        for index in range(len(rows)):
+            if mask & (1 << index):
+                yield prefix + rows[index][0]
+
+
+def _parse_key_set(signature):
+    """[(channel slug or "", mask)] of a key_set() string; malformed parts are skipped."""
+    parts = []
     if type(signature) is not str or not signature:
-        return
+        return parts
     first = True
     for part in signature.split(","):
         if first:
             first = False
-            prefix, text, rows = "", part, TOTAL_SENSORS
+            name, text = "", part
         else:
             name, sep, text = part.partition(":")
             if not sep or not name:
                 continue
-            prefix, rows = name + "_", CHANNEL_SENSORS
         try:
-            mask = int(text, 16)
+            parts.append((name, int(text, 16)))
         except ValueError:
             continue
-        for index in range(len(rows)):
-            if mask & (1 << index):
-                yield prefix + rows[index][0]
+    return parts
+
+
+def merge_key_sets(first, second):
+    """The union of two key_set() strings, as a key_set() string (channel order: first's, then
+    second's new channels). Equal to `first` when `second` adds nothing."""
+    merged = _parse_key_set(first)
+    if not merged or merged[0][0] != "":
+        merged.insert(0, ("", 0))
+    for name, mask in _parse_key_set(second):
+        for index in range(len(merged)):
+            if merged[index][0] == name:
+                merged[index] = (name, merged[index][1] | mask)
+                break
+        else:
+            merged.append((name, mask))
+    out = ["{:x}".format(merged[0][1])]
+    for name, mask in merged[1:]:
+        if mask:
+            out.append("{}:{:x}".format(name, mask))
+    return ",".join(out)
 
 
 def discovery_topic(key, ctx):
@@ -169,11 +204,11 @@ def _value_template(channel_name, key, mode):
     else:
         path = "value_json.get('ch',{}).get(" + _jinja_literal(channel_name) + ",{}).get("
     if mode == _PLAIN:
-        return "{{ " + path + "'" + key + "') }}"
+        return "{{ " + path + "'" + key + "','') }}"
     head = "{% set v = " + path + "'p') %}"
     if mode == _SPLIT_IMPORT:
-        return head + "{{ v if v is none or v > 0 else 0 }}"
-    return head + "{{ v if v is none else (-v if v < 0 else 0) }}"
+        return head + "{{ '' if v is none else (v if v > 0 else 0) }}"
+    return head + "{{ '' if v is none else (-v if v < 0 else 0) }}"
 
 
 def _config_payload(ctx, channel, row, mode):
