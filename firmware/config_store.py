@@ -109,11 +109,14 @@ class Store:
         Raises OSError (flash full, I/O error) with the files as they were: config.json is
         only replaced by the final rename."""
         files = self.files
+        # One string, one write: json.dump would write token by token (hundreds of small flash
+        # writes). The firmware builds a string of this size anyway to publish the config.
+        # CPython escapes non-ASCII, MicroPython writes it as UTF-8: both read back the same.
+        data = json.dumps(config)
         try:
             f = files.open(TEMP, "w")
             try:
-                # CPython escapes non-ASCII here, MicroPython writes UTF-8: both read back.
-                json.dump(config, f)
+                f.write(data)
                 files.sync(f)
             finally:
                 f.close()

@@ -89,10 +89,10 @@ def settings_help():
     mqtt.port: Broker port (8883 is usual for TLS)
     mqtt.user: Broker user name; empty = no login
     mqtt.password: Broker password
-    mqtt.prefix: First topic level: <prefix>/<id>/state, <prefix>/<id>/config, ...
+    mqtt.prefix: First topic level: `<prefix>/<id>/state`, `<prefix>/<id>/config`, ...
     mqtt.keepalive_s: MQTT keepalive in seconds; applies from the next connection
-    mqtt.tls: TLS to the broker (ESP32 boards; the ESP8266 has too little heap)
-    native.enabled: Publish the native JSON reading on <prefix>/<id>/state
+    mqtt.tls: TLS to the broker (ESP32 boards; the ESP8266 lacks the RAM for it)
+    native.enabled: Publish the native JSON reading on `<prefix>/<id>/state`
     homeassistant.enabled: Publish Home Assistant discovery
     homeassistant.prefix: Home Assistant discovery prefix
     ct6.enabled: Publish in the CT6 format
@@ -114,7 +114,7 @@ def settings_help():
     han.current_multiplier: Scale for currents
     atm90e32.line_freq: Mains frequency in Hz
     atm90e32.pga_gain: Current channel PGA gain
-    atm90e32.ct#.name: Channel name; empty = CT<n>
+    atm90e32.ct#.name: Channel name; empty = `CT<n>`
     atm90e32.ct#.ugain: Voltage gain register (Ugain); 0 = board default
     atm90e32.ct#.igain: Current gain register (Igain); 0 = board default
     atm90e32.ct#.reversed: Clamp mounted backwards: flip the sign of its power
@@ -373,14 +373,16 @@ def _collect(obj, prefix, updates, errors, unknown):
     for name in obj:
         value = obj[name]
         key = prefix + name
-        fields = row(key)
+        # "mqtt.port" as one name would be a second spelling of a key: with both in one message
+        # the winner would depend on dict order, which MicroPython does not keep.
+        fields = row(key) if "." not in name else None
         if fields is not None:
             value, error = check(key, value, fields)
             if error:
                 errors.append(error)
             else:
                 updates.append((key, value))
-        elif "#" not in key and _is_group(key):
+        elif "#" not in key and "." not in name and _is_group(key):
             if type(value) is dict:
                 _collect(value, key + ".", updates, errors, unknown)
             else:
