@@ -26,6 +26,7 @@ _DIAG_INTERVAL_MS = const(60000)
 _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
 _SITE_FILE = "site.json"  # first-boot / provisioning settings (make deploy, tools/sim.py)
 _TRIAL_FILE = "config.trial"  # the previous config while a connectivity change is on trial
+_HA_KEYS_FILE = "ha_keys"  # Home Assistant sensors announced so far (key-set string)
 _MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see main())
 
 
@@ -53,7 +54,10 @@ class App:
         self.last_publish_ms = None
         self.last_diag_ms = ticks_ms()
         self.trial_deadline_ms = None
-        self.announced = None  # HA entity keys announced in this session
+        # Home Assistant: the sensors announced so far (a key-set string, kept in flash), and
+        # whether they were announced on this connection
+        self.announced_keys = storage.read_text(_HA_KEYS_FILE) or ""
+        self.session_announced = False
         self.healthy = False
         self.source = None
         self.energy = None
@@ -118,7 +122,7 @@ class App:
         for note in self.notices:
             self.link.publish(self.base + "/notice", note.encode())
         self.notices = []
-        self.announced = None  # announce again: the broker may have lost retained messages
+        self.session_announced = False  # the broker may have lost retained messages
         self.publish_diag()
 
     # -- the loop -------------------------------------------------------------------------------
@@ -173,7 +177,7 @@ class App:
 
         self.last_publish_ms = ticks_ms()
         self.reading.timestamp = unix_time()
-        if self.link.connected and self.ctx.ha_enabled and self.announced is None:
+        if self.link.connected and self.ctx.ha_enabled:
             self.announce()
         state_topic = self.ctx.state_topic
         for topic, payload, retain in reading_messages(self.reading, self.ctx):
@@ -186,32 +190,48 @@ class App:
                 self.link.publish(topic, payload, retain)
 
     def announce(self):
-        """Home Assistant discovery: one retained config per sensor, removals for stale ones."""
+        """Home Assistant discovery: a retained config per sensor the meter has shown so far.
+
+        The set announced is the union over readings (kept in flash as a key-set string): a HAN
+        meter's short power-only lists must not remove the energy sensors its full lists bring.
+        Sensors are removed only by prune_announcements() (the announce command, or a config
+        change that can rule sensors out)."""
         import home_assistant
 
-        keys = home_assistant.entity_keys(self.reading, self.ctx)
-        previous = self._load_announced()
-        for topic, payload, retain in home_assistant.removals(previous, keys, self.ctx):
-            if not self.link.publish(topic, payload, retain):
-                return
+        current = home_assistant.key_set(self.reading, self.ctx)
+        known = self.announced_keys
+        merged = home_assistant.merge_key_sets(known, current) if known else current
+        if self.session_announced and merged == known:
+            return
         for topic, payload, retain in home_assistant.discovery(self.reading, self.ctx):
             if not self.link.publish(topic, payload, retain):
-                return
-        self.announced = keys
-        self._save_announced(keys)
+                return  # link down: try again with the next reading
+        self.session_announced = True
+        if merged != known:
+            self.announced_keys = merged
+            self._save_announced()
 
-    def _load_announced(self):
+    def prune_announcements(self):
+        """Remove the HA sensors the current reading (and config) no longer has, then announce."""
+        import home_assistant
+
+        current = home_assistant.key_set(self.reading, self.ctx) if self.ctx.ha_enabled else ""
+        for topic, payload, retain in home_assistant.removals(self.announced_keys, current,
+                                                               self.ctx):
+            if not self.link.publish(topic, payload, retain):
+                return False
+        self.announced_keys = current
+        self._save_announced()
+        self.session_announced = False
+        if self.ctx.ha_enabled:
+            self.announce()
+        return True
+
+    def _save_announced(self):
         try:
-            with open("ha_entities.json") as f:
-                return json.load(f)
-        except (OSError, ValueError):
-            return []
-
-    def _save_announced(self, keys):
-        keys = sorted(keys)
-        if keys == sorted(self._load_announced()):
-            return
-        storage.write_atomic("ha_entities.json", json.dumps(keys))
+            storage.write_atomic(_HA_KEYS_FILE, self.announced_keys)
+        except OSError as e:  # flash full: the worst case is announcing again after a reboot
+            log.error("ha: cannot save the announced sensors: %s", e)
 
     def publish_config(self):
         payload = json.dumps(config_schema.redact(self.config)).encode()
@@ -251,7 +271,7 @@ class App:
         elif topic == self.ha_status_topic:
             if payload == b"online":
                 # HA restarted and lost its discovery state: announce again at the next reading
-                self.announced = None
+                self.session_announced = False
 
     def reply(self, topic, result):
         self.link.publish(topic, json.dumps(result).encode())
@@ -277,13 +297,27 @@ class App:
             return
         old_config = self.config
         self.config = new_config
-        log.info("config: changed %s", ", ".join(result["changed"]))
+        changed = result["changed"]
+        log.info("config: changed %s", ", ".join(changed))
         self.reply(result_topic, result)
         self.publish_config()
-        if config_schema.touches_connectivity(result["changed"]):
+        if config_schema.touches_connectivity(changed):
             self._start_trial(old_config)
         elif result["restart"] or self.safe_mode:
             self.request_reset("config change needs a restart")
+        else:
+            self._apply_live(changed)
+
+    def _apply_live(self, changed):
+        """Settings that take effect without a restart: formats, meter settings, calibration."""
+        sections = {key.split(".")[0] for key in changed}
+        self.ctx = PublishContext(self.config, self.board, VERSION)
+        if self.source is not None and self.config["source"] in sections:
+            self.source.configure(self.config[self.config["source"]])
+        # Sensors may have been ruled out (HA off, a CT's role "off"): prune and re-announce.
+        if ("homeassistant" in sections or "atm90e32" in sections) and self.reading_ready() \
+                and self.link.connected:
+            self.prune_announcements()
 
     def verify_signature(self, payload):
         """(body bytes, None) when the message may be applied, (None, error) when refused."""
@@ -364,7 +398,8 @@ def _load_config():
     if storage.exists(_SITE_FILE):
         # Site settings from make deploy / tools/sim.py: applied once, validated like any change.
         with open(_SITE_FILE, "rb") as f:
-            result, new_config = config_schema.apply_change(config, f.read(), limit=None)
+            result, new_config = config_schema.apply_change(config, f.read(), limit=None,
+                                                             local=True)
         if result["ok"]:
             config = new_config
             config_store.save(config)

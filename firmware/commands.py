@@ -75,10 +75,10 @@ def _run(app, name, request, result):
         seconds = int(_number(request, "seconds", 1, 300)) if "seconds" in request else 10
         app.board.identify(seconds)
     elif name == "announce":
-        app.announced = None
-        if app.link.connected and app.reading_ready():
-            app.announce()
-            result["announced"] = len(app.announced or ())
+        if not app.reading_ready():
+            raise ValueError("announce: no reading yet to announce sensors for")
+        if not app.prune_announcements():
+            raise OSError("announce: the link went down while announcing")
     elif name == "calibrate":
         _calibrate(app, request, result)
     elif name == "reset_energy":

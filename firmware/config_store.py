@@ -44,6 +44,9 @@ class Files:
     def remove(self, name):
         os.remove(self.prefix + name)
 
+    def size(self, name):
+        return os.stat(self.prefix + name)[6]
+
     def sync(self, f):
         f.flush()
         if hasattr(os, "fsync"):  # CPython: push the data to the disk before the rename
@@ -64,17 +67,19 @@ class Store:
     def read(self, name):
         """(config, dropped keys, None) from one file, or (None, [], why it is unusable)."""
         try:
+            # The size first: MicroPython's read(n) allocates n bytes up front, and a file that
+            # corruption made huge must not exhaust the heap at every boot.
+            if self.files.size(name) > _MAX_FILE:
+                return None, [], f"too large (over {_MAX_FILE} bytes)"
             f = self.files.open(name, "rb")
         except OSError as e:
             return None, [], "missing" if _missing(e) else f"unreadable ({e})"
         try:
-            data = f.read(_MAX_FILE + 1)
+            data = f.read()
         except OSError as e:
             return None, [], f"unreadable ({e})"
         finally:
             f.close()
-        if len(data) > _MAX_FILE:
-            return None, [], f"too large (over {_MAX_FILE} bytes)"
         obj, error = config_schema.parse(data, None)
         if error:
             return None, [], error

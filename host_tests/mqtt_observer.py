@@ -18,11 +18,15 @@ class Observer:
     """A paho subscriber with a persistent session, so messages published while it reconnects
     after a broker restart are kept for it (QoS 1)."""
 
-    def __init__(self, broker, topics, user="", password=""):
+    _count = 0
+
+    def __init__(self, broker, topics, user="", password="", client_id_suffix=""):
         self.messages = []
         self.lock = threading.Lock()
-        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2,
-                                  client_id="observer-%d" % os.getpid(), clean_session=False)
+        Observer._count += 1
+        client_id = "observer-%d-%d%s" % (os.getpid(), Observer._count, client_id_suffix)
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=client_id,
+                                  clean_session=False)
         if user:
             self.client.username_pw_set(user, password)
         self.client.on_message = self._on_message
@@ -38,6 +42,11 @@ class Observer:
     def payloads(self, topic):
         with self.lock:
             return [p for t, p, _ in self.messages if t == topic]
+
+    def messages_under(self, prefix):
+        """(topic, payload) of every message whose topic starts with prefix, in arrival order."""
+        with self.lock:
+            return [(t, p) for t, p, _ in self.messages if t.startswith(prefix)]
 
     def wait_for(self, predicate, timeout=10):
         deadline = time.monotonic() + timeout

@@ -206,6 +206,10 @@ class MqttLink:
         """Publish now if connected; False if the link is down or failed while sending."""
         if not self.connected:
             return False
+        if type(topic) is str:
+            # umqtt.simple sizes packets with len(): a non-ASCII str topic (from a user's config)
+            # would be miscounted
+            topic = topic.encode()
         try:
             self.client.publish(topic, payload, retain, qos)
             return True

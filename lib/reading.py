@@ -14,8 +14,10 @@
 class Channel:
     """One measured line or CT port: "L1".."L3" for a HAN meter, "CT1".."CT6" for ATM90E32."""
 
-    def __init__(self, name):
-        self.name = name
+    def __init__(self, name, label=None, role=None):
+        self.name = name  # stable id in topics and unique ids: "L1", "CT2"
+        self.label = label  # what users call it ("Solar"), None = the name
+        self.role = role  # ATM90E32 CT role: "grid" | "load" | "solar"; None for HAN phases
         self.clear()
 
     def clear(self):

@@ -1,0 +1,81 @@
+"""The firmware on the sim board against a real Mosquitto: boot, status, readings, Home Assistant
+discovery rendered the way HA renders it, clean shutdown, energy across restarts."""
+
+import json
+
+import pytest
+
+from broker import Broker
+from ha_render import render_all
+from mqtt_observer import Observer, SimRun, wait_until
+
+DEVICE = "testmeter"
+BASE = "meters/" + DEVICE
+
+
+@pytest.fixture
+def broker():
+    with Broker() as b:
+        yield b
+
+
+def states(observer):
+    return [json.loads(p) for p in observer.payloads(BASE + "/state")]
+
+
+def retained_now(broker, topic):
+    """What a client subscribing right now gets as the retained message (None if none)."""
+    late = Observer(broker, [topic], client_id_suffix="late")
+    try:
+        wait_until(lambda: late.payloads(topic), timeout=3)
+        payloads = late.payloads(topic)
+        return payloads[-1] if payloads else None
+    finally:
+        late.close()
+
+
+def test_atm90e32_sim_comes_online_publishes_readings_and_goes_offline_cleanly(broker, tmp_path):
+    observer = Observer(broker, [BASE + "/#", "homeassistant/#"])
+    sim = SimRun(broker, str(tmp_path), DEVICE, extra_args=["--quiet"]).start()
+    try:
+        assert wait_until(lambda: len(states(observer)) >= 2, timeout=40), sim.log()
+        assert retained_now(broker, BASE + "/status") == b"online"
+        state = states(observer)[-1]
+        assert state["src"] == "atm90e32"
+        assert "CT1" in state["ch"]
+        ct1 = state["ch"]["CT1"]
+        assert 200 < ct1["u"] < 260  # the emulated house: a European mains voltage
+        assert isinstance(state["e_imp"], int)
+        # Every HA sensor renders, through its own value template, the value the state holds.
+        discovery = observer.messages_under("homeassistant/")
+        problems = []
+        rendered = render_all(discovery, observer.payloads(BASE + "/state")[-1],
+                              BASE + "/state", problems)
+        assert not problems, problems
+        assert len(rendered) >= 8
+        values = {uid[len(DEVICE) + 1:]: value for uid, (value, unit) in rendered.items()}
+        assert values["p"] == pytest.approx(state["p"])
+        assert values["CT1_u"] == pytest.approx(ct1["u"])
+        assert values["e_imp"] == pytest.approx(state["e_imp"])
+        units = {uid[len(DEVICE) + 1:]: unit for uid, (value, unit) in rendered.items()}
+        assert units["p"] == "W" and units["e_imp"] == "Wh" and units["CT1_u"] == "V"
+    finally:
+        assert sim.stop() == 0, sim.log()
+    assert retained_now(broker, BASE + "/status") == b"offline"
+    observer.close()
+
+
+def test_energy_counters_survive_a_restart_and_never_go_backwards(broker, tmp_path):
+    observer = Observer(broker, [BASE + "/state"])
+    with SimRun(broker, str(tmp_path), DEVICE, extra_args=["--quiet"]):
+        assert wait_until(lambda: len(states(observer)) >= 3, timeout=40)
+    first_run = states(observer)
+    assert (tmp_path / "energy.json").exists()
+    with SimRun(broker, str(tmp_path), DEVICE, extra_args=["--quiet"]):
+        assert wait_until(lambda: len(states(observer)) >= len(first_run) + 3, timeout=40)
+    all_states = states(observer)
+    imports = [s["e_imp"] for s in all_states]
+    assert imports == sorted(imports), imports
+    assert all_states[len(first_run)]["e_imp"] >= first_run[-1]["e_imp"]
+    assert imports[-1] > 0
+    observer.close()
