@@ -60,6 +60,7 @@ def build_parser():
                    help="replay line rate (default: the config's han.baud; 0 = unthrottled)")
     p.add_argument("--han-interval", type=float, default=2.0,
                    help="seconds of idle line between pushes (default 2)")
+    p.add_argument("--secret", help="security.secret (hex): require signed config/set and cmd")
     p.add_argument("--duration", type=float, help="stop cleanly after SECONDS")
     p.add_argument("--heap", help="MicroPython heap size, e.g. 24K (passed to -X heapsize=)")
     p.add_argument("--watchdog-s", type=float, default=30.0,
@@ -85,6 +86,8 @@ class Sim:
         site["source"] = "han" if self.args.han else "atm90e32"
         if self.args.device_id:
             site["device_id"] = self.args.device_id
+        if self.args.secret:
+            site["security"] = {"secret": self.args.secret}
         tmp = os.path.join(self.state_dir, "site.json.tmp")
         with open(tmp, "w") as f:
             json.dump(site, f)
