@@ -25,8 +25,9 @@
 #   (the datasheet does not say; wrapping makes a missed read visible as lost energy).
 # Choices the datasheet leaves open are listed above; nothing here is taken from the driver.
 #
-# Fault injection: chip.present = False (MISO floats high), chip.drop_writes(n) (the next n
-# write frames do not land, as when a clock is lost: not committed, LastSPIData unchanged),
+# Fault injection: chip.present = False (MISO floats high), chip.drop_writes(n, after=k) (n write
+# frames after the next k do not land, as when a clock is lost: not committed, LastSPIData
+# unchanged),
 # chip.corrupt_reads(n) (MISO bits flip on the next n reads; LastSPIData keeps the true value),
 # chip.power_cycle() (brown-out: back to power-on defaults, MeterEn = 0).
 #
@@ -288,6 +289,7 @@ class SimATM90E32:
         self._reading = False
         self._out = 0
         self._drop_writes = 0
+        self._drop_after = 0
         self._corrupt_reads = 0
         self._corrupt_mask = 0
         self.writes_committed = 0
@@ -322,8 +324,10 @@ class SimATM90E32:
         """The signed 32-bit active power being integrated for phase 0..2 (tests)."""
         return self._p32[phase + 1]
 
-    def drop_writes(self, count=1):
+    def drop_writes(self, count=1, after=0):
+        """Lose `count` write frames, starting after `after` more writes have landed."""
         self._drop_writes = count
+        self._drop_after = after
 
     def corrupt_reads(self, count=1, mask=0x0104):
         self._corrupt_reads = count
@@ -351,7 +355,9 @@ class SimATM90E32:
         self._selected = False
         if self._reading or self._bits != 32:
             return  # DS §4: a write commits only after exactly 32 clocks
-        if self._drop_writes:
+        if self._drop_after:
+            self._drop_after -= 1
+        elif self._drop_writes:
             self._drop_writes -= 1
             self.writes_dropped += 1
             return

@@ -323,9 +323,16 @@ class ATM90E32:
         """Soft reset and configure (R§3). OSError if no chip answers or a write does not land.
         Lifetime energy counters are kept (they live here, not in the chip). Measurements are
         valid one averaging period (~320 ms) after this returns (R§6.1)."""
-        self._write(_SOFT_RESET, _SOFT_RESET_KEY)  # reads back 0, so no LastSPIData check
-        self._last = -1
-        self._sleep_ms(_RESET_WAIT_MS)
+        # SoftReset reads back 0 and resets LastSPIData, so it is checked by its effect: every
+        # register back at its default, MeterEn 0 (an absent chip reads 0xFFFF and is reported
+        # by _open_config).
+        for _ in range(_WRITE_TRIES):
+            self._write(_SOFT_RESET, _SOFT_RESET_KEY)
+            self._sleep_ms(_RESET_WAIT_MS)
+            if self._read(_METER_EN) != _METER_ON:
+                break
+        else:
+            raise OSError("ATM90E32 soft reset did not land (MeterEn still 1)")
         self._open_config()
         self._write_checked(_METER_EN, _METER_ON)
         if self._channel_map_u is not None:
