@@ -1,6 +1,8 @@
 # portable
 # Shared by the HAN corpus tests (CPython and MicroPython): decode corpus entries through the
 # library and compare with their independently decoded `expected` values.
+import json
+
 import support
 from han_meter import HanMeter
 from han_stream import HanStreamDecoder
@@ -28,7 +30,8 @@ def decode_entries(entries, chunk=0):
     results = []
     rejections = []
     meter = HanMeter(entry_settings(entries[0]))
-    decoder = HanStreamDecoder(lambda r: results.append(r.to_dict()), rejections.append, meter)
+    decoder = HanStreamDecoder(lambda line: results.append(json.loads(line)), rejections.append,
+                               meter)
     for entry in entries:
         data = bytearray(entry_bytes(entry))
         if entry.get("framing") == "apdu-only":

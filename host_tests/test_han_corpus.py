@@ -49,7 +49,7 @@ def test_corrupt_hdlc_frames_are_rejected_with_a_crc_or_length_reason():
         entry = check.corpus_by_id()[name]
         results, rejections = check.decode_entries([entry])
         assert results == [], name
-        assert any("HCS" in r or "FCS" in r or "flag" in r for r in rejections), (name, rejections)
+        assert any("HCS" in r or "FCS" in r for r in rejections), (name, rejections)
 
 
 def test_truncated_frame_is_reported_at_end_of_input():
@@ -87,11 +87,11 @@ def test_gbt_blocks_out_of_order_or_missing_are_dropped_with_a_reason():
     assert any("out of sequence" in r for r in rejections), rejections
     results, rejections = check.decode_entries([one, two])
     assert results == []
-    assert any("incomplete general block transfer" in r for r in rejections), rejections
+    assert any("incomplete block transfer" in r for r in rejections), rejections
     # A new transfer (block 1 again) after a lost last block still decodes.
     results, rejections = check.decode_entries([one, two, one, two, three])
     assert len(results) == 1
-    assert any("incomplete general block transfer" in r for r in rejections), rejections
+    assert any("incomplete block transfer" in r for r in rejections), rejections
 
 
 def test_segmented_iskra_first_segment_is_dropped_as_incomplete():
@@ -112,7 +112,7 @@ def test_encrypted_frames_without_key_are_rejected():
     for name in ("enc-nokey-gh73-1", "enc-nokey-gh787-1"):
         results, rejections = check.decode_entries([corpus[name]])
         assert results == []
-        assert any("no encryption key" in r for r in rejections), rejections
+        assert any("no key configured" in r for r in rejections), rejections
 
 
 def test_wrong_keys_are_rejected_not_decoded():
@@ -126,7 +126,7 @@ def test_wrong_keys_are_rejected_not_decoded():
     kaifa["key_hex"] = "000102030405060708090a0b0c0d0e0f"
     results, rejections = check.decode_entries([kaifa])
     assert results == []
-    assert any("wrong encryption key" in r for r in rejections), rejections
+    assert any("wrong key" in r for r in rejections), rejections
 
 
 def test_authenticated_push_without_auth_key_decodes_flagged():

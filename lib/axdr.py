@@ -1,72 +1,54 @@
 # A-XDR decoding of DLMS "Data" (IEC 62056-6-2 Data CHOICE, A-XDR rules of IEC 61334-6):
 # a one-byte type tag, then the value; arrays and structures give their element count, strings
 # their length, in the A-XDR length form (1 byte < 0x80, else 0x8N and N big-endian bytes).
+# Tags: 0 null, 1 array, 2 structure, 3 boolean, 4 bit-string, 5 int32, 6 uint32,
+# 9 octet-string, 10 visible-string, 12 utf8-string, 13 bcd, 15 int8, 16 int16, 17 uint8,
+# 18 uint16, 19 compact-array (unsupported), 20 int64, 21 uint64, 22 enum, 23 float32,
+# 24 float64, 25 date-time, 26 date, 27 time.
 #
 # Reader works on a memoryview that ends exactly where the APDU ends, so reading past the end
 # raises IndexError, which the caller turns into a rejection. It allocates nothing per element
 # except the Python ints of large values.
 from micropython import const
 
-NULL = const(0)
-ARRAY = const(1)
-STRUCTURE = const(2)
-BOOLEAN = const(3)
-BIT_STRING = const(4)
-INT32 = const(5)  # double-long
-UINT32 = const(6)  # double-long-unsigned
-OCTET_STRING = const(9)
-VISIBLE_STRING = const(10)
-UTF8_STRING = const(12)
-BCD = const(13)
-INT8 = const(15)  # integer
-INT16 = const(16)  # long
-UINT8 = const(17)  # unsigned
-UINT16 = const(18)  # long-unsigned
-COMPACT_ARRAY = const(19)
-INT64 = const(20)
-UINT64 = const(21)
-ENUM = const(22)
-FLOAT32 = const(23)
-FLOAT64 = const(24)
-DATE_TIME = const(25)
-DATE = const(26)
-TIME = const(27)
+_ARRAY = const(1)
+_STRUCTURE = const(2)
+_BIT_STRING = const(4)
+_OCTET_STRING = const(9)
+_VISIBLE_STRING = const(10)
+_UTF8_STRING = const(12)
+_DATE_TIME = const(25)
+_MAX_DEPTH = const(8)
 
-MAX_DEPTH = const(8)
-
-# Size of the fixed-length types by tag (0: variable length, container or unsupported).
-_SIZE = bytes(
-    (0, 0, 0, 1, 0, 4, 4, 0, 0, 0, 0, 0, 0, 1, 0, 1, 2, 1, 2, 0, 8, 8, 1, 4, 8, 12, 5, 4)
-)
-# Tags whose value is a two's complement integer.
-_SIGNED = bytes(
-    (0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0)
-)
+# By tag: size of the fixed-length types (0: variable length, container or unsupported), and
+# bit 7 set for two's complement integers, bit 6 for types that are not integers.
+_SIZE = b"\x00\x00\x00\x01\x00\x84\x04\x00\x00\x00\x00\x00\x00\x01\x00\x81\x82\x01\x02\x00" \
+    b"\x88\x08\x01\x44\x48\x4c\x45\x44"
 
 
 class Malformed(Exception):
     pass
 
 
-def is_integer(tag):
-    return tag == UINT32 or tag == UINT16 or tag == INT16 or tag == INT32 or tag == UINT8 or \
-        tag == INT8 or tag == ENUM or tag == UINT64 or tag == INT64 or tag == BOOLEAN or tag == BCD
-
-
-def is_string(tag):
-    return tag == OCTET_STRING or tag == VISIBLE_STRING or tag == UTF8_STRING
+def kind(tag):
+    """0: not a scalar number, 1: integer, 2: float."""
+    if tag >= len(_SIZE) or not _SIZE[tag] & 0x3F:
+        return 0
+    if tag == 23 or tag == 24:
+        return 2
+    return 0 if _SIZE[tag] & 0x40 else 1
 
 
 class Reader:
     """Cursor over one APDU. element() decodes the element at pos into tag/num/off/size."""
 
-    def __init__(self, mv, pos=0):
-        self.mv = mv
-        self.pos = pos
+    def __init__(self):
+        self.mv = None
+        self.pos = 0
         self.tag = 0
         self.num = 0  # integer value, or element count of a container
         self.off = 0  # where the value (string bytes, container content) starts
-        self.size = 0  # string length in bytes
+        self.size = 0  # value length in bytes
 
     def length(self):
         mv = self.mv
@@ -76,7 +58,7 @@ class Reader:
             return n
         k = n & 0x7F
         if k > 2:
-            raise Malformed("A-XDR length field too long")
+            raise Malformed("A-XDR length too long")
         n = 0
         for _ in range(k):
             n = (n << 8) | mv[self.pos]
@@ -89,54 +71,49 @@ class Reader:
         self.pos += 1
         self.tag = tag
         if tag < 28:
-            size = _SIZE[tag]
+            info = _SIZE[tag]
+            size = info & 0x3F
             if size:
                 off = self.pos
-                end = off + size
-                if end > len(mv):
-                    raise Malformed("value runs past the end of the APDU")
                 self.off = off
                 self.size = size
-                self.pos = end
-                if size <= 8 and tag < DATE_TIME and tag != FLOAT32 and tag != FLOAT64:
+                self.pos = off + size
+                if self.pos > len(mv):
+                    raise Malformed("value past the APDU end")
+                if not info & 0x40:
                     v = 0
-                    for i in range(off, end):
+                    for i in range(off, off + size):
                         v = (v << 8) | mv[i]
-                    if _SIGNED[tag] and mv[off] & 0x80:
+                    if info & 0x80 and mv[off] & 0x80:
                         v -= 1 << (8 * size)
                     self.num = v
                 return tag
-        if tag == STRUCTURE or tag == ARRAY:
+        if tag == _STRUCTURE or tag == _ARRAY:
             self.num = self.length()
             self.off = self.pos
             return tag
-        if tag == OCTET_STRING or tag == VISIBLE_STRING or tag == UTF8_STRING:
+        if tag == _OCTET_STRING or tag == _VISIBLE_STRING or tag == _UTF8_STRING:
             n = self.length()
-        elif tag == BIT_STRING:
+        elif tag == _BIT_STRING:
             n = (self.length() + 7) >> 3
-        elif tag == NULL:
+        elif tag == 0:
             self.size = 0
             return tag
         else:
-            raise Malformed("unsupported A-XDR data type")
+            raise Malformed("unsupported A-XDR type")
         self.off = self.pos
         self.size = n
         self.pos += n
         if self.pos > len(mv):
-            raise Malformed("value runs past the end of the APDU")
+            raise Malformed("value past the APDU end")
         return tag
 
     def skip(self, depth=0):
         """Skip one whole element (containers included)."""
         tag = self.element()
-        if tag == STRUCTURE or tag == ARRAY:
-            if depth >= MAX_DEPTH:
+        if tag == _STRUCTURE or tag == _ARRAY:
+            if depth >= _MAX_DEPTH:
                 raise Malformed("A-XDR nesting too deep")
             for _ in range(self.num):
                 self.skip(depth + 1)
         return tag
-
-    def float_value(self):
-        import struct
-
-        return struct.unpack_from(">f" if self.tag == FLOAT32 else ">d", self.mv, self.off)[0]

@@ -15,7 +15,7 @@
 #
 # Memory is bounded: one receive buffer (default 2100 bytes, enough for a 2047-byte HDLC frame and
 # its flags) and one reassembly buffer for segmented pushes; nothing grows with the input.
-# Rejections never raise: they are counted in `stats` and reported through `on_reject(reason)`.
+# Rejections never raise: they are counted and reported through `on_reject(reason)`.
 from micropython import const
 
 from crc16 import crc16_arc, crc16_x25
@@ -36,44 +36,17 @@ _LF = const(0x0A)
 
 _NEED_MORE = const(-1)
 _SKIP = const(-2)  # not a frame start here: drop one byte, keep hunting
-_BAD = const(-3)  # a frame start that failed a check: reason recorded, drop one byte
-
-# Reasons are constants so that a rejection builds no string.
-R_HCS = "HDLC header check sequence (HCS) mismatch"
-R_FCS = "HDLC frame check sequence (FCS) mismatch"
-R_NO_END_FLAG = "HDLC frame without closing flag at its declared length"
-R_ADDRESS = "HDLC address field longer than 4 bytes or 3 bytes long"
-R_SHORT = "HDLC length field inconsistent with the header"
-R_MBUS_CS = "M-Bus checksum or stop byte mismatch"
-R_MBUS_CI = "M-Bus frame without DLMS transport (CI not in 00..1F)"
-R_MBUS_SEQ = "M-Bus segment out of sequence: incomplete push dropped"
-R_SEG_INCOMPLETE = "incomplete HDLC-segmented push dropped"
-R_SEG_OVERFLOW = "segmented push larger than the reassembly buffer: dropped"
-R_ASCII_CRC = "ASCII telegram CRC16 mismatch"
-R_ASCII_END = "ASCII telegram end line malformed"
-R_ASCII_LONG = "ASCII telegram longer than the receive buffer"
-R_ASCII_BINARY = "ASCII telegram interrupted by binary data"
-R_TRUNCATED = "incomplete frame at end of input"
-R_OVERFLOW = "frame candidate larger than the receive buffer"
-
-
-class FramerStats:
-    def __init__(self):
-        self.bytes_in = 0
-        self.bytes_discarded = 0  # bytes outside every accepted frame (flags not counted)
-        self.frames_ok = 0  # frames / telegrams that passed every check
-        self.crc_errors = 0  # HCS, FCS, M-Bus checksum, telegram CRC
-        self.frame_errors = 0  # length, flag, address or end-line faults
-        self.pushes_ok = 0  # complete pushes handed on
-        self.pushes_dropped = 0  # incomplete segmented pushes dropped
-        self.no_crc = 0  # ASCII telegrams passed on without CRC
-        self.last_reason = None
+_BAD = const(-3)  # a frame start that failed a check: reason reported, drop one byte
 
 
 class HanFramer:
     """feed() bytes; on_push(kind, buf, start, end, flags) is called for every complete push.
 
     The payload is buf[start:end] (a bytearray owned by the framer): valid only during the call.
+    Counters (also as framer.stats.<name>): bytes_in; bytes_discarded (outside every accepted
+    frame, flags not counted); frames_ok; crc_errors (HCS, FCS, M-Bus checksum, telegram CRC);
+    frame_errors (length, flag, address, end line); pushes_ok; pushes_dropped (incomplete
+    segmented pushes); no_crc (telegrams passed on without CRC); last_reason.
     """
 
     def __init__(self, on_push, on_reject=None, buffer_size=2100, reassembly_size=1024):
@@ -88,7 +61,10 @@ class HanFramer:
         self._seg_len = 0
         self._seg_kind = 0  # KIND_HDLC / KIND_MBUS while a segmented push is open
         self._mbus_next = 0  # next expected M-Bus segment number
-        self.stats = FramerStats()
+        self.bytes_in = self.bytes_discarded = self.frames_ok = self.crc_errors = 0
+        self.frame_errors = self.pushes_ok = self.pushes_dropped = self.no_crc = 0
+        self.last_reason = None
+        self.stats = self
 
     # -- input ------------------------------------------------------------------------------
 
@@ -96,7 +72,7 @@ class HanFramer:
         """Feed the first n bytes of data (all of it if n < 0); any length, any chunking."""
         if n < 0:
             n = len(data)
-        self.stats.bytes_in += n
+        self.bytes_in += n
         size = len(self._buf)
         pos = 0
         while pos < n:
@@ -105,7 +81,7 @@ class HanFramer:
             room = size - self._end
             if room == 0:
                 # A candidate filled the whole buffer without completing: it cannot be a frame.
-                self._reject(R_OVERFLOW, 0)
+                self._reject("frame larger than the buffer", 0)
                 self._drop(1)
                 continue
             k = n - pos if n - pos < room else room
@@ -124,10 +100,10 @@ class HanFramer:
         while s < self._end and buf[s] == _FLAG:
             s += 1
         if s < self._end:
-            self._reject(R_TRUNCATED, 0)
-            self.stats.bytes_discarded += self._end - s
+            self._reject("incomplete frame at end of input", 0)
+            self.bytes_discarded += self._end - s
         self._start = self._end = 0
-        self._drop_segments(R_SEG_INCOMPLETE)
+        self._drop_segments("incomplete segmented push dropped")
 
     # -- scanning -----------------------------------------------------------------------------
 
@@ -148,7 +124,7 @@ class HanFramer:
     def _drop(self, k):
         # Discard k bytes at the start of the window (flags are not garbage).
         if self._buf[self._start] != _FLAG:
-            self.stats.bytes_discarded += k
+            self.bytes_discarded += k
         self._start += k
 
     def _scan(self):
@@ -174,7 +150,7 @@ class HanFramer:
                 c = buf.find(b"/", s, nxt)
                 if c >= 0:
                     nxt = c
-                self.stats.bytes_discarded += nxt - s
+                self.bytes_discarded += nxt - s
                 self._start = nxt
                 continue
             if r == _NEED_MORE:
@@ -185,12 +161,11 @@ class HanFramer:
                 self._start = r
 
     def _reject(self, reason, crc):
-        st = self.stats
         if crc:
-            st.crc_errors += 1
+            self.crc_errors += 1
         else:
-            st.frame_errors += 1
-        st.last_reason = reason
+            self.frame_errors += 1
+        self.last_reason = reason
         if self._on_reject:
             self._on_reject(reason)
 
@@ -208,7 +183,7 @@ class HanFramer:
             return _SKIP  # a closing flag followed by something else
         length = ((f & 0x07) << 8) | buf[s + 2]
         if length < 7:
-            self._reject(R_SHORT, 0)
+            self._reject("HDLC length field does not fit the header", 0)
             return _BAD
         last = s + length  # index of the FCS high byte
         # Address fields: 1, 2 or 4 bytes each, the last byte marked by bit 0 (IEC 62056-46 6.4.2).
@@ -217,7 +192,7 @@ class HanFramer:
             j = i
             while True:
                 if j - i > 3 or j >= last:
-                    self._reject(R_ADDRESS, 0)
+                    self._reject("HDLC address field malformed", 0)
                     return _BAD
                 if j >= e:
                     return _NEED_MORE
@@ -225,30 +200,30 @@ class HanFramer:
                     break
                 j += 1
             if j - i == 2:
-                self._reject(R_ADDRESS, 0)
+                self._reject("HDLC address field malformed", 0)
                 return _BAD
             i = j + 1
         control = i
         hcs = control + 1
         has_info = hcs + 2 < last - 1
         if not has_info and hcs != last - 1:
-            self._reject(R_SHORT, 0)
+            self._reject("HDLC length field does not fit the header", 0)
             return _BAD
         if has_info:
             if hcs + 2 > e:
                 return _NEED_MORE
             if crc16_x25(buf, s + 1, hcs) != buf[hcs] | (buf[hcs + 1] << 8):
-                self._reject(R_HCS, 1)
+                self._reject("HDLC HCS mismatch", 1)
                 return _BAD
         if last + 2 > e:
             return _NEED_MORE
         if buf[last + 1] != _FLAG:
-            self._reject(R_NO_END_FLAG, 0)
+            self._reject("HDLC frame without closing flag at its length", 0)
             return _BAD
         if crc16_x25(buf, s + 1, last - 1) != buf[last - 1] | (buf[last] << 8):
-            self._reject(R_FCS, 1)
+            self._reject("HDLC FCS mismatch", 1)
             return _BAD
-        self.stats.frames_ok += 1
+        self.frames_ok += 1
         if has_info:
             self._hdlc_info(buf, hcs + 2, last - 1, f & 0x08)
         return last + 1  # keep the closing flag: it may open the next frame
@@ -258,7 +233,7 @@ class HanFramer:
         if self._seg_kind:
             if self._seg_kind != KIND_HDLC or llc:
                 # A new push starts (LLC header) while the last one never got its final segment.
-                self._drop_segments(R_SEG_INCOMPLETE)
+                self._drop_segments("incomplete segmented push dropped")
         if llc:
             a += 3  # LLC: destination LSAP E6, source LSAP E7 (response), quality 00
         if not segmented and not self._seg_kind:
@@ -275,7 +250,7 @@ class HanFramer:
     def _append(self, buf, a, b):
         n = b - a
         if self._seg_len + n > len(self._seg):
-            self._drop_segments(R_SEG_OVERFLOW)
+            self._drop_segments("segmented push too large: dropped")
             return False
         self._seg_mv[self._seg_len : self._seg_len + n] = self._mv[a:b]
         self._seg_len += n
@@ -291,13 +266,13 @@ class HanFramer:
         if self._seg_kind:
             self._seg_kind = 0
             self._seg_len = 0
-            self.stats.pushes_dropped += 1
-            self.stats.last_reason = reason
+            self.pushes_dropped += 1
+            self.last_reason = reason
             if self._on_reject:
                 self._on_reject(reason)
 
     def _emit(self, kind, buf, a, b, flags):
-        self.stats.pushes_ok += 1
+        self.pushes_ok += 1
         self._on_push(kind, buf, a, b, flags)
 
     # -- M-Bus ------------------------------------------------------------------------------
@@ -317,12 +292,12 @@ class HanFramer:
         for i in range(s + 4, s + 4 + n):
             total += buf[i]
         if total & 0xFF != buf[s + 4 + n] or buf[s + 5 + n] != _MBUS_STOP:
-            self._reject(R_MBUS_CS, 1)
+            self._reject("M-Bus checksum or stop byte mismatch", 1)
             return _BAD
-        self.stats.frames_ok += 1
+        self.frames_ok += 1
         ci = buf[s + 6]
         if ci > 0x1F or n < 5:
-            self._reject(R_MBUS_CI, 0)
+            self._reject("M-Bus frame without DLMS (CI not 00..1F)", 0)
             return end
         a = s + 9  # after C, A, CI and the STSAP/DTSAP pair
         b = s + 4 + n
@@ -330,15 +305,15 @@ class HanFramer:
         final = ci & 0x10
         if number == 0:
             if self._seg_kind:
-                self._drop_segments(R_SEG_INCOMPLETE)
+                self._drop_segments("incomplete segmented push dropped")
             if final:
                 self._emit(KIND_MBUS, buf, a, b, 0)
                 return end
         elif self._seg_kind != KIND_MBUS or number != self._mbus_next:
             if self._seg_kind:
-                self._drop_segments(R_MBUS_SEQ)
+                self._drop_segments("M-Bus segment out of sequence: push dropped")
             else:
-                self._reject(R_MBUS_SEQ, 0)
+                self._reject("M-Bus segment out of sequence: push dropped", 0)
             return end
         if self._append(buf, a, b):
             self._seg_kind = KIND_MBUS
@@ -365,11 +340,11 @@ class HanFramer:
         bang = buf.find(b"!", s, e)
         flag = buf.find(b"\x7e", s, bang if bang >= 0 else e)
         if flag >= 0:
-            self._reject(R_ASCII_BINARY, 0)
+            self._reject("telegram interrupted by binary data", 0)
             return _BAD
         if bang < 0:
             if e - s >= len(buf):
-                self._reject(R_ASCII_LONG, 0)
+                self._reject("telegram longer than the buffer", 0)
                 return _BAD
             return _NEED_MORE
         # "!" then either CR LF (no CRC) or 4 hex digits then CR LF (LF alone accepted).
@@ -383,20 +358,20 @@ class HanFramer:
             if c == _CR or c == _LF:
                 break
             if digits == 4:
-                self._reject(R_ASCII_END, 0)
+                self._reject("telegram end line malformed", 0)
                 return _BAD
             if 0x30 <= c <= 0x39:
                 c -= 0x30
             elif 0x41 <= (c & 0xDF) <= 0x46:
                 c = (c & 0xDF) - 0x37
             else:
-                self._reject(R_ASCII_END, 0)
+                self._reject("telegram end line malformed", 0)
                 return _BAD
             crc = (crc << 4) | c
             digits += 1
             k += 1
         if digits not in (0, 4):
-            self._reject(R_ASCII_END, 0)
+            self._reject("telegram end line malformed", 0)
             return _BAD
         if buf[k] == _CR:
             if k + 1 >= e:
@@ -408,12 +383,12 @@ class HanFramer:
         if digits:
             if crc16_arc(buf, s, bang + 1) != crc:
                 # The telegram's extent is certain: drop all of it, not just the "/".
-                self._reject(R_ASCII_CRC, 1)
-                self.stats.bytes_discarded += end - s
+                self._reject("telegram CRC mismatch", 1)
+                self.bytes_discarded += end - s
                 return end
         else:
             flags = FLAG_NO_CRC
-            self.stats.no_crc += 1
-        self.stats.frames_ok += 1
+            self.no_crc += 1
+        self.frames_ok += 1
         self._emit(KIND_ASCII, buf, s, end, flags)
         return end

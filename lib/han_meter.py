@@ -45,6 +45,23 @@ def parse_key(text, name):
         raise ValueError("han.%s is not hex" % name) from None
 
 
+def to_number(mant, exp):
+    """mant * 10**exp as an int (exp >= 0) or the nearest float."""
+    return mant * 10**exp if exp >= 0 else mant / 10**-exp
+
+
+def number_text(mant, exp):
+    """mant * 10**exp as exact decimal text ("232.2", "0.0", "127676000")."""
+    if exp >= 0:
+        return str(mant * 10**exp)
+    k = -exp
+    digits = str(-mant if mant < 0 else mant)
+    if len(digits) <= k:
+        digits = "0" * (k - len(digits) + 1) + digits
+    frac = digits[-k:].rstrip("0") or "0"
+    return ("-" if mant < 0 else "") + digits[:-k] + "." + frac
+
+
 class HanMeter:
     def __init__(self, settings=None):
         settings = settings or {}

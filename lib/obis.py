@@ -1,161 +1,127 @@
-# OBIS codes (IEC 62056-6-1), DLMS units (Blue Book, unit enumeration of class 3 scaler_unit) and
-# the vendor documents for meters whose pushes carry no OBIS codes or no scalers.
+# OBIS codes (IEC 62056-6-1), DLMS units (Blue Book: unit enumeration of the class 3
+# scaler_unit) and what vendor documents fix for meters whose pushes carry no OBIS codes or no
+# scalers. Tables are bytes literals: one object each, in RAM once, on CPython and in .mpy alike.
 from micropython import const
 
-# Vendors whose documents fix what the frame leaves out.
 VENDOR_NONE = const(0)
 VENDOR_KAIFA = const(1)  # Kaifa "HAN OBIS codes KFM_001" (Norway/Sweden)
 VENDOR_KAMSTRUP = const(2)  # Kamstrup "HAN-NVE" interface description (Norway/Denmark/Sweden)
-VENDOR_LG_BURGENLAND = const(3)  # Netz Burgenland E450 customer interface description
-VENDOR_AIDON = const(4)  # Aidon HAN interface description (sends scaler and unit)
+VENDOR_BURGENLAND = const(3)  # Netz Burgenland L&G E450 customer interface description
+VENDOR_AIDON = const(4)  # Aidon HAN interface description (scaler and unit in the frame)
 
-# Units that matter here (unit enumeration values).
-UNIT_W = const(27)
-UNIT_VA = const(28)
-UNIT_VAR = const(29)
-UNIT_WH = const(30)
-UNIT_VAH = const(31)
-UNIT_VARH = const(32)
-UNIT_A = const(33)
-UNIT_V = const(35)
-UNIT_HZ = const(44)
 UNIT_COUNT = const(255)  # "count": a scaled number without unit
 
-# Index = unit enumeration value; "" where no unit applies or the value is not listed.
-_UNITS = (
-    "", "a", "mo", "wk", "d", "h", "min", "s", "deg", "degC", "currency", "m", "m/s", "m3",
-    "m3", "m3/h", "m3/h", "m3/d", "m3/d", "l", "kg", "N", "Nm", "Pa", "bar", "J", "J/h", "W",
-    "VA", "var", "Wh", "VAh", "varh", "A", "C", "V", "V/m", "F", "Ohm", "Ohm m2/m", "Wb", "T",
-    "A/m", "H", "Hz", "1/(Wh)", "1/(varh)", "1/(VAh)", "V2h", "A2h", "kg/s", "S", "K",
-    "1/(V2h)", "1/(A2h)", "1/m3", "%", "Ah",
-)  # fmt: skip
+# Unit names by enumeration value 0..57 ("" where the value has no plain-ASCII name here).
+_UNITS = "|a|mo|wk|d|h|min|s|deg|degC|currency|m|m/s|m3|m3|m3/h|m3/h|m3/d|m3/d|l|kg|N|Nm|Pa|" \
+    "bar|J|J/h|W|VA|var|Wh|VAh|varh|A|C|V|V/m|F|Ohm|Ohm m2/m|Wb|T|A/m|H|Hz|1/(Wh)|1/(varh)|" \
+    "1/(VAh)|V2h|A2h|kg/s|S|K|1/(V2h)|1/(A2h)|1/m3|%|Ah"
 
 
 def unit_name(code):
-    return _UNITS[code] if code < len(_UNITS) else ""
-
-
-# Multiplier classes of han.*_multiplier (see han_meter.py).
-CLASS_NONE = const(0)
-CLASS_ENERGY = const(1)
-CLASS_POWER = const(2)
-CLASS_VOLTAGE = const(3)
-CLASS_CURRENT = const(4)
+    names = _UNITS.split("|")
+    return names[code] if code < len(names) else ""
 
 
 def unit_class(code):
-    if code == UNIT_WH or code == UNIT_VARH or code == UNIT_VAH:
-        return CLASS_ENERGY
-    if code == UNIT_W or code == UNIT_VAR or code == UNIT_VA:
-        return CLASS_POWER
-    if code == UNIT_V:
-        return CLASS_VOLTAGE
-    if code == UNIT_A:
-        return CLASS_CURRENT
-    return CLASS_NONE
+    """Which han.*_multiplier applies: 1 energy (Wh, VAh, varh), 2 power (W, VA, var),
+    3 voltage, 4 current, 0 none."""
+    if 27 <= code <= 29:
+        return 2
+    if 30 <= code <= 32:
+        return 1
+    if code == 35:
+        return 3
+    if code == 33:
+        return 4
+    return 0
 
 
 def obis_text(src, off):
-    """'A-B:C.D.E' of the 6-byte OBIS code at src[off] (group F is always 255 in pushes)."""
+    """'A-B:C.D.E' of the OBIS code at src[off] (group F is 255 in pushes and not shown)."""
     return "%d-%d:%d.%d.%d" % (src[off], src[off + 1], src[off + 2], src[off + 3], src[off + 4])
 
 
 def looks_like_obis(src, off):
-    """A 6-byte octet-string in a key position of a flat list: A is a medium (0..15), F = 255."""
+    """A 6-byte octet-string in a key position of a flat list: A is a medium (0..15), F 255."""
     return src[off] <= 15 and src[off + 5] == 0xFF
 
 
-# OBIS codes the vendor positional lists refer to, 6 bytes each; CODES[6*i:6*i+6] is code i.
-CODES = bytes(
-    (
-        1, 1, 0, 2, 129, 255,  # 0  list version identifier (Kaifa "KFM_001")
-        0, 0, 96, 1, 0, 255,  # 1  meter id
-        0, 0, 96, 1, 7, 255,  # 2  meter type
-        1, 0, 1, 7, 0, 255,  # 3  active power +
-        1, 0, 2, 7, 0, 255,  # 4  active power -
-        1, 0, 3, 7, 0, 255,  # 5  reactive power +
-        1, 0, 4, 7, 0, 255,  # 6  reactive power -
-        1, 0, 31, 7, 0, 255,  # 7  current L1
-        1, 0, 51, 7, 0, 255,  # 8  current L2
-        1, 0, 71, 7, 0, 255,  # 9  current L3
-        1, 0, 32, 7, 0, 255,  # 10 voltage L1
-        1, 0, 52, 7, 0, 255,  # 11 voltage L2
-        1, 0, 72, 7, 0, 255,  # 12 voltage L3
-        0, 0, 1, 0, 0, 255,  # 13 clock
-        1, 0, 1, 8, 0, 255,  # 14 active energy +
-        1, 0, 2, 8, 0, 255,  # 15 active energy -
-        1, 0, 3, 8, 0, 255,  # 16 reactive energy +
-        1, 0, 4, 8, 0, 255,  # 17 reactive energy -
-    )
-)  # fmt: skip
-NO_CODE = const(255)  # position without a documented meaning: reported raw as "item<N>"
-
-# Kaifa KFM_001 positional lists, chosen by length: list 1 (1 item), list 2 (9 items 1-phase,
-# 13 items 3-phase), list 3 (14 / 18 items: list 2 plus clock and the four energy registers).
-_KAIFA_1 = bytes((3,))
-_KAIFA_9 = bytes((0, 1, 2, 3, 4, 5, 6, 7, 10))
-_KAIFA_13 = bytes((0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12))
-_KAIFA_ENERGY = bytes((13, 14, 15, 16, 17))
+# Codes the vendor position maps refer to, 6 bytes each, code i at CODES[6 * i].
+CODES = (
+    b"\x01\x01\x00\x02\x81\xff"  # 0  1-1:0.2.129 list version ("KFM_001")
+    b"\x00\x00\x60\x01\x00\xff"  # 1  0-0:96.1.0 meter id
+    b"\x00\x00\x60\x01\x07\xff"  # 2  0-0:96.1.7 meter type
+    b"\x01\x00\x01\x07\x00\xff"  # 3  1-0:1.7.0 active power +
+    b"\x01\x00\x02\x07\x00\xff"  # 4  1-0:2.7.0 active power -
+    b"\x01\x00\x03\x07\x00\xff"  # 5  1-0:3.7.0 reactive power +
+    b"\x01\x00\x04\x07\x00\xff"  # 6  1-0:4.7.0 reactive power -
+    b"\x01\x00\x1f\x07\x00\xff"  # 7  1-0:31.7.0 current L1
+    b"\x01\x00\x33\x07\x00\xff"  # 8  1-0:51.7.0 current L2
+    b"\x01\x00\x47\x07\x00\xff"  # 9  1-0:71.7.0 current L3
+    b"\x01\x00\x20\x07\x00\xff"  # 10 1-0:32.7.0 voltage L1
+    b"\x01\x00\x34\x07\x00\xff"  # 11 1-0:52.7.0 voltage L2
+    b"\x01\x00\x48\x07\x00\xff"  # 12 1-0:72.7.0 voltage L3
+    b"\x00\x00\x01\x00\x00\xff"  # 13 0-0:1.0.0 clock
+    b"\x01\x00\x01\x08\x00\xff"  # 14 1-0:1.8.0 active energy +
+    b"\x01\x00\x02\x08\x00\xff"  # 15 1-0:2.8.0 active energy -
+    b"\x01\x00\x03\x08\x00\xff"  # 16 1-0:3.8.0 reactive energy +
+    b"\x01\x00\x04\x08\x00\xff"  # 17 1-0:4.8.0 reactive energy -
+)
+NO_CODE = const(255)  # a position without documented meaning: reported raw as "item<N>"
 
 
 def kaifa_map(length):
+    """Kaifa KFM_001 positional lists by length: list 1 (1 item), list 2 (9 items 1-phase, 13
+    items 3-phase), list 3 (14 / 18: list 2 plus clock and the four energy registers)."""
     if length == 1:
-        return _KAIFA_1
-    if length == 9:
-        return _KAIFA_9
-    if length == 13:
-        return _KAIFA_13
-    if length == 14:
-        return _KAIFA_9 + _KAIFA_ENERGY
-    if length == 18:
-        return _KAIFA_13 + _KAIFA_ENERGY
-    return None
+        return b"\x03"
+    if length == 9 or length == 14:
+        m = b"\x00\x01\x02\x03\x04\x05\x06\x07\x0a"
+    elif length == 13 or length == 18:
+        m = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c"
+    else:
+        return None
+    return m + b"\x0d\x0e\x0f\x10\x11" if length > 13 else m
 
 
 # Netz Burgenland L&G E450 (14 items, no OBIS): U1-U3, I1-I3 (scale not documented), P+, P-,
-# A+, A-, three undocumented values, meter number. Recognised by exactly these data types.
-BURGENLAND_MAP = bytes((10, 11, 12, 7, 8, 9, 3, 4, 14, 15, NO_CODE, NO_CODE, NO_CODE, 1))
-BURGENLAND_TYPES = bytes((18, 18, 18, 18, 18, 18, 6, 6, 6, 6, 18, 18, 18, 9))
+# A+, A-, three undocumented values, meter number. Recognised by exactly these A-XDR types.
+BURGENLAND_MAP = b"\x0a\x0b\x0c\x07\x08\x09\x03\x04\x0e\x0f\xff\xff\xff\x01"
+BURGENLAND_TYPES = b"\x12\x12\x12\x12\x12\x12\x06\x06\x06\x06\x12\x12\x12\x09"
 
-# Scaling the vendor documents fix where the frame sends none: rows of (C, D, scaler + 128,
-# unit) for E = 0. Quantities not listed stay unscaled and are reported without a unit.
-_KAIFA_SCALE = bytes(
-    (
-        1, 7, 128, UNIT_W, 2, 7, 128, UNIT_W, 3, 7, 128, UNIT_VAR, 4, 7, 128, UNIT_VAR,
-        31, 7, 125, UNIT_A, 51, 7, 125, UNIT_A, 71, 7, 125, UNIT_A,
-        32, 7, 127, UNIT_V, 52, 7, 127, UNIT_V, 72, 7, 127, UNIT_V,
-        1, 8, 128, UNIT_WH, 2, 8, 128, UNIT_WH, 3, 8, 128, UNIT_VARH, 4, 8, 128, UNIT_VARH,
-    )
-)  # fmt: skip
-_KAMSTRUP_SCALE = bytes(
-    (
-        1, 7, 128, UNIT_W, 2, 7, 128, UNIT_W, 3, 7, 128, UNIT_VAR, 4, 7, 128, UNIT_VAR,
-        31, 7, 126, UNIT_A, 51, 7, 126, UNIT_A, 71, 7, 126, UNIT_A,
-        32, 7, 128, UNIT_V, 52, 7, 128, UNIT_V, 72, 7, 128, UNIT_V,
-        1, 8, 129, UNIT_WH, 2, 8, 129, UNIT_WH, 3, 8, 129, UNIT_VARH, 4, 8, 129, UNIT_VARH,
-    )
-)  # fmt: skip
-_BURGENLAND_SCALE = bytes(
-    (
-        32, 7, 128, UNIT_V, 52, 7, 128, UNIT_V, 72, 7, 128, UNIT_V,
-        1, 7, 128, UNIT_W, 2, 7, 128, UNIT_W, 1, 8, 128, UNIT_WH, 2, 8, 128, UNIT_WH,
-    )
-)  # fmt: skip
+# Scaling the vendor documents give where the frame sends none, for C.D.0 codes: rows of
+# C, D, scaler + 128, unit (27 W, 29 var, 30 Wh, 32 varh, 33 A, 35 V).
+# Quantities not listed keep the raw number and get no unit.
+_KAIFA_SCALE = (
+    b"\x01\x07\x80\x1b\x02\x07\x80\x1b\x03\x07\x80\x1d\x04\x07\x80\x1d"  # P, Q: W, var
+    b"\x1f\x07\x7d\x21\x33\x07\x7d\x21\x47\x07\x7d\x21"  # I1-I3: mA
+    b"\x20\x07\x7f\x23\x34\x07\x7f\x23\x48\x07\x7f\x23"  # U1-U3: 0.1 V
+    b"\x01\x08\x80\x1e\x02\x08\x80\x1e\x03\x08\x80\x20\x04\x08\x80\x20"  # energy: Wh, varh
+)
+_KAMSTRUP_SCALE = (
+    b"\x01\x07\x80\x1b\x02\x07\x80\x1b\x03\x07\x80\x1d\x04\x07\x80\x1d"  # P, Q: W, var
+    b"\x1f\x07\x7e\x21\x33\x07\x7e\x21\x47\x07\x7e\x21"  # I1-I3: 0.01 A
+    b"\x20\x07\x80\x23\x34\x07\x80\x23\x48\x07\x80\x23"  # U1-U3: 1 V
+    b"\x01\x08\x81\x1e\x02\x08\x81\x1e\x03\x08\x81\x20\x04\x08\x81\x20"  # energy: 10 Wh (Norway)
+)
+_BURGENLAND_SCALE = (
+    b"\x20\x07\x80\x23\x34\x07\x80\x23\x48\x07\x80\x23"  # U1-U3: 1 V
+    b"\x01\x07\x80\x1b\x02\x07\x80\x1b\x01\x08\x80\x1e\x02\x08\x80\x1e"  # P: W, energy: Wh
+)
 
 
 def vendor_scale(vendor, c, d, e):
-    """(scaler, unit) the vendor document gives for OBIS group C.D.E, or None."""
+    """scaler * 256 + unit the vendor document gives for OBIS group C.D.E, or None."""
     if vendor == VENDOR_KAIFA:
         table = _KAIFA_SCALE
     elif vendor == VENDOR_KAMSTRUP:
         table = _KAMSTRUP_SCALE
-    elif vendor == VENDOR_LG_BURGENLAND:
+    elif vendor == VENDOR_BURGENLAND:
         table = _BURGENLAND_SCALE
     else:
         return None
-    if e != 0:
-        return None
-    for i in range(0, len(table), 4):
-        if table[i] == c and table[i + 1] == d:
-            return table[i + 2] - 128, table[i + 3]
+    if e == 0:
+        for i in range(0, len(table), 4):
+            if table[i] == c and table[i + 1] == d:
+                return (table[i + 2] - 128) * 256 + table[i + 3]
     return None
