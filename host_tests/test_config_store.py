@@ -97,6 +97,11 @@ class MemFiles:
     def sync(self, f):
         f.flush()
 
+    def size(self, name):
+        if name not in self.files:
+            raise OSError(2, "ENOENT")
+        return len(self.files[name])
+
 
 def _config(**changes):
     result, config = cs.apply_change(cs.defaults(), json.dumps(changes).encode(), local=True)

@@ -244,45 +244,50 @@ def get(config, key):
     return node
 
 
-def _put(tree, key, value):
-    # Builds nested dicts as needed; only for dicts this module creates itself.
-    parts = key.split(".")
-    node = tree
-    for part in parts[:-1]:
-        child = node.get(part)
-        if child is None:
-            child = {}
-            node[part] = child
-        node = child
-    node[parts[-1]] = value
-
-
 def defaults():
     """A fresh config holding every default."""
     config = {}
+    # One str object per distinct name: the six CT dicts share "name", "role", ..., instead of
+    # each holding copies made by split() (long-lived small strings fragment the heap).
+    names = {}
     for fields in rows():
         value = default(fields)
         for key in _expand(fields[0]):
-            _put(config, key, value)
+            node = config
+            parts = key.split(".")
+            last = len(parts) - 1
+            for i in range(last + 1):
+                part = names.setdefault(parts[i], parts[i])
+                if i == last:
+                    node[part] = value
+                else:
+                    child = node.get(part)
+                    if child is None:
+                        child = {}
+                        node[part] = child
+                    node = child
     return config
 
 
 def redact(config):
     """A copy of `config` for MQTT and logs: every secret is MASK, or "" when it is empty.
 
-    Built from the schema, not from the config, so a key the schema does not know can never
-    carry a secret out."""
+    Only keys the schema knows are copied, so a stray key can never carry a secret out."""
+    return _redacted(config, "")
+
+
+def _redacted(node, prefix):
     out = {}
-    for fields in rows():
-        secret = "s" in fields[3]
-        for key in _expand(fields[0]):
-            try:
-                value = get(config, key)
-            except (KeyError, TypeError):
-                continue
-            if secret:
-                value = MASK if value else ""
-            _put(out, key, value)
+    for name in node:
+        value = node[name]
+        key = prefix + name
+        if type(value) is dict:
+            if _is_group(key):
+                out[name] = _redacted(value, key + ".")
+        else:
+            fields = row(key)
+            if fields is not None:
+                out[name] = (MASK if value else "") if "s" in fields[3] else value
     return out
 
 
@@ -399,16 +404,17 @@ def _summary(errors):
     return text
 
 
-def _with(config, updates):
-    """A copy of `config` with the updates applied; only the dicts on changed paths are copied."""
-    new = dict(config)
+def _with(config, updates, in_place=False):
+    """`config` with the updates applied: a copy in which only the dicts on changed paths are
+    new (the rest is shared), or, in_place, `config` itself (only for a fresh config)."""
+    new = config if in_place else dict(config)
     copied = []
     for key, value in updates:
         parts = key.split(".")
         node = new
         for part in parts[:-1]:
             child = node[part]
-            fresh = False
+            fresh = in_place
             for done in copied:
                 if done is child:
                     fresh = True
@@ -508,7 +514,7 @@ def load_dict(obj):
     dropped.sort()
     if errors:
         return None, dropped, _summary(errors)
-    return _with(defaults(), updates), dropped, None
+    return _with(defaults(), updates, True), dropped, None
 
 
 def validate(config):
