@@ -147,8 +147,8 @@ def main(argv):
     except ValueError as e:
         _usage_error(str(e).replace("han.key", "--key").replace("han.auth_key", "--auth-key"))
 
-    def on_result(result):
-        sys.stdout.write(result.json())
+    def on_result(line):
+        sys.stdout.write(line)
         sys.stdout.write("\n")
 
     def on_reject(reason):

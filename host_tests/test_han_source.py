@@ -1,0 +1,156 @@
+# portable
+# The firmware's HAN source: UART bytes to the Reading (CPython and MicroPython).
+import han_corpus_check as check
+import support
+from han_source import HanSource
+from reading import Reading
+
+
+class FakeUart:
+    """readinto()/any() over captured bytes, handed out in small reads like a real UART."""
+
+    def __init__(self, data=b"", chunk=64):
+        self.data = bytearray(data)
+        self.chunk = chunk
+
+    def add(self, data):
+        self.data.extend(data)
+
+    def any(self):
+        return len(self.data)
+
+    def readinto(self, buf):
+        n = min(len(buf), self.chunk, len(self.data))
+        if not n:
+            return None
+        buf[0:n] = self.data[0:n]
+        self.data = self.data[n:]
+        return n
+
+
+def _source(entry, **settings):
+    han = check.entry_settings(entry)
+    han.update(settings)
+    uart = FakeUart(check.entry_bytes(entry))
+    reading = Reading("han")
+    return HanSource(uart, han, reading), reading
+
+
+def _poll_all(source):
+    refreshed = 0
+    for _ in range(200):
+        if source.poll():
+            refreshed += 1
+        if not source._uart.any():
+            break
+    return refreshed
+
+
+def test_aidon_se_list_fills_totals_phases_and_energy():
+    entry = check.corpus_by_id()["aidon-se-gh156-1"]
+    source, r = _source(entry)
+    assert _poll_all(source) == 1
+    want = entry["expected"]
+    assert r.power == want["1-0:1.7.0"] - want["1-0:2.7.0"]
+    assert r.import_power == want["1-0:1.7.0"]
+    assert r.reactive_power == want["1-0:3.7.0"] - want["1-0:4.7.0"]
+    assert r.import_wh == want["1-0:1.8.0"] and isinstance(r.import_wh, int)
+    assert r.reactive_export_varh == want["1-0:4.8.0"]
+    assert [c.name for c in r.channels] == ["L1", "L2", "L3"]
+    l1, l2, l3 = r.channels
+    assert support.approx_equal(l1.voltage, want["1-0:32.7.0"])
+    assert support.approx_equal(l3.current, want["1-0:71.7.0"])
+    assert l2.power == want["1-0:41.7.0"] - want["1-0:42.7.0"]
+    assert l1.reactive_power == want["1-0:23.7.0"] - want["1-0:24.7.0"]
+    assert r.meter_time == "2021-12-10T16:57:00"
+    assert source.format == "dlms"
+
+
+def test_kamstrup_ids_time_and_swedish_energy_multiplier():
+    entry = check.corpus_by_id()["kamstrup-gh239-2"]
+    source, r = _source(entry)
+    assert _poll_all(source) == 1
+    assert r.meter_id == "5706567331323526"
+    assert r.meter_model == "6841131BN245101092"
+    assert r.meter_time == "2022-02-18T22:00:35"
+    assert r.import_wh == 32014158  # Wh: energy_multiplier 0.1 over the 10 Wh vendor default
+    assert r.channels[0].current == 2.87
+
+
+def test_kaifa_positional_list_and_multipliers():
+    entry = check.corpus_by_id()["kaifa-no-gh493-1"]
+    source, r = _source(entry, power_multiplier=2.0, voltage_multiplier=0.5)
+    assert _poll_all(source) == 1
+    assert r.meter_id == "6970631409168767"
+    assert r.meter_model == "MA304H3E"
+    assert r.import_power == 2 * 2269
+    assert support.approx_equal(r.channels[0].voltage, 236.7 / 2)
+    assert support.approx_equal(r.channels[1].current, 6.896)
+
+
+def test_dsmr_telegram_in_base_units():
+    entry = check.corpus_by_id()["dsmr-v5-dsmrparser"]
+    source, r = _source(entry)
+    assert _poll_all(source) == 1
+    assert source.format == "dsmr"
+    assert r.import_power == 244  # 00.244 kW
+    assert r.power == 244
+    assert r.import_wh == 4426 + 2399  # tariffs 1.8.1 + 1.8.2, no 1.8.0 in NL telegrams
+    assert r.export_wh == 2444
+    assert r.meter_id == "K8EG004046395507"  # 96.1.1 is hex-encoded ASCII
+    assert r.meter_time == "2017-01-02T19:20:02"
+    assert support.approx_equal(r.channels[2].voltage, 229.0)
+    assert r.channels[0].power == 70
+
+
+def test_short_list_keeps_the_values_of_the_long_one():
+    corpus = check.corpus_by_id()
+    long_entry = corpus["kaifa-no-tn3p-raw-8"]
+    short_entry = corpus["kaifa-no-tn3p-raw-9"]
+    source, r = _source(long_entry)
+    assert _poll_all(source) == 1
+    energy = r.import_wh
+    source._uart.add(check.entry_bytes(short_entry))
+    assert _poll_all(source) == 1
+    assert r.import_power == short_entry["expected"]["1-0:1.7.0"]
+    assert r.power == short_entry["expected"]["1-0:1.7.0"]
+    assert r.import_wh == energy
+    assert source.pushes == 2
+
+
+def test_garbage_and_corrupt_frames_refresh_nothing_and_are_counted():
+    corpus = check.corpus_by_id()
+    data = b"\x00\xff\x7e\x7e" + check.entry_bytes(corpus["edge-kamstrup-gh175-1"])
+    source = HanSource(FakeUart(data), {}, Reading("han"))
+    assert _poll_all(source) == 0
+    diag = source.diagnostics()
+    assert diag["crc_errors"] >= 1
+    assert diag["bytes_discarded"] > 0
+    assert "FCS" in diag["last_error"]
+    assert diag["pushes"] == 0 and diag["since_push_s"] is None
+
+
+def test_encrypted_push_with_keys_from_settings():
+    entry = check.corpus_by_id()["enc-kaifa-tinetz-at-doc"]
+    source, r = _source(entry)
+    assert _poll_all(source) == 1
+    assert r.import_wh == 9108
+    assert support.approx_equal(r.channels[0].voltage, 230.8)
+    assert r.meter_id == "1KFM0100000035"
+
+
+def test_bad_key_setting_is_reported_not_raised():
+    source = HanSource(FakeUart(b""), {"key": "not hex"}, Reading("han"))
+    assert "key" in source.diagnostics()["last_error"]
+    assert source.poll() is False
+
+
+def test_another_meter_clears_the_reading():
+    corpus = check.corpus_by_id()
+    source, r = _source(corpus["kamstrup-gh239-2"])
+    _poll_all(source)
+    assert r.import_wh is not None
+    source._uart.add(check.entry_bytes(corpus["kamstrup-gh741-1"]))
+    _poll_all(source)
+    assert r.meter_id == "5706567282299475"
+    assert r.import_wh is None  # the list 2 of the other meter has no energy

@@ -1,0 +1,318 @@
+# The firmware's HAN/P1 meter source: UART bytes -> framer -> DLMS or DSMR decoding -> Reading.
+#
+# poll() reads whatever the UART holds (a bounded number of reads), feeds the framer and returns
+# True when a new push refreshed the reading. A push updates the values it carries and leaves the
+# others as they were: meters send short lists often and long ones rarely (list 1 every 2.5 s with
+# power only, list 3 hourly with the energy registers), so a reading always holds the latest
+# value of everything the meter has sent. A different meter id clears the reading.
+# Only values whose scale is known (a unit from the frame, a vendor document or the telegram)
+# reach the reading; energy registers become integer Wh/varh after han.*_multiplier.
+# All buffers are allocated here, once; a push allocates only the ints, floats and the few
+# strings (meter id and time) it sets.
+from micropython import const
+
+from clock import ticks_diff, ticks_ms
+from dlms import DONE, NO_OBIS, DlmsDecoder, datetime_text
+from dsmr import DsmrParser
+from han_framer import KIND_ASCII, HanFramer
+from han_meter import HanMeter, to_number
+
+_READS_PER_POLL = const(8)
+_RX_SIZE = const(256)
+_UNIT_WH = const(30)
+_UNIT_VARH = const(32)
+_UNIT_COUNT = const(255)
+_ONE_PHASE = ("L1",)
+_THREE_PHASES = ("L1", "L2", "L3")
+
+
+class HanSource:
+    def __init__(self, uart, han_settings, reading):
+        self._uart = uart
+        self._reading = reading
+        self.last_error = None
+        try:
+            self.meter = HanMeter(han_settings)
+        except ValueError as e:  # the config schema validates first; this is a second guard
+            self.last_error = str(e)
+            self.meter = HanMeter()
+        self._rx = bytearray(_RX_SIZE)
+        self._rx_mv = memoryview(self._rx)
+        self._framer = HanFramer(self._on_push, self._on_reject)
+        self._dlms = DlmsDecoder(self.meter.key, self.meter.auth_key, self._on_reject)
+        self._dsmr = DsmrParser()
+        self._fresh = False
+        self._last_push_ms = None
+        self._phases = 0
+        self.pushes = 0  # pushes that refreshed the reading
+        self.format = None  # "dlms" or "dsmr", from the last push
+        # Per push: import/export parts of the signed powers, total and per phase (index
+        # 4 * phase + 0 P+, 1 P-, 2 Q+, 3 Q-), and tariff sums for telegrams that send
+        # 1.8.1/1.8.2 but no 1.8.0 (DSMR NL/BE).
+        self._parts = [None] * 16
+        self._tariff_in = self._tariff_out = 0
+        self._totals = 0  # bit 0: 1.8.0 seen, bit 1: 2.8.0 seen
+        self._buf = None  # the framer's buffer while a telegram is parsed
+        self._meter_changed = False
+        self._diag = {}
+
+    # -- polling ----------------------------------------------------------------------------
+
+    def poll(self):
+        """Read what the UART has; True if a new push refreshed the reading."""
+        self._fresh = False
+        uart = self._uart
+        for _ in range(_READS_PER_POLL):
+            if not uart.any():
+                break
+            n = uart.readinto(self._rx)
+            if not n:
+                break
+            self._framer.feed(self._rx_mv, n)
+        return self._fresh
+
+    def diagnostics(self):
+        """Counters for the firmware's diag topic (the same dict, updated in place)."""
+        f = self._framer
+        d = self._diag
+        d["format"] = self.format
+        d["pushes"] = self.pushes
+        d["frames_ok"] = f.frames_ok
+        d["crc_errors"] = f.crc_errors
+        d["frame_errors"] = f.frame_errors
+        d["bytes_discarded"] = f.bytes_discarded
+        d["pushes_dropped"] = f.pushes_dropped + self._dlms.blocks_dropped
+        d["rejected"] = self._dlms.rejected
+        d["last_error"] = self.last_error
+        d["since_push_s"] = None if self._last_push_ms is None else \
+            ticks_diff(ticks_ms(), self._last_push_ms) // 1000
+        return d
+
+    def _on_reject(self, reason):
+        self.last_error = reason
+
+    # -- one push ---------------------------------------------------------------------------
+
+    def _begin(self):
+        parts = self._parts
+        for k in range(16):
+            parts[k] = None
+        self._tariff_in = self._tariff_out = 0
+        self._totals = 0
+        self._meter_changed = False
+        self._reading.meter_time = None
+
+    def _end(self, kind):
+        r = self._reading
+        parts = self._parts
+        for phase in range(4):
+            k = 4 * phase
+            # Signed power = import - export (IEC 62056-6-1: C 1/2 and 3/4 are the directions).
+            if parts[k] is not None or parts[k + 1] is not None:
+                target = r if phase == 0 else r.channels[phase - 1]
+                target.power = (parts[k] or 0) - (parts[k + 1] or 0)
+            if parts[k + 2] is not None or parts[k + 3] is not None:
+                target = r if phase == 0 else r.channels[phase - 1]
+                target.reactive_power = (parts[k + 2] or 0) - (parts[k + 3] or 0)
+        if self._tariff_in and not self._totals & 1:
+            r.import_wh = self._tariff_in
+        if self._tariff_out and not self._totals & 2:
+            r.export_wh = self._tariff_out
+        self.format = kind
+        self.pushes += 1
+        self._fresh = True
+        self._last_push_ms = ticks_ms()
+
+    def _on_push(self, kind, buf, start, end, flags):
+        if kind != KIND_ASCII and self._dlms.decode(buf, start, end) != DONE:
+            return
+        # A new meter id clears the reading; the push is then applied again from the start so
+        # that values before the id in this same push are kept.
+        for _ in range(2):
+            self._begin()
+            if kind == KIND_ASCII:
+                self._buf = buf
+                self._dsmr.parse(buf, start, end, self._on_dsmr_line)
+                self._buf = None
+            else:
+                self._apply_dlms(self._dlms.push)
+            if not self._meter_changed:
+                break
+            self._reading.clear()
+            self._phases = 0
+        self._end("dsmr" if kind == KIND_ASCII else "dlms")
+
+    def _apply_dlms(self, push):
+        for i in range(push.count):
+            if push.obis[i] == NO_OBIS:
+                continue
+            tag = push.tag[i]
+            a = push.code(i, 0)
+            c = push.code(i, 2)
+            d = push.code(i, 3)
+            e = push.code(i, 4)
+            if tag == 9 or tag == 10 or tag == 12 or tag == 25:
+                self._dlms_text(push, i, a, push.code(i, 1), c, d, e)
+            elif push.unit[i] and tag != 23 and tag != 24:
+                self._number(a, c, d, e, push.num[i], push.scaler[i], push.unit[i])
+        if push.time_off >= 0 and self._reading.meter_time is None:
+            self._reading.meter_time = datetime_text(push.mv, push.time_off)
+
+    def _dlms_text(self, push, i, a, b, c, d, e):
+        mv = push.mv
+        off = push.off[i]
+        size = push.size[i]
+        if a == 0 and c == 1 and d == 0 and e == 0 and size == 12:
+            self._reading.meter_time = datetime_text(mv, off)
+            return
+        field = _id_field(a, b, c, d, e)
+        if field and size:
+            text = "".join(chr(mv[k]) for k in range(off, off + size))
+            for ch in text:
+                if not " " <= ch <= "~":
+                    text = "".join("%02x" % mv[k] for k in range(off, off + size))
+                    break
+            self._set_id(field, text)
+
+    def _on_dsmr_line(self, p):
+        if p.continuation:
+            return
+        o = p.obis
+        if p.numeric and p.unit:
+            self._number(o[0], o[2], o[3], o[4], p.mant, p.exp + p.unit_exp, p.unit)
+            return
+        if p.groups != 1:
+            return
+        buf = self._buf
+        if o[0] == 0 and o[2] == 1 and o[3] == 0 and o[4] == 0:
+            self._reading.meter_time = _dsmr_time(buf, p.value_start, p.value_end)
+            return
+        field = _id_field(o[0], o[1], o[2], o[3], o[4])
+        if field and p.value_end > p.value_start:
+            self._set_id(field, _id_text(buf, p.value_start, p.value_end))
+
+    def _set_id(self, field, text):
+        r = self._reading
+        if field == 1:
+            if r.meter_id is not None and r.meter_id != text:
+                self._meter_changed = True  # another meter: nothing of the old one's stays
+            r.meter_id = text
+        else:
+            r.meter_model = text
+
+    def _number(self, a, c, d, e, mant, exp, unit):
+        """One scaled number of OBIS A-x:C.D.E into the reading."""
+        if a != 1 and a != 255:
+            return  # not electricity (gas, water, abstract)
+        mant, exp = self.meter.scale(unit, mant, exp)
+        r = self._reading
+        if d == 8:
+            # Energy registers: integer Wh / varh, rounded from the exact decimal.
+            if unit != _UNIT_WH and unit != _UNIT_VARH:
+                return
+            v = mant * 10**exp if exp >= 0 else (mant + 10**-exp // 2) // 10**-exp
+            if e == 0 and c <= 4:
+                if c == 1:
+                    r.import_wh = v
+                    self._totals |= 1
+                elif c == 2:
+                    r.export_wh = v
+                    self._totals |= 2
+                elif c == 3:
+                    r.reactive_import_varh = v
+                else:
+                    r.reactive_export_varh = v
+            elif c == 1 and 1 <= e <= 9:
+                self._tariff_in += v
+            elif c == 2 and 1 <= e <= 9:
+                self._tariff_out += v
+            elif e == 0 and 21 <= c <= 62 and c % 20 in (1, 2):
+                ch = self._channel(c)
+                if c % 20 == 1:
+                    ch.import_wh = v
+                else:
+                    ch.export_wh = v
+            return
+        if d != 7 or e != 0:
+            return
+        v = to_number(mant, exp)
+        if c <= 4:
+            self._parts[c - 1] = v
+            if c == 1:
+                r.import_power = v
+            elif c == 2:
+                r.export_power = v
+        elif c == 14:
+            r.frequency = v
+        elif 21 <= c <= 73:
+            # C = 20 * phase + q: q 1..4 powers as for the totals, 11 current, 12 voltage,
+            # 13 power factor (IEC 62056-6-1 value group C).
+            q = c % 20
+            if 1 <= q <= 4:
+                self._channel(c)
+                self._parts[4 * ((c - 1) // 20) + q - 1] = v
+            elif q == 11:
+                self._channel(c).current = v
+            elif q == 12:
+                self._channel(c).voltage = v
+            elif q == 13 and unit == _UNIT_COUNT:
+                self._channel(c).power_factor = v
+
+    def _channel(self, c):
+        phase = (c - 1) // 20  # 1..3
+        r = self._reading
+        if phase > self._phases:
+            # The phase count shows in the first push with phase values; growing from one to
+            # three channels keeps the L1 object and what it holds already.
+            l1 = r.channels[0] if self._phases else None
+            self._phases = 3 if phase > 1 else 1
+            r.set_channels(_THREE_PHASES if phase > 1 else _ONE_PHASE)
+            if l1 is not None:
+                r.channels[0] = l1
+        return r.channels[phase - 1]
+
+
+def _id_field(a, b, c, d, e):
+    """1: meter id, 2: meter model, 0: neither (IEC 62056-6-1 and the vendor lists)."""
+    if a == 0 and b != 0:
+        return 0  # 0-n:96.1.x with n > 0: a device on the meter's M-Bus (gas, water)
+    if c == 96 and d == 1:
+        if e == 0:
+            return 1 if a == 0 else 0  # 0-0:96.1.0 (Aidon, Kaifa, DSMR meter number)
+        if e == 7:
+            return 2  # 0-0:96.1.7 meter type (Aidon, Kaifa)
+        if e == 1:
+            return 2 if a == 1 else 1  # Kamstrup 1-1:96.1.1 type; DSMR 0-0:96.1.1 equipment id
+    if a == 1 and c == 0 and d == 0 and e == 5:
+        return 1  # Kamstrup 1-1:0.0.5 meter id
+    return 0
+
+
+def _id_text(buf, a, b):
+    # DSMR sends equipment ids as hex of ASCII ("4B38..." = "K8..."): decode when that is what
+    # it is, else keep the text as sent.
+    n = b - a
+    text = "".join(chr(buf[k]) for k in range(a, b))
+    if n < 2 or n & 1:
+        return text
+    out = []
+    for k in range(0, n, 2):
+        try:
+            c = int(text[k : k + 2], 16)
+        except ValueError:
+            return text
+        if not 0x20 <= c <= 0x7E:
+            return text
+        out.append(chr(c))
+    return "".join(out)
+
+
+def _dsmr_time(buf, a, b):
+    # "YYMMDDhhmmssX" (X: W winter, S summer) -> ISO 8601 local time; None if not that shape.
+    if b - a != 13:
+        return None
+    for k in range(a, a + 12):
+        if not 0x30 <= buf[k] <= 0x39:
+            return None
+    t = "".join(chr(buf[k]) for k in range(a, a + 12))
+    return "20%s-%s-%sT%s:%s:%s" % (t[0:2], t[2:4], t[4:6], t[6:8], t[8:10], t[10:12])
