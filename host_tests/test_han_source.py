@@ -154,3 +154,19 @@ def test_another_meter_clears_the_reading():
     _poll_all(source)
     assert r.meter_id == "5706567282299475"
     assert r.import_wh is None  # the list 2 of the other meter has no energy
+
+
+def test_quiet_line_ends_a_half_received_frame():
+    import time
+
+    corpus = check.corpus_by_id()
+    frame = check.entry_bytes(corpus["aidon-se-gh156-1"])
+    source = HanSource(FakeUart(frame[:100]), {}, Reading("han"))
+    _poll_all(source)
+    assert source._framer.pending()
+    time.sleep(1.1)
+    source.poll()
+    assert not source._framer.pending()
+    assert "incomplete" in source.diagnostics()["last_error"]
+    source._uart.add(frame)
+    assert _poll_all(source) == 1

@@ -37,6 +37,7 @@ _LF = const(0x0A)
 _NEED_MORE = const(-1)
 _SKIP = const(-2)  # not a frame start here: drop one byte, keep hunting
 _BAD = const(-3)  # a frame start that failed a check: reason reported, drop one byte
+_SKIPPING = const(9)  # _seg_kind while the remaining segments of a dropped push go by
 
 
 class HanFramer:
@@ -61,6 +62,7 @@ class HanFramer:
         self._seg_len = 0
         self._seg_kind = 0  # KIND_HDLC / KIND_MBUS while a segmented push is open
         self._mbus_next = 0  # next expected M-Bus segment number
+        self._eof = False
         self.bytes_in = self.bytes_discarded = self.frames_ok = self.crc_errors = 0
         self.frame_errors = self.pushes_ok = self.pushes_dropped = self.no_crc = 0
         self.last_reason = None
@@ -93,16 +95,24 @@ class HanFramer:
             pos += k
             self._scan()
 
+    def pending(self):
+        """True while received bytes wait for the rest of a frame."""
+        return self._end > self._start
+
+    def flush(self):
+        """The line went quiet: a frame still waiting for bytes is incomplete. Reject it and
+        look for frames in what follows it (a truncated frame may hide a whole one)."""
+        self._eof = True
+        self._scan()
+        self._eof = False
+        self.bytes_discarded += self._end - self._start
+        self._start = self._end = 0
+
     def end_of_input(self):
         """No more bytes will come (end of a file): report whatever is left unfinished."""
-        buf = self._buf
-        s = self._start
-        while s < self._end and buf[s] == _FLAG:
-            s += 1
-        if s < self._end:
-            self._reject("incomplete frame at end of input", 0)
-            self.bytes_discarded += self._end - s
-        self._start = self._end = 0
+        self.flush()
+        if self._seg_kind == _SKIPPING:
+            self._seg_kind = 0
         self._drop_segments("incomplete segmented push dropped")
 
     # -- scanning -----------------------------------------------------------------------------
@@ -154,7 +164,16 @@ class HanFramer:
                 self._start = nxt
                 continue
             if r == _NEED_MORE:
-                return
+                if not self._eof:
+                    return
+                k = s
+                while k < self._end and buf[k] == _FLAG:
+                    k += 1
+                if k == self._end:
+                    self._start = k  # only flags left
+                    return
+                self._reject("incomplete frame at end of input", 0)
+                r = _BAD
             if r < 0:
                 self._drop(1)
             else:
@@ -230,17 +249,30 @@ class HanFramer:
 
     def _hdlc_info(self, buf, a, b, segmented):
         llc = b - a >= 3 and buf[a] == 0xE6 and buf[a + 1] in (0xE6, 0xE7) and buf[a + 2] == 0
-        if self._seg_kind:
-            if self._seg_kind != KIND_HDLC or llc:
-                # A new push starts (LLC header) while the last one never got its final segment.
-                self._drop_segments("incomplete segmented push dropped")
         if llc:
             a += 3  # LLC: destination LSAP E6, source LSAP E7 (response), quality 00
-        if not segmented and not self._seg_kind:
+            if self._seg_kind == _SKIPPING:
+                self._seg_kind = 0
+        kind = self._seg_kind
+        if kind == _SKIPPING:
+            # The rest of a push already dropped: wait for its last segment.
+            if not segmented:
+                self._seg_kind = 0
+            return
+        if kind and (kind != KIND_HDLC or llc):
+            # A new push starts (LLC header) while the last one never got its final segment.
+            self._drop_segments("incomplete segmented push dropped")
+            kind = 0
+        if not segmented and not kind:
             self._emit(KIND_HDLC, buf, a, b, 0)
             return
-        if not self._append(buf, a, b):
+        if self._seg_len + b - a > len(self._seg):
+            self._seg_kind = KIND_HDLC
+            self._drop_segments("segmented push too large: dropped")
+            if segmented:
+                self._seg_kind = _SKIPPING
             return
+        self._append(buf, a, b)
         self._seg_kind = KIND_HDLC
         if not segmented:
             self._emit_segments(KIND_HDLC)
@@ -249,12 +281,8 @@ class HanFramer:
 
     def _append(self, buf, a, b):
         n = b - a
-        if self._seg_len + n > len(self._seg):
-            self._drop_segments("segmented push too large: dropped")
-            return False
         self._seg_mv[self._seg_len : self._seg_len + n] = self._mv[a:b]
         self._seg_len += n
-        return True
 
     def _emit_segments(self, kind):
         n = self._seg_len
@@ -263,7 +291,7 @@ class HanFramer:
         self._emit(kind, self._seg, 0, n, 0)
 
     def _drop_segments(self, reason):
-        if self._seg_kind:
+        if self._seg_kind and self._seg_kind != _SKIPPING:
             self._seg_kind = 0
             self._seg_len = 0
             self.pushes_dropped += 1
@@ -306,20 +334,27 @@ class HanFramer:
         if number == 0:
             if self._seg_kind:
                 self._drop_segments("incomplete segmented push dropped")
+                self._seg_kind = 0
             if final:
                 self._emit(KIND_MBUS, buf, a, b, 0)
                 return end
         elif self._seg_kind != KIND_MBUS or number != self._mbus_next:
-            if self._seg_kind:
+            if self._seg_kind and self._seg_kind != _SKIPPING:
                 self._drop_segments("M-Bus segment out of sequence: push dropped")
-            else:
+            elif self._seg_kind != _SKIPPING:
                 self._reject("M-Bus segment out of sequence: push dropped", 0)
+            self._seg_kind = 0 if final else _SKIPPING
             return end
-        if self._append(buf, a, b):
+        if self._seg_len + b - a > len(self._seg):
             self._seg_kind = KIND_MBUS
-            self._mbus_next = (number + 1) & 0x0F
-            if final:
-                self._emit_segments(KIND_MBUS)
+            self._drop_segments("segmented push too large: dropped")
+            self._seg_kind = 0 if final else _SKIPPING
+            return end
+        self._append(buf, a, b)
+        self._seg_kind = KIND_MBUS
+        self._mbus_next = (number + 1) & 0x0F
+        if final:
+            self._emit_segments(KIND_MBUS)
         return end
 
     # -- ASCII ------------------------------------------------------------------------------

@@ -18,6 +18,7 @@ from han_framer import KIND_ASCII, HanFramer
 from han_meter import HanMeter, to_number
 
 _READS_PER_POLL = const(8)
+_IDLE_FLUSH_MS = const(1000)  # a line quiet this long ends any half-received frame
 _RX_SIZE = const(256)
 _UNIT_WH = const(30)
 _UNIT_VARH = const(32)
@@ -43,6 +44,7 @@ class HanSource:
         self._dsmr = DsmrParser()
         self._fresh = False
         self._last_push_ms = None
+        self._last_rx_ms = ticks_ms()
         self._phases = 0
         self.pushes = 0  # pushes that refreshed the reading
         self.format = None  # "dlms" or "dsmr", from the last push
@@ -62,13 +64,23 @@ class HanSource:
         """Read what the UART has; True if a new push refreshed the reading."""
         self._fresh = False
         uart = self._uart
+        framer = self._framer
+        got = False
         for _ in range(_READS_PER_POLL):
             if not uart.any():
                 break
             n = uart.readinto(self._rx)
             if not n:
                 break
-            self._framer.feed(self._rx_mv, n)
+            got = True
+            framer.feed(self._rx_mv, n)
+        now = ticks_ms()
+        if got:
+            self._last_rx_ms = now
+        elif framer.pending() and ticks_diff(now, self._last_rx_ms) >= _IDLE_FLUSH_MS:
+            # A frame cut short (lost bytes, unplugged cable) is rejected now rather than when
+            # the next push's bytes fail its checks.
+            framer.flush()
         return self._fresh
 
     def diagnostics(self):
