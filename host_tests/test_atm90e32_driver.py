@@ -233,7 +233,7 @@ def test_a_write_that_does_not_land_is_retried_and_detected():
     clock, spi, chip, meter = make()
     chip.drop_writes(1)
     meter.set_igain(0, 30000)  # the first try is lost, the retry lands
-    assert chip.writes_dropped == 1
+    assert chip.writes_dropped == 1 and meter.write_retries == 1
     assert chip.peek(0x62) == 30000
     # Ugain B already holds the value to write, and LastSPIData may too: still detected
     chip.drop_writes(50)
@@ -399,7 +399,11 @@ def test_constructor_rejects_bad_settings():
     assert raises_valueerror(lambda: ATM90E32(spi, cs, ugain=(1, 2)))
     assert raises_valueerror(lambda: ATM90E32(spi, cs, igain=0))
     assert raises_valueerror(lambda: ATM90E32(spi, cs, uoffset=40000))
-    assert raises_valueerror(ATM90E32(spi, cs).voltage, 3)
+    meter = ATM90E32(spi, cs)
+    for p in (3, -1):
+        assert raises_valueerror(meter.voltage, p)
+        assert raises_valueerror(meter.import_wh, p)
+        assert raises_valueerror(meter.energy_counts, p)
 
 
 def test_line_frequency_and_pga_reach_the_chip():

@@ -223,6 +223,7 @@ class ATM90E32:
         self._seed_import = [0, 0, 0]  # counts restored by seed_energy()
         self._seed_export = [0, 0, 0]
         self.transactions = 0  # SPI transactions, modulo 2**30 (benchmarks, diagnostics)
+        self.write_retries = 0  # writes that did not land the first time (then retried)
 
     # --- bus primitives: one 16-bit register per CS-low transaction (DS §4) ---
 
@@ -274,6 +275,7 @@ class ATM90E32:
             self._write(reg, value)
             if self._read(_LAST_SPI_DATA) == value and (not read_back or self._read(reg) == value):
                 return
+            self.write_retries += 1
         raise OSError("ATM90E32 write to 0x%02x did not land (read 0x%04x)" % (reg, self._last))
 
     def _read_clear(self, reg):
@@ -365,6 +367,7 @@ class ATM90E32:
             last = self._read(_LAST_SPI_DATA)
             if last == _CFG_OPEN:
                 return
+            self.write_retries += 1
             self._sleep_ms(_RETRY_WAIT_MS)
         if last == _NO_CHIP:
             self._fail(last)
@@ -382,10 +385,10 @@ class ATM90E32:
             self._close_config()
 
     def ugain(self, p):
-        return self._ugain[p]
+        return self._ugain[self._phase(p)]
 
     def igain(self, p):
-        return self._igain[p]
+        return self._igain[self._phase(p)]
 
     def set_ugain(self, p, gain):
         """Write UgainX (1..65535) now, verified; kept for the next init()."""
@@ -408,7 +411,7 @@ class ATM90E32:
         self._reverse[self._phase(p)] = bool(flag)
 
     def is_reversed(self, p):
-        return self._reverse[p]
+        return self._reverse[self._phase(p)]
 
     def voltage_group(self, p):
         """Phases whose voltage comes from the same input as phase p: a voltage calibration of
@@ -583,11 +586,11 @@ class ATM90E32:
 
     def import_wh(self, p):
         """Lifetime imported (forward) active energy of phase p, whole Wh rounded down (int)."""
-        return self._import_wh[p]
+        return self._import_wh[self._phase(p)]
 
     def export_wh(self, p):
         """Lifetime exported (reverse) active energy of phase p, whole Wh rounded down (int)."""
-        return self._export_wh[p]
+        return self._export_wh[self._phase(p)]
 
     def energy_counts(self, p):
         """(import, export) lifetime counts of phase p, exact (COUNTS_PER_WH per Wh): save

@@ -423,13 +423,15 @@ class Atm90e32Source:
 
     def diagnostics(self):
         """A small JSON-ready dict for the firmware's diag message."""
-        ready = 0
-        for flag in self._ready:
-            if flag:
+        ready = retries = 0
+        for index in range(len(self._chips)):
+            if self._ready[index]:
                 ready += 1
+            retries += self._meters[index].write_retries
         return {
             "chips": len(self._chips),
             "chips_ready": ready,
+            "write_retries": retries,
             "cycles": self.cycles,
             "errors": self.errors,
             "last_error": self.last_error,
