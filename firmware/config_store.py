@@ -6,15 +6,16 @@
 #   config.bak   the config before the last save (the last good one)
 #   config.tmp   a save in progress
 # A save writes config.tmp and closes it, renames config.json to config.bak, then renames
-# config.tmp to config.json. os.rename replaces its target atomically on LittleFS (the default
-# filesystem of the ESP8266, ESP32 and rp2 ports); on FAT it does not (a reset between the
-# removal and the rename loses config.json), so boards must keep LittleFS. If config.json was not
-# good at load time it is removed instead of becoming the backup, so config.bak stays good.
+# config.tmp to config.json, so at every moment config.json or config.bak holds a good config.
+# os.rename is atomic on LittleFS (the default filesystem of the ESP8266, ESP32 and rp2 ports).
+# FAT is not: MicroPython's rename there removes an existing target first, and FAT's own
+# metadata updates are not power-fail safe, so boards should keep LittleFS. If config.json was
+# not good at load time it is removed instead of becoming the backup, so config.bak stays good.
 #
 # load() reads config.json, else config.bak, else the defaults, and says which in its notice.
-# A file may be partial (the site settings make deploy writes for the first boot) or from an
-# older version (unknown keys are dropped, with a notice); a known key with a bad value makes
-# the whole file unusable, so the next copy is tried.
+# A file may be partial (site settings written at deploy time, merged over the defaults) or
+# from an older version (unknown keys are dropped, with a notice); a known key with a bad value
+# makes the whole file unusable, so the next copy is tried.
 import errno
 import json
 import os

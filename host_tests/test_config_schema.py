@@ -93,6 +93,8 @@ BAD = (
     (b'{"mqtt.port": 1884}', "unknown key: mqtt.port"),
     (b'{"atm90e32": {"ct1.name": "x"}}', "unknown key: atm90e32.ct1.name"),
     (b'{"a": 1, "b": 2}', "unknown keys: a, b"),
+    (json.dumps({"k%02d" % i: i for i in range(30)}).encode(),
+     "unknown keys: k00, k01, k02, k03, k04, k05, k06, k07 (and 22 more)"),
     (b'{"mqtt": 1883}', "mqtt: expected an object"),
     (b'{"atm90e32": {"ct1": "x"}}', "atm90e32.ct1: expected an object"),
     (b'{"mqtt": {"port": "1883"}}', "mqtt.port: expected an integer"),
@@ -112,6 +114,7 @@ BAD = (
     (b'{"han": {"energy_multiplier": 0}}', "out of range"),
     (b'{"han": {"energy_multiplier": 1e400}}', "out of range"),  # inf
     (b'{"han": {"energy_multiplier": -1e400}}', "out of range"),
+    (b'{"han": {"energy_multiplier": 1' + b"0" * 400 + b'}}', "out of range"),  # a huge int
     (b'{"board": "esp8266"}', "board: not one of"),
     (b'{"source": "HAN"}', "source: not one of"),
     (b'{"han": {"baud": 1200}}', "han.baud: 1200 not one of"),
@@ -301,6 +304,8 @@ def test_redact_masks_every_secret():
     # A key the schema does not know (e.g. a hand-edited config) must not leak either.
     config["mqtt"]["extra_password"] = "mqtt-secret-3"
     config["stray"] = "stray-secret-4"
+    config[7] = "stray-secret-5"
+    config["mqtt.password"] = "stray-secret-6"  # a dotted name is no spelling of a key
     redacted = cs.redact(config)
     text = json.dumps(redacted)
     for needle in ("wifi-secret", "mqtt-secret", "a1a1", "b2b2", "c3c3", "stray-secret"):
@@ -312,6 +317,7 @@ def test_redact_masks_every_secret():
     assert cs.redact(cs.defaults())["mqtt"]["password"] == ""
     assert sorted(cs.keys()) == sorted(k for k in cs.keys() if cs.get(redacted, k) is not None)
     assert config["mqtt"]["password"] == "mqtt-secret-2"  # the input is not changed
+    assert sorted(redacted) == sorted(cs.defaults())  # and stray keys are left out
 
 
 def test_load_dict_merges_partial_files_and_drops_unknown_keys():
@@ -342,6 +348,12 @@ def test_validate_whole_configs():
     extra["mqtt"]["qos"] = 1
     assert "mqtt.qos" in cs.validate(extra)
     assert cs.validate("config") == "expected a JSON object"
+    assert "unknown key: 5" in cs.validate({5: 1})
+    # A config missing a whole group still takes a change (the group is rebuilt, not a crash).
+    partial = _copy(good)
+    del partial["wifi"]
+    result, new = _change(partial, {"wifi": {"ssid": "home"}})
+    assert result["ok"] and new["wifi"] == {"ssid": "home"} and "wifi" not in partial
     no_group = _copy(good)
     del no_group["han"]
     assert "han.baud: missing" in cs.validate(no_group)

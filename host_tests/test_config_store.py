@@ -21,6 +21,7 @@ class MemFile(io.IOBase):  # IOBase: MicroPython's json.dump writes only to stre
         self.name = name
         self.mode = mode
         self.pos = 0
+        self.done = False  # closed (IOBase may call close() again when it is collected)
 
     def write(self, data):
         data = data.encode() if isinstance(data, str) else bytes(data)
@@ -43,6 +44,9 @@ class MemFile(io.IOBase):  # IOBase: MicroPython's json.dump writes only to stre
             raise Killed()
 
     def close(self):
+        if self.done:
+            return
+        self.done = True
         if self.fs.step():
             raise Killed()
 
@@ -358,6 +362,7 @@ class _KillingFile(io.IOBase):
     def __init__(self, files, f):
         self.files = files
         self.f = f
+        self.done = False
 
     def write(self, data):
         try:
@@ -373,12 +378,13 @@ class _KillingFile(io.IOBase):
         self.f.flush()
 
     def close(self):
+        if self.done:
+            return
+        self.done = True
         try:
             self.files._step()
-        except Killed:
+        finally:
             self.f.close()
-            raise
-        self.f.close()
 
 
 def test_kill_at_every_point_on_the_real_filesystem():

@@ -17,6 +17,7 @@ from micropython import const
 MAX_PAYLOAD = const(1024)  # bytes; a config/set message is refused before parsing if larger
 MASK = "***"  # what redact() shows for a secret that is set
 _MAX_ERRORS = const(3)  # errors named in one refusal; the rest are counted
+_MAX_UNKNOWN = const(8)  # unknown keys named in one refusal
 
 # One row per setting: key, kind, default, flags, range (fields separated by blanks).
 #   kind     bool | int | float | str | choice
@@ -279,6 +280,8 @@ def redact(config):
 def _redacted(node, prefix):
     out = {}
     for name in node:
+        if type(name) is not str or "." in name:  # not a name the schema has
+            continue
         value = node[name]
         key = prefix + name
         if type(value) is dict:
@@ -358,12 +361,11 @@ def check(key, value, fields=None):
         return value, None
     if not (t is int or (t is float and kind == "float")):
         return None, key + (": expected an integer" if kind == "int" else ": expected a number")
-    if kind == "float":
-        value = float(value)
     lo, hi = limits(fields)
+    # Before float(): float(10**400) raises OverflowError on CPython.
     if not (lo <= value <= hi):  # also false for NaN
         return None, f"{key}: {_show(value)} out of range {fields[4]}"
-    return value, None
+    return (float(value) if kind == "float" else value), None
 
 
 def _name(key):
@@ -377,6 +379,9 @@ def _collect(obj, prefix, updates, errors, unknown):
     """Flattens a nested dict of changes into (dotted key, checked value) pairs."""
     for name in obj:
         value = obj[name]
+        if type(name) is not str:  # not from JSON, but validate() takes any dict
+            unknown.append(prefix + repr(name))
+            continue
         key = prefix + name
         # "mqtt.port" as one name would be a second spelling of a key: with both in one message
         # the winner would depend on dict order, which MicroPython does not keep.
@@ -396,6 +401,15 @@ def _collect(obj, prefix, updates, errors, unknown):
             unknown.append(_name(key))
 
 
+def _unknown(names):
+    names.sort()
+    text = ("unknown keys: " if len(names) > 1 else "unknown key: ") + ", ".join(
+        names[:_MAX_UNKNOWN])
+    if len(names) > _MAX_UNKNOWN:
+        text += f" (and {len(names) - _MAX_UNKNOWN} more)"
+    return text
+
+
 def _summary(errors):
     errors.sort()
     text = "; ".join(errors[:_MAX_ERRORS])
@@ -413,7 +427,11 @@ def _with(config, updates, in_place=False):
         parts = key.split(".")
         node = new
         for part in parts[:-1]:
-            child = node[part]
+            child = node.get(part)
+            if type(child) is not dict:  # only if `config` lacked the group (it should not)
+                child = {}
+                node[part] = child
+                copied.append(child)
             fresh = in_place
             for done in copied:
                 if done is child:
@@ -474,9 +492,7 @@ def apply_change(current, payload, limit=MAX_PAYLOAD, local=False):
     unknown = []
     _collect(obj, "", updates, errors, unknown)
     if unknown:
-        unknown.sort()
-        errors.append(("unknown keys: " if len(unknown) > 1 else "unknown key: ")
-                      + ", ".join(unknown))
+        errors.append(_unknown(unknown))
     changes = []
     for key, value in updates:
         try:
@@ -526,8 +542,7 @@ def validate(config):
     unknown = []
     _collect(config, "", updates, errors, unknown)
     if unknown:
-        unknown.sort()
-        errors.append("unknown keys: " + ", ".join(unknown))
+        errors.append(_unknown(unknown))
     if not errors:
         for key in keys():
             try:
