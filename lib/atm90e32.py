@@ -17,7 +17,9 @@
 #
 # Integrity (R§2 "LastSPIData", AN §2):
 # - every write is checked through LastSPIData (0x78) and, for read/write configuration
-#   registers, by reading the register back; a write that did not land is retried, then OSError;
+#   registers, by reading the register back; a write that did not land is retried (3 tries,
+#   counted in write_retries), then OSError; SoftReset, which reads back 0, is checked by its
+#   effect (MeterEn back to 0);
 # - a chip that is absent (MISO floats high: 0xFFFF), a bus stuck low (0x0000) or a chip that
 #   reset itself since init() (MeterEn back to 0) is detected by reading MeterEn, which init()
 #   sets to 0x0001: every live getter, every sweep() and every update_energy() checks it and
