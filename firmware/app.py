@@ -333,6 +333,9 @@ class App:
             import signing
 
             self._replay = signing.ReplayGuard("replay.json")
+            if self._replay.notice:
+                log.warning("signing: %s", self._replay.notice)
+                self.link.publish(self.base + "/notice", self._replay.notice.encode())
         return self._replay
 
     # -- connectivity changes on trial ------------------------------------------------------------
@@ -358,11 +361,15 @@ class App:
             storage.remove(_TRIAL_FILE)
             log.info("config: new connection settings confirmed")
             return
+        text = storage.read_text(_TRIAL_FILE)
         try:
-            with open(_TRIAL_FILE) as f:
-                old_config = json.load(f)
-        except (OSError, ValueError) as e:
-            log.error("config: cannot read the previous config to roll back to: %s", e)
+            old_config, _, error = config_schema.load_dict(json.loads(text or ""))
+        except ValueError:
+            old_config, error = None, "not valid JSON"
+        if old_config is None:
+            # Nothing sound to go back to: keep trying the new settings rather than guess.
+            log.error("config: cannot roll back, %s is unusable: %s", _TRIAL_FILE, error)
+            storage.remove(_TRIAL_FILE)
             return
         failed = self.link.last_error or "no connection"
         self.config = old_config
