@@ -30,15 +30,6 @@ class Malformed(Exception):
     pass
 
 
-def kind(tag):
-    """0: not a scalar number, 1: integer, 2: float."""
-    if tag >= len(_SIZE) or not _SIZE[tag] & 0x3F:
-        return 0
-    if tag == 23 or tag == 24:
-        return 2
-    return 0 if _SIZE[tag] & 0x40 else 1
-
-
 class Reader:
     """Cursor over one APDU. element() decodes the element at pos into tag/num/off/size."""
 

@@ -17,7 +17,7 @@ from array import array
 from micropython import const
 
 import obis
-from axdr import Malformed, Reader, kind
+from axdr import Malformed, Reader
 
 DONE = const(1)
 PENDING = const(0)  # a block transfer waits for more blocks
@@ -44,6 +44,7 @@ _OCTET_STRING = const(9)
 _INT8 = const(15)
 _UINT16 = const(18)
 _ENUM = const(22)
+_NUMBERS = b"\x05\x06\x0d\x0f\x10\x11\x12\x14\x15\x17\x18"  # integer and float tags, no enum
 
 
 class Push:
@@ -114,6 +115,7 @@ class DlmsDecoder:
         self._security = 0
         self._title = False
         self._list_len = 0
+        self._unscaled = 0
         self._cap_count = 0
         self._cap = array("h", bytes(4 * capacity))  # class, OBIS offset per capture object
         self._cap_attr = bytearray(capacity)
@@ -297,6 +299,7 @@ class DlmsDecoder:
         r = self._r
         r.mv = mv
         r.pos = p
+        self._unscaled = 0  # numbers stored without a scale so far
         self._body(r)
         self._resolve()
         self.decoded += 1
@@ -353,15 +356,30 @@ class DlmsDecoder:
                     s = mv[p + 3]
                     self.push.scaler[i] = s - 256 if s > 127 else s
                     self.push.unit[i] = mv[p + 5] or obis.UNIT_COUNT
+                    if self.push.tag[i] in _NUMBERS:
+                        self._unscaled -= 1
             else:
                 r.skip()
 
     def _value(self, r, ref, position):
         """Store the element at r.pos as an item; return its index (-1: null or no room)."""
         p = r.pos
-        tag = r.element()
         push = self.push
-        if tag == _STRUCTURE or tag == _ARRAY:
+        mv = r.mv
+        tag = mv[p]
+        if tag == _UINT32 or tag == _UINT16:
+            # The common case inline (no call): unsigned 32 and 16 bit values.
+            if tag == _UINT32:
+                r.num = (mv[p + 1] << 24) | (mv[p + 2] << 16) | (mv[p + 3] << 8) | mv[p + 4]
+                r.pos = p + 5
+                r.size = 4
+            else:
+                r.num = (mv[p + 1] << 8) | mv[p + 2]
+                r.pos = p + 3
+                r.size = 2
+            r.off = p + 1
+            self._unscaled += 1
+        elif r.element() == _STRUCTURE or tag == _ARRAY:
             r.pos = p
             r.skip()
             r.off = p
@@ -369,6 +387,8 @@ class DlmsDecoder:
             push.flags |= F_NESTED
         elif tag == 0:
             return -1  # null-data placeholder (1-phase Kamstrup lists)
+        elif tag in _NUMBERS:
+            self._unscaled += 1
         i = push.count
         if i >= push.capacity:
             push.flags |= F_TRUNCATED
@@ -415,9 +435,11 @@ class DlmsDecoder:
         push = self.push
         n = push.count
         coded = 0
-        for i in range(n):
-            if push.obis[i] != NO_OBIS:
+        for ref in push.obis[0:n]:
+            if ref != NO_OBIS:
                 coded += 1
+        if coded == n and not self._unscaled:
+            return  # every value has its OBIS code and its scale: nothing to resolve
         if n and not coded:
             if not self._positional():
                 push.flags |= F_UNKNOWN_LIST
@@ -430,13 +452,18 @@ class DlmsDecoder:
                     else:
                         push.flags |= F_UNKNOWN_ITEMS
             self._vendor_from_version()
+        if not self._unscaled:
+            return
         for i in range(n):
-            tag = push.tag[i]
-            if push.unit[i] or push.obis[i] == NO_OBIS or not kind(tag) or tag == _ENUM or \
-                    tag == 3:
-                continue  # scaled already, no OBIS, not a number, or an enum/boolean
-            scale = obis.vendor_scale(push.vendor, push.code(i, 2), push.code(i, 3),
-                                      push.code(i, 4))
+            if push.unit[i] or push.obis[i] == NO_OBIS or push.tag[i] not in _NUMBERS:
+                continue  # scaled already, no OBIS, or not a number (strings, enums, booleans)
+            ref = push.obis[i]
+            if ref >= 0:
+                mv = push.mv
+            else:
+                mv = obis.CODES
+                ref = 6 * (-2 - ref)
+            scale = obis.vendor_scale(push.vendor, mv[ref + 2], mv[ref + 3], mv[ref + 4])
             if scale is None:
                 push.flags |= F_UNSCALED
             else:

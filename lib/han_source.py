@@ -11,6 +11,7 @@
 # strings (meter id and time) it sets.
 from micropython import const
 
+import obis
 from clock import ticks_diff, ticks_ms
 from dlms import DONE, NO_OBIS, DlmsDecoder, datetime_text
 from dsmr import DsmrParser
@@ -37,6 +38,7 @@ class HanSource:
         except ValueError as e:  # the config schema validates first; this is a second guard
             self.last_error = str(e)
             self.meter = HanMeter()
+        self._scaled = self.meter.multipliers != [(1, 0)] * 5  # any multiplier not 1
         self._rx = bytearray(_RX_SIZE)
         self._rx_mv = memoryview(self._rx)
         self._framer = HanFramer(self._on_push, self._on_reject)
@@ -56,6 +58,7 @@ class HanSource:
         self._totals = 0  # bit 0: 1.8.0 seen, bit 1: 2.8.0 seen
         self._buf = None  # the framer's buffer while a telegram is parsed
         self._meter_changed = False
+        self._id_raw = [None, None, None]  # bytes of the last meter id and model seen
         self._diag = {}
 
     # -- polling ----------------------------------------------------------------------------
@@ -152,21 +155,26 @@ class HanSource:
                 break
             self._reading.clear()
             self._phases = 0
+            self._id_raw[1] = self._id_raw[2] = None
         self._end("dsmr" if kind == KIND_ASCII else "dlms")
 
     def _apply_dlms(self, push):
+        codes = obis.CODES
         for i in range(push.count):
-            if push.obis[i] == NO_OBIS:
+            ref = push.obis[i]
+            if ref == NO_OBIS:
                 continue
+            src = push.mv
+            if ref < 0:
+                src = codes
+                ref = 6 * (-2 - ref)
             tag = push.tag[i]
-            a = push.code(i, 0)
-            c = push.code(i, 2)
-            d = push.code(i, 3)
-            e = push.code(i, 4)
             if tag == 9 or tag == 10 or tag == 12 or tag == 25:
-                self._dlms_text(push, i, a, push.code(i, 1), c, d, e)
+                self._dlms_text(push, i, src[ref], src[ref + 1], src[ref + 2], src[ref + 3],
+                                src[ref + 4])
             elif push.unit[i] and tag != 23 and tag != 24:
-                self._number(a, c, d, e, push.num[i], push.scaler[i], push.unit[i])
+                self._number(src[ref], src[ref + 2], src[ref + 3], src[ref + 4], push.num[i],
+                             push.scaler[i], push.unit[i])
         if push.time_off >= 0 and self._reading.meter_time is None:
             self._reading.meter_time = datetime_text(push.mv, push.time_off)
 
@@ -179,11 +187,14 @@ class HanSource:
             return
         field = _id_field(a, b, c, d, e)
         if field and size:
-            text = "".join(chr(mv[k]) for k in range(off, off + size))
-            for ch in text:
-                if not " " <= ch <= "~":
-                    text = "".join("%02x" % mv[k] for k in range(off, off + size))
-                    break
+            raw = bytes(mv[off : off + size])
+            if raw == self._id_raw[field]:
+                return  # the same id as in the last push: no new string
+            self._id_raw[field] = raw
+            try:
+                text = raw.decode("ascii")
+            except UnicodeError:
+                text = "".join("%02x" % x for x in raw)  # binary id: as hex
             self._set_id(field, text)
 
     def _on_dsmr_line(self, p):
@@ -216,7 +227,8 @@ class HanSource:
         """One scaled number of OBIS A-x:C.D.E into the reading."""
         if a != 1 and a != 255:
             return  # not electricity (gas, water, abstract)
-        mant, exp = self.meter.scale(unit, mant, exp)
+        if self._scaled:
+            mant, exp = self.meter.scale(unit, mant, exp)
         r = self._reading
         if d == 8:
             # Energy registers: integer Wh / varh, rounded from the exact decimal.
@@ -247,7 +259,7 @@ class HanSource:
             return
         if d != 7 or e != 0:
             return
-        v = to_number(mant, exp)
+        v = mant if exp == 0 else to_number(mant, exp)
         if c <= 4:
             self._parts[c - 1] = v
             if c == 1:
