@@ -244,10 +244,11 @@ class HouseLoad:
 
 
 class SimATM90E32:
-    """One emulated chip. loads: three profiles (Load, HouseLoad or anything with .sample(t_ms)
-    and .constant) for the input pairs U0/I0, U1/I1, U2/I2; ChannelMapU/I route them to phases
-    A, B, C. ucal/ical: the Ugain/Igain values (one or per phase) at which this chip reads the
-    true voltage/current: its hardware's calibration."""
+    """One emulated chip. loads: three profiles (Load, HouseLoad or anything whose
+    .sample(t_ms) returns a Load; .constant = True if it never changes) for the input pairs
+    U0/I0, U1/I1, U2/I2; ChannelMapU/I route them to phases A, B, C. ucal/ical: the
+    Ugain/Igain values (one or per phase) at which this chip reads the true voltage/current:
+    its hardware's calibration."""
 
     def __init__(
         self,
@@ -458,7 +459,7 @@ class SimATM90E32:
         if self._dirty:
             return False
         for load in self.loads:
-            if not load.constant:
+            if not getattr(load, "constant", False):
                 return False
         return True
 
