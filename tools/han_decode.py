@@ -45,12 +45,17 @@ _HEX_DIGITS = b"0123456789abcdefABCDEF"
 
 
 def _setup_path():
-    # lib/ beside this script's folder; no os.path on MicroPython.
+    # lib/ beside this script's folder (no os.path on MicroPython). CPython searches it first,
+    # so no same-named package shadows the device's modules; MicroPython last, so modules
+    # precompiled with mpy-cross on MICROPYPATH (as a board holds them) are used when given.
     here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
     repo = here.rsplit("/", 1)[0] if "/" in here else (".." if here == "." else ".")
     lib = repo + "/lib"
     if lib not in sys.path:
-        sys.path.insert(0, lib)
+        if sys.implementation.name == "micropython":
+            sys.path.append(lib)
+        else:
+            sys.path.insert(0, lib)
 
 
 def _usage_error(message):

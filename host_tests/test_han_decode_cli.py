@@ -1,0 +1,127 @@
+"""CPython-only: tools/han_decode.py as users run it, under CPython and under the MicroPython
+unix port (the device's decoder code), including the whole corpus 20 times in a limited heap
+with byte-identical output on both."""
+
+import json
+import os
+import subprocess
+import sys
+
+import han_corpus_check as check
+import mp_env
+import pytest
+import support
+
+CLI = os.path.join(support.REPO, "tools", "han_decode.py")
+# The unix port holds the compiled decoder in its heap, and compiling the largest module from
+# source needs more heap than running it (tests/test_config_memory.py: the 64-bit port needs
+# about twice a board's heap). See test_han_heap.py for what decoding itself costs.
+SOURCE_HEAP = "192K"
+
+
+def _run(args, stdin=None, micropython=False, heap=None, env=None):
+    if micropython:
+        cmd = mp_env.micropython_command(CLI, heap=heap, args=args)
+    else:
+        cmd = [sys.executable, CLI] + list(args)
+    result = subprocess.run(cmd, input=stdin, capture_output=True, timeout=300, env=env,
+                            cwd=support.REPO)
+    return result.returncode, result.stdout.decode(), result.stderr.decode()
+
+
+def _stream(entries):
+    return b"".join(check.entry_bytes(e) for e in entries
+                    if e.get("framing") != "apdu-only")
+
+
+@pytest.fixture(scope="module")
+def corpus_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("han") / "corpus.hex"
+    lines = [check.entry_bytes(e).hex() for e in support.han_corpus()
+             if e.get("framing") != "apdu-only"]
+    path.write_text("\n".join(lines) + "\n")
+    return str(path)
+
+
+@pytest.mark.parametrize("micropython", [False, True])
+def test_help_and_usage_errors(micropython):
+    code, out, err = _run(["--help"], micropython=micropython)
+    assert code == 0
+    assert "usage: han_decode.py [--key HEX] [--auth-key HEX] [--apdu] [FILE|-]" in out
+    for args in (["--bogus"], ["--key"], ["--key", "xyz"], ["a", "b"], ["/no/such/file"],
+                 ["--auth-key", "00"]):
+        code, out, err = _run(args, micropython=micropython)
+        assert code == 2, (args, out, err)
+        assert "Traceback" not in err
+        assert err.startswith("han_decode: ") and "usage:" in err, err
+        assert out == ""
+
+
+@pytest.mark.parametrize("micropython", [False, True])
+def test_hex_and_raw_input_give_the_same_pushes(corpus_file, micropython):
+    with open(corpus_file, "rb") as f:
+        hex_text = f.read()
+    raw = _stream(support.han_corpus())
+    code_hex, out_hex, err_hex = _run([corpus_file], micropython=micropython)
+    code_raw, out_raw, err_raw = _run(["-"], stdin=raw, micropython=micropython)
+    code_in, out_in, _ = _run([], stdin=hex_text, micropython=micropython)
+    assert code_hex == code_raw == code_in == 0
+    assert out_hex == out_raw == out_in
+    pushes = [json.loads(line) for line in out_hex.splitlines()]
+    assert len(pushes) >= 45
+    assert all("obis" in p and "units" in p for p in pushes)
+    # Every rejection is one line with its reason, never a traceback.
+    assert "Traceback" not in err_hex
+    assert all(line.startswith("han_decode: ") for line in err_hex.splitlines())
+    assert any("FCS" in line for line in err_hex.splitlines())
+
+
+@pytest.mark.parametrize("micropython", [False, True])
+def test_keys_decrypt_the_published_encrypted_frames(micropython):
+    corpus = check.corpus_by_id()
+    for name in ("enc-lg-e450-at-gh501-2", "enc-kaifa-tinetz-at-doc"):
+        entry = corpus[name]
+        args = ["--key", entry["key_hex"]]
+        if entry.get("ak_hex"):
+            args += ["--auth-key", entry["ak_hex"]]
+        code, out, err = _run(args + ["-"], stdin=check.entry_bytes(entry).hex().encode(),
+                              micropython=micropython)
+        assert code == 0, err
+        pushes = [json.loads(line) for line in out.splitlines()]
+        assert len(pushes) == 1, (out, err)
+        assert check.expected_mismatches(entry, pushes[0]) == []
+
+
+@pytest.mark.parametrize("micropython", [False, True])
+def test_apdu_mode_one_hex_apdu_per_line(micropython):
+    entry = check.corpus_by_id()["kamstrup-gh517-2-decrypted"]
+    text = "%s\n\nnot hex\n%s\n" % (entry["hex"], " ".join(
+        entry["hex"][i : i + 2] for i in range(0, len(entry["hex"]), 2)))
+    code, out, err = _run(["--apdu"], stdin=text.encode(), micropython=micropython)
+    assert code == 0
+    pushes = [json.loads(line) for line in out.splitlines()]
+    assert len(pushes) == 2
+    assert check.expected_mismatches(entry, pushes[0]) == []
+    assert err.count("\n") == 1 and "not hex" in err
+
+
+@pytest.mark.parametrize("micropython", [False, True])
+def test_empty_and_garbage_input_exit_zero(micropython):
+    for data in (b"", b"\x00" * 3000, b"zz not hex at all \x7e\x7e\x68"):
+        code, out, err = _run(["-"], stdin=data, micropython=micropython)
+        assert code == 0, (data, err)
+        assert out == ""
+        assert "Traceback" not in err
+
+
+def test_whole_corpus_twenty_times_same_output_under_micropython(corpus_file, tmp_path):
+    with open(corpus_file) as f:
+        text = f.read()
+    big = tmp_path / "corpus20.hex"
+    big.write_text(text * 20)
+    code_c, out_c, err_c = _run([str(big)])
+    code_m, out_m, err_m = _run([str(big)], micropython=True, heap=SOURCE_HEAP)
+    assert code_c == 0 and code_m == 0, err_m[-500:]
+    assert len(out_c.splitlines()) == 20 * len(_run([corpus_file])[1].splitlines())
+    assert out_m == out_c
+    assert err_m == err_c
