@@ -435,8 +435,9 @@ class DlmsDecoder:
         push = self.push
         n = push.count
         coded = 0
-        for ref in push.obis[0:n]:
-            if ref != NO_OBIS:
+        refs = push.obis
+        for i in range(n):
+            if refs[i] != NO_OBIS:
                 coded += 1
         if coded == n and not self._unscaled:
             return  # every value has its OBIS code and its scale: nothing to resolve

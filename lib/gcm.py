@@ -69,7 +69,8 @@ class AesGcm:
 
     def _counter(self, iv, n):
         ctr = self._ctr
-        ctr[0:12] = iv
+        if n < 3:
+            ctr[0:12] = iv  # J0 and the first counter block; later blocks only count up
         ctr[12] = (n >> 24) & 255
         ctr[13] = (n >> 16) & 255
         ctr[14] = (n >> 8) & 255
@@ -98,13 +99,12 @@ class AesGcm:
         n = 2
         i = start
         while i < end:
-            j = i + 16 if i + 16 < end else end
             ks = self._counter(iv, n)
-            k = j - i
-            v = int.from_bytes(bytes(data[i:j]), "big") ^ int.from_bytes(bytes(ks[0:k]), "big")
-            data[i:j] = v.to_bytes(k, "big")
+            # XOR byte by byte: no temporary objects (a 128-bit int would be a heap object).
+            for t in range(16 if end - i > 16 else end - i):
+                data[i + t] ^= ks[t]
             n += 1
-            i = j
+            i += 16
 
     # Encryption is the same keystream; tests use it to build vectors.
     encrypt_in_place = decrypt_in_place

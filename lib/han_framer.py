@@ -58,7 +58,6 @@ class HanFramer:
         self._start = 0
         self._end = 0
         self._seg = bytearray(reassembly_size)
-        self._seg_mv = memoryview(self._seg)
         self._seg_len = 0
         self._seg_kind = 0  # KIND_HDLC / KIND_MBUS while a segmented push is open
         self._mbus_next = 0  # next expected M-Bus segment number
@@ -78,7 +77,8 @@ class HanFramer:
         size = len(self._buf)
         pos = 0
         while pos < n:
-            if self._start:
+            start = self._start
+            if start and (start >= self._end - start or size - self._end < n - pos):
                 self._compact()
             room = size - self._end
             if room == 0:
@@ -118,16 +118,14 @@ class HanFramer:
     # -- scanning -----------------------------------------------------------------------------
 
     def _compact(self):
-        # Move the unconsumed tail to the front in non-overlapping pieces (memmove semantics are
-        # not guaranteed for slice assignment on every port).
+        # Move the unconsumed tail to the front. Slice assignment is not memmove on every
+        # port, so an overlapping move goes through a copy (rare: a long candidate still
+        # waiting when the buffer fills).
         s = self._start
         n = self._end - s
         mv = self._mv
-        d = 0
-        while d < n:
-            k = n - d if n - d < s else s
-            mv[d : d + k] = mv[s + d : s + d + k]
-            d += k
+        if n:
+            mv[0:n] = mv[s : s + n] if s >= n else bytes(mv[s : s + n])
         self._start = 0
         self._end = n
 
@@ -280,9 +278,12 @@ class HanFramer:
     # -- segments ---------------------------------------------------------------------------
 
     def _append(self, buf, a, b):
-        n = b - a
-        self._seg_mv[self._seg_len : self._seg_len + n] = self._mv[a:b]
-        self._seg_len += n
+        # A byte loop, not a slice copy: slices allocate on MicroPython, and segments are few.
+        seg = self._seg
+        k = self._seg_len - a
+        for i in range(a, b):
+            seg[k + i] = buf[i]
+        self._seg_len += b - a
 
     def _emit_segments(self, kind):
         n = self._seg_len
