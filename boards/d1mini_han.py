@@ -1,0 +1,96 @@
+# Wemos D1 mini (ESP8266) reading a smart meter's HAN/P1 port.
+#
+# The ESP8266 has one receiving UART: UART0, RX on GPIO3 (the pin marked RX), the same UART as
+# the USB serial REPL (UART1 transmits only). han_uart() therefore detaches the REPL from it
+# (os.dupterm(None, 1)); afterwards the board is reached over WiFi (MQTT commands, WebREPL),
+# not over USB. The port's UART has no `invert` option (research han_protocol.md section 4):
+#  - RJ12 P1/H1 ports (Aidon SE/FI, DSMR, Swedish H1) drive an open-collector output with
+#    inverted logic. Put an NPN transistor inverter in front of RX: meter data (RJ12 pin 5) through
+#    10 kOhm to the base of a BC547 (emitter to GND), collector to RX with 10 kOhm pull-up to
+#    3.3 V; RJ12 pin 2 (data request) to 5 V enables sending, pin 3/6 to GND. The same circuit
+#    esphome-p1reader documents ("rx_pin inverted: false" behind the transistor).
+#  - RJ45 M-Bus ports (Norway, Denmark, Austria) need an M-Bus slave to TTL converter (TSS721
+#    type); its output goes to RX directly.
+# rxbuf is 1024: a 581-byte Aidon frame must fit while the main loop is busy (amsreader #146).
+import os
+
+import machine
+from micropython import const
+
+NAME = "d1mini_han"
+MODEL = "Wemos D1 mini HAN/P1 reader (ESP8266)"
+SOURCES = ("han",)
+HEAP_BYTES = 24 * 1024  # free heap the firmware can count on (GUIDE: ~24 KB on the ESP8266)
+
+_LED = const(2)  # on-board LED, GPIO2, lit when low
+_RXBUF = const(1024)
+_WIFI_TIMEOUT_MS = const(2000)
+_PARITY = {"none": None, "even": 0, "odd": 1}
+
+_led_timer = None
+
+
+def unique_id():
+    return machine.unique_id()
+
+
+def watchdog(timeout_ms):
+    # The ESP8266 watchdog timeout is fixed by the system (MicroPython machine.WDT docs).
+    return machine.WDT()
+
+
+def network_up(config):
+    from boards import wifi
+
+    settings = config.get("wifi") or {}
+    return wifi.up(settings.get("ssid", ""), settings.get("password", ""), _WIFI_TIMEOUT_MS)
+
+
+def han_uart(config):
+    han = config["han"]
+    os.dupterm(None, 1)  # the REPL leaves UART0 to the meter
+    return machine.UART(0, baudrate=han["baud"], bits=8, parity=_PARITY[han["parity"]], stop=1,
+                        timeout=0, rxbuf=_RXBUF)
+
+
+def spi_chips(config):
+    raise OSError("%s has no ATM90E32 (source must be han)" % NAME)
+
+
+def identify(seconds):
+    """Blink the on-board LED for `seconds` from a timer, so the main loop keeps running."""
+    global _led_timer
+    led = machine.Pin(_LED, machine.Pin.OUT, value=1)
+    toggles = [max(1, int(seconds)) * 4]
+
+    def blink(timer):
+        toggles[0] -= 1
+        led.value(toggles[0] & 1 or toggles[0] <= 0)
+        if toggles[0] <= 0:
+            timer.deinit()
+
+    if _led_timer is not None:
+        _led_timer.deinit()
+    _led_timer = machine.Timer(-1)  # virtual (software) timer: the ESP8266's only kind
+    _led_timer.init(period=250, mode=machine.Timer.PERIODIC, callback=blink)
+
+
+def reset():
+    machine.reset()
+
+
+def reset_cause():
+    cause = machine.reset_cause()
+    for name, constant in _CAUSES:
+        if cause == getattr(machine, constant, None):
+            return name
+    return "unknown"
+
+
+_CAUSES = (
+    ("power_on", "PWRON_RESET"),
+    ("watchdog", "WDT_RESET"),
+    ("hard", "HARD_RESET"),
+    ("soft", "SOFT_RESET"),
+    ("deepsleep", "DEEPSLEEP_RESET"),
+)

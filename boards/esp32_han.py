@@ -1,0 +1,90 @@
+# ESP32 dev board (NodeMCU-32S / DevKitC) reading a smart meter's HAN/P1 port on UART2.
+#
+# Meter data goes to GPIO16 (UART2 RX); TX is not used (GPIO17 left free). The UART inverts the
+# received signal itself (UART.INV_RX), so an RJ12 P1/H1 port's inverted open-collector output
+# needs only a pull-up: RJ12 pin 5 (data) to GPIO16 with 10 kOhm to 3.3 V, pin 2 (data request)
+# to 5 V, pins 3/6 to GND (research han_protocol.md sections 3-4). USB and the REPL stay on UART0.
+# RJ45 M-Bus ports (Norway, Denmark, Austria) need an M-Bus slave to TTL converter (TSS721 type).
+import machine
+from micropython import const
+
+NAME = "esp32_han"
+MODEL = "ESP32 HAN/P1 reader"
+SOURCES = ("han",)
+HEAP_BYTES = 100000  # about 100 KB on an ESP32 without SPIRAM (MicroPython esp32 docs)
+
+_UART_ID = const(2)
+_RX = const(16)
+_TX = const(17)
+_RXBUF = const(2048)  # room for a whole 2047-byte HDLC frame while the loop is busy
+_LED = const(2)  # NodeMCU-32S on-board LED
+_WIFI_TIMEOUT_MS = const(4000)
+_PARITY = {"none": None, "even": 0, "odd": 1}
+
+_led_timer = None
+
+
+def unique_id():
+    return machine.unique_id()
+
+
+def watchdog(timeout_ms):
+    return machine.WDT(timeout=timeout_ms)
+
+
+def network_up(config):
+    from boards import wifi
+
+    settings = config.get("wifi") or {}
+    return wifi.up(settings.get("ssid", ""), settings.get("password", ""), _WIFI_TIMEOUT_MS)
+
+
+def han_uart(config):
+    han = config["han"]
+    return machine.UART(_UART_ID, baudrate=han["baud"], bits=8, parity=_PARITY[han["parity"]],
+                        stop=1, rx=_RX, tx=_TX, invert=machine.UART.INV_RX, timeout=0,
+                        rxbuf=_RXBUF)
+
+
+def spi_chips(config):
+    raise OSError("%s has no ATM90E32 (source must be han)" % NAME)
+
+
+def identify(seconds):
+    """Blink the on-board LED for `seconds` from a timer, so the main loop keeps running."""
+    global _led_timer
+    led = machine.Pin(_LED, machine.Pin.OUT)
+    toggles = [max(1, int(seconds)) * 4]
+
+    def blink(timer):
+        led.value(toggles[0] & 1)
+        toggles[0] -= 1
+        if toggles[0] <= 0:
+            led.value(0)
+            timer.deinit()
+
+    if _led_timer is not None:
+        _led_timer.deinit()
+    _led_timer = machine.Timer(0)
+    _led_timer.init(period=250, mode=machine.Timer.PERIODIC, callback=blink)
+
+
+def reset():
+    machine.reset()
+
+
+def reset_cause():
+    cause = machine.reset_cause()
+    for name, constant in _CAUSES:
+        if cause == getattr(machine, constant, None):
+            return name
+    return "unknown"
+
+
+_CAUSES = (
+    ("power_on", "PWRON_RESET"),
+    ("watchdog", "WDT_RESET"),
+    ("hard", "HARD_RESET"),
+    ("soft", "SOFT_RESET"),
+    ("deepsleep", "DEEPSLEEP_RESET"),
+)
