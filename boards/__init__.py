@@ -15,7 +15,9 @@
 #                             opened with config["han"]["baud"] / ["parity"]
 #   spi_chips(config)         ATM90E32 boards: list of (spi, cs, channel_names) per chip, e.g.
 #                             [(spi, Pin(5), ("CT1", "CT2", "CT3"))]; channel names in the order
-#                             of the chip's phases A, B, C (None for an unused phase)
+#                             of the chip's phases A, B, C (None for an unused phase); an optional
+#                             4th element is a dict of driver keywords for that chip (defaults
+#                             for ugain, igain, uoffset, ioffset, channel_map_u)
 #   identify(seconds)         blink an LED (or log, on the sim) so a user can find the board
 #   reset()                   hard reset (machine.reset() on hardware)
 #   reset_cause()             str: "power_on" | "watchdog" | "hard" | "soft" | "deepsleep" |

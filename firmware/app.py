@@ -313,7 +313,7 @@ class App:
         sections = {key.split(".")[0] for key in changed}
         self.ctx = PublishContext(self.config, self.board, VERSION)
         if self.source is not None and self.config["source"] in sections:
-            self.source.configure(self.config[self.config["source"]])
+            self.source.apply_settings(self.config[self.config["source"]])
         # Sensors may have been ruled out (HA off, a CT's role "off"): prune and re-announce.
         if ("homeassistant" in sections or "atm90e32" in sections) and self.reading_ready() \
                 and self.link.connected:

@@ -101,9 +101,10 @@ def _calibrate(app, request, result):
     if (voltage is None) == (current is None):
         raise ValueError('calibrate needs exactly one reference: "voltage" or "current"')
     gains = app.source.calibrate(channel, voltage=voltage, current=current)
-    # Persist the new gains through the schema, like any other config change.
-    key = channel.lower()
-    change = json.dumps({"atm90e32": {key: gains}}).encode()
+    # Persist the new gains through the schema, like any other config change: every channel the
+    # calibration changed (a voltage gain applies to all CTs on the same voltage input).
+    changed = app.source.last_calibration or {channel.lower(): gains}
+    change = json.dumps({"atm90e32": changed}).encode()
     outcome, new_config = config_schema.apply_change(app.config, change)
     if not outcome["ok"]:
         raise ValueError("calibrate: new gains refused: %s" % outcome["error"])

@@ -65,6 +65,7 @@ han.voltage_multiplier float  1.0       -   0.0001..10000
 han.current_multiplier float  1.0       -   0.0001..10000
 atm90e32.line_freq     choice 50        r   50|60
 atm90e32.pga_gain      choice 1         r   1|2|4
+atm90e32.addon_chip    bool   false     r   -
 atm90e32.ct#.name      str    ""        -   0..24
 atm90e32.ct#.ugain     int    0         -   0..65535
 atm90e32.ct#.igain     int    0         -   0..65535
@@ -115,6 +116,7 @@ def settings_help():
     han.current_multiplier: Scale for currents
     atm90e32.line_freq: Mains frequency in Hz
     atm90e32.pga_gain: Current channel PGA gain
+    atm90e32.addon_chip: CircuitSetup split-phase board: a second (add-on) ATM90E32 on CS GPIO4
     atm90e32.ct#.name: Channel name; empty = `CT<n>`
     atm90e32.ct#.ugain: Voltage gain register (Ugain); 0 = board default
     atm90e32.ct#.igain: Current gain register (Igain); 0 = board default

@@ -14,8 +14,9 @@
 class Channel:
     """One measured line or CT port: "L1".."L3" for a HAN meter, "CT1".."CT6" for ATM90E32."""
 
-    def __init__(self, name, label=None, role=None):
+    def __init__(self, name, label=None, role=None, port=None):
         self.name = name  # stable id in topics and unique ids: "L1", "CT2"
+        self.port = port  # ATM90E32: the board's CT port ("CT2") the channel is measured on
         self.label = label  # what users call it ("Solar"), None = the name
         self.role = role  # ATM90E32 CT role: "grid" | "load" | "solar"; None for HAN phases
         self.clear()
