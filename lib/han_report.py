@@ -7,17 +7,26 @@
 # unknown keeps its raw value and gets no unit. Values without an OBIS code go under "raw" as
 # "item<position>". Keys are sorted and numbers printed from their exact decimal form, so CPython
 # and MicroPython print the same bytes.
+from binascii import hexlify
+
 import dlms
 import obis
 from han_meter import number_text
 
 
+_unit_json = {}  # unit code -> its name as JSON text, for the codes met so far
+
+
 def _hex(mv, off, n):
-    return '"' + "".join("%02x" % mv[i] for i in range(off, off + n)) + '"'
+    return '"' + hexlify(bytes(mv[off : off + n])).decode() + '"'
 
 
 def _text(mv, off, n):
     """JSON string of mv[off:off+n] as ASCII (other bytes escaped)."""
+    if _printable(mv, off, n):
+        raw = bytes(mv[off : off + n])
+        if b'"' not in raw and b"\\" not in raw:
+            return '"' + raw.decode() + '"'
     out = ['"']
     for i in range(off, off + n):
         c = mv[i]
@@ -43,7 +52,8 @@ def _printable(mv, off, n):
 
 
 def _object(table):
-    return "{" + ", ".join(_string(k) + ": " + table[k] for k in sorted(table)) + "}"
+    # Keys are ours (OBIS text, "item<N>", fixed names): plain ASCII, nothing to escape.
+    return "{" + ", ".join('"' + k + '": ' + table[k] for k in sorted(table)) + "}"
 
 
 def _item(push, i, meter):
@@ -96,7 +106,10 @@ def dlms_json(push, meter=None):
         key = push.obis_text(i)
         values[key] = text
         if unit:
-            units[key] = _string(obis.unit_name(unit))
+            name = _unit_json.get(unit)
+            if name is None:
+                name = _unit_json[unit] = '"' + obis.unit_name(unit) + '"'  # nothing to escape
+            units[key] = name
         elif key in units:
             del units[key]
     if push.time_off >= 0:

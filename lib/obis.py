@@ -18,8 +18,14 @@ _UNITS = "|a|mo|wk|d|h|min|s|deg|degC|currency|m|m/s|m3|m3|m3/h|m3/h|m3/d|m3/d|l
 
 
 def unit_name(code):
-    names = _UNITS.split("|")
-    return names[code] if code < len(names) else ""
+    # Walk the "|"-separated table instead of splitting it: no list of 58 strings per call.
+    start = 0
+    for _ in range(code):
+        start = _UNITS.find("|", start) + 1
+        if not start:
+            return ""
+    end = _UNITS.find("|", start)
+    return _UNITS[start:] if end < 0 else _UNITS[start:end]
 
 
 def unit_class(code):

@@ -1,12 +1,5 @@
 """Decode HAN/P1 meter pushes: DLMS/COSEM (HDLC, M-Bus, block transfer, AES-GCM) and DSMR.
 
-The help text is HELP below (MicroPython drops module docstrings).
-"""
-
-import sys
-
-HELP = """Decode HAN/P1 meter pushes: DLMS/COSEM (HDLC, M-Bus, block transfer, AES-GCM) and DSMR.
-
 usage: han_decode.py [--key HEX] [--auth-key HEX] [--apdu] [FILE|-]
 
 Reads FILE (or standard input for "-" or no FILE): hex text (whitespace ignored) or the raw
@@ -40,6 +33,9 @@ Runs unchanged under CPython and MicroPython (stdlib only), so the device's deco
 gets tested.
 """
 
+import sys
+
+
 _CHUNK = 512
 _HEX_DIGITS = b"0123456789abcdefABCDEF"
 
@@ -58,6 +54,18 @@ def _setup_path():
             sys.path.insert(0, lib)
 
 
+def _help():
+    # The module docstring; MicroPython does not keep docstrings, so read it from this file
+    # there (instead of holding 2 KB of help text in the heap on every run).
+    doc = globals().get("__doc__")
+    if doc:
+        return doc
+    with open(__file__) as f:
+        text = f.read()
+    start = text.find('"""') + 3
+    return text[start : text.find('"""', start)]
+
+
 def _usage_error(message):
     sys.stderr.write("han_decode: %s\nusage: han_decode.py [--key HEX] [--auth-key HEX] "
                      "[--apdu] [FILE|-]  (--help for more)\n" % message)
@@ -71,7 +79,7 @@ def _parse_args(argv):
     while i < len(argv):
         arg = argv[i]
         if arg in ("-h", "--help"):
-            sys.stdout.write(HELP)
+            sys.stdout.write(_help())
             sys.exit(0)
         elif arg in ("--key", "--auth-key"):
             if i + 1 >= len(argv):
