@@ -170,3 +170,13 @@ def test_quiet_line_ends_a_half_received_frame():
     assert "incomplete" in source.diagnostics()["last_error"]
     source._uart.add(frame)
     assert _poll_all(source) == 1
+
+
+def test_push_without_known_values_publishes_nothing():
+    # Iskra SI list without OBIS codes: decoded raw (CLI), but nothing for the reading.
+    entry = check.corpus_by_id()["edge-iskra-si-gh869-1-no-obis"]
+    source, r = _source(entry)
+    assert _poll_all(source) == 0
+    assert r.power is None and r.meter_id is None
+    assert source.diagnostics()["pushes"] == 0
+    assert source.diagnostics()["frames_ok"] == 1

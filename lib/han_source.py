@@ -115,6 +115,7 @@ class HanSource:
         self._tariff_in = self._tariff_out = 0
         self._totals = 0
         self._meter_changed = False
+        self._values = 0  # values this push put into the reading
         self._reading.meter_time = None
 
     def _end(self, kind):
@@ -134,9 +135,12 @@ class HanSource:
         if self._tariff_out and not self._totals & 2:
             r.export_wh = self._tariff_out
         self.format = kind
-        self.pushes += 1
-        self._fresh = True
         self._last_push_ms = ticks_ms()
+        if self._values:
+            # A push the reading learnt nothing from (an unknown list, raw values only) is
+            # counted and timed but publishes nothing.
+            self.pushes += 1
+            self._fresh = True
 
     def _on_push(self, kind, buf, start, end, flags):
         if kind != KIND_ASCII and self._dlms.decode(buf, start, end) != DONE:
@@ -215,6 +219,7 @@ class HanSource:
             self._set_id(field, _id_text(buf, p.value_start, p.value_end))
 
     def _set_id(self, field, text):
+        self._values += 1
         r = self._reading
         if field == 1:
             if r.meter_id is not None and r.meter_id != text:
@@ -227,6 +232,7 @@ class HanSource:
         """One scaled number of OBIS A-x:C.D.E into the reading."""
         if a != 1 and a != 255:
             return  # not electricity (gas, water, abstract)
+        self._values += 1
         if self._scaled:
             mant, exp = self.meter.scale(unit, mant, exp)
         r = self._reading
