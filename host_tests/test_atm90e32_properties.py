@@ -47,7 +47,7 @@ def test_readings_match_any_load(load, reverse):
     assert abs(meter.active_power(0) - sign * watts) <= 0.00032
     assert abs(meter.reactive_power(0) - sign * var) <= 0.00032
     assert abs(meter.apparent_power(0) - va) <= 0.00032
-    assert meter.active_power(0) == sign * chip.power_raw(0) * 0.00032
+    assert meter.active_power(0) == sign * chip.power_raw(0) * 32 / 100000  # DS: 0.32 mW/LSB
     if va > 1.0:
         # PF register = round(1000 P / S) from the quantised powers: 1/2000 plus their error
         assert abs(meter.power_factor(0) - sign * watts / va) <= 0.0005 + 0.001 / va

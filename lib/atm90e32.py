@@ -120,6 +120,11 @@ _SWEEP_WORDS = const(29)
 COUNTS_PER_WH = const(320)  # energy register counts per Wh at MC 3200 (1 count = 0.01 CF)
 DEFAULT_GAIN = const(0x8000)  # Ugain/Igain reset value, the AN's unity reference (R§4.2)
 POWER_LSB = 0.00032  # W, var or VA per LSB of a 32-bit power value (DS Table-13)
+# Scaled as count * 32 / 100000: dividing an exact integer gives the float nearest the true
+# value (230.12 prints as 230.12), where multiplying by the inexact 0.00032 leaves noise
+# (1960.5760000000002) that would travel into every payload.
+_POWER_NUM = const(32)
+_POWER_DEN = const(100000)
 _PGA_BITS = {1: 0x0000, 2: 0x0015, 4: 0x002A}  # MMode1, all three current channels (R§4.1)
 
 
@@ -519,7 +524,7 @@ class ATM90E32:
         if not cached:
             self._read32(hi_reg + p, hi_reg + 0x10 + p, i)  # LSB registers sit 0x10 above
             self.check()
-        value = _s32(self.raw[i], self.raw[i + 1]) * POWER_LSB
+        value = _s32(self.raw[i], self.raw[i + 1]) * _POWER_NUM / _POWER_DEN
         return -value if self._reverse[p] and word != _W_S_HI else value
 
     def active_power(self, p, cached=False):

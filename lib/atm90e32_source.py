@@ -413,6 +413,10 @@ class Atm90e32Source:
                 imported += channel.import_wh
                 exported += channel.export_wh
         if counted and complete:
+            # Sums of LSB multiples (0.00032 W) are exact at 5 decimals; rounding drops the float
+            # noise of the additions so totals print as cleanly as the channels.
+            power = round(power, 5)
+            reactive = round(reactive, 5)
             reading.power = power
             reading.reactive_power = reactive
             reading.import_power = power if power > 0 else 0.0
