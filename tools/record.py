@@ -440,7 +440,7 @@ def export(args):
             out.close()
         conn.close()
     if args.out:
-        log("%d %s rows written to %s" % (count, args.table, args.out))
+        log("%d rows of %s written to %s" % (count, args.table, args.out))
     return 0
 
 
