@@ -16,6 +16,9 @@ MODEL = "Simulated board (MicroPython unix port)"
 SOURCES = ("han", "atm90e32")
 HEAP_BYTES = 0  # whatever -X heapsize gave the unix port
 MAINTENANCE_ON_INTERRUPT = False  # Ctrl-C / SIGINT from tools/sim.py means: stop cleanly
+# How long a connectivity change is tried before rolling back (the firmware's default is 90 s;
+# tests shorten it).
+TRIAL_MS = int(os.getenv("SIM_TRIAL_MS") or "90000")
 
 _RESET_EXIT_CODE = 100  # tools/sim.py restarts the firmware when it exits with this code
 _WATCHDOG_FILE = ".sim_watchdog"

@@ -24,6 +24,7 @@ _WATCHDOG_MS = const(30000)
 _LOOP_SLEEP_MS = const(20)
 _DIAG_INTERVAL_MS = const(60000)
 _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
+# (a board may set TRIAL_MS: the sim board shortens it for tests)
 _SITE_FILE = "site.json"  # first-boot / provisioning settings (make deploy, tools/sim.py)
 _TRIAL_FILE = "config.trial"  # the previous config while a connectivity change is on trial
 _HA_KEYS_FILE = "ha_keys"  # Home Assistant sensors announced so far (key-set string)
@@ -59,6 +60,8 @@ class App:
         self.announced_keys = storage.read_text(_HA_KEYS_FILE) or ""
         self.session_announced = False
         self.healthy = False
+        self.trial_ms = getattr(board, "TRIAL_MS", _TRIAL_MS)
+        self.rollback_report = None  # said on config/result once back online after a rollback
         self.source = None
         self.energy = None
         if safe_mode:
@@ -117,6 +120,9 @@ class App:
 
     def _on_connect(self):
         self.publish_config()
+        if self.rollback_report is not None:
+            self.reply(self.base + "/config/result", self.rollback_report)
+            self.rollback_report = None
         if self.trial_deadline_ms is not None:
             self._end_trial(confirmed=True)
         for note in self.notices:
@@ -343,8 +349,8 @@ class App:
     def _start_trial(self, old_config):
         """Try the new broker/WiFi settings; roll back by itself if they do not connect."""
         storage.write_atomic(_TRIAL_FILE, json.dumps(old_config))
-        self.trial_deadline_ms = ticks_ms() + _TRIAL_MS
-        log.info("config: trying the new connection settings for %d s", _TRIAL_MS // 1000)
+        self.trial_deadline_ms = ticks_ms() + self.trial_ms
+        log.info("config: trying the new connection settings for %d s", self.trial_ms // 1000)
         self.link.close()
         self.ctx = PublishContext(self.config, self.board, VERSION)
         self.base = self.ctx.base
@@ -376,8 +382,9 @@ class App:
         config_store.save(old_config)
         storage.remove(_TRIAL_FILE)
         note = "rolled back a connectivity change: the broker was not reachable within %d s (%s)"
-        self.notices.append(json.dumps({"ok": False, "error": note % (_TRIAL_MS // 1000, failed)}))
-        log.warning("config: " + note, _TRIAL_MS // 1000, failed)
+        self.notices.append(note % (self.trial_ms // 1000, failed))
+        self.rollback_report = {"ok": False, "error": note % (self.trial_ms // 1000, failed)}
+        log.warning("config: " + note, self.trial_ms // 1000, failed)
         self.link.close()
         self.ctx = PublishContext(self.config, self.board, VERSION)
         self.base = self.ctx.base
@@ -433,7 +440,7 @@ def main():
         safe_mode = crash_log.boot(board.reset_cause())
         app = App(board, config, notices, safe_mode)
         if storage.exists(_TRIAL_FILE):
-            app.trial_deadline_ms = ticks_ms() + _TRIAL_MS
+            app.trial_deadline_ms = ticks_ms() + app.trial_ms
         app.run()
     except KeyboardInterrupt:
         log.info("app: stopping (interrupt)")

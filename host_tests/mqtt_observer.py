@@ -22,6 +22,7 @@ class Observer:
 
     def __init__(self, broker, topics, user="", password="", client_id_suffix=""):
         self.messages = []
+        self.arrivals = []
         self.lock = threading.Lock()
         Observer._count += 1
         client_id = "observer-%d-%d%s" % (os.getpid(), Observer._count, client_id_suffix)
@@ -38,10 +39,20 @@ class Observer:
     def _on_message(self, client, userdata, msg):
         with self.lock:
             self.messages.append((msg.topic, msg.payload, msg.retain))
+            self.arrivals.append(time.monotonic())
 
     def payloads(self, topic):
         with self.lock:
             return [p for t, p, _ in self.messages if t == topic]
+
+    def timed(self, topic):
+        """(arrival time, payload) of each message on `topic`."""
+        with self.lock:
+            return [(t, m[1]) for t, m in zip(self.arrivals, self.messages) if m[0] == topic]
+
+    def all_payloads(self):
+        with self.lock:
+            return [m[1] for m in self.messages]
 
     def messages_under(self, prefix):
         """(topic, payload) of every message whose topic starts with prefix, in arrival order."""
@@ -88,7 +99,8 @@ class SimRun:
     """The firmware on the sim board (tools/sim.py), stopped with SIGINT like Ctrl-C."""
 
     def __init__(self, broker, state_dir, device_id="testmeter", user="", password="",
-                 han=None, heap=None, extra_args=()):
+                 han=None, heap=None, extra_args=(), env=None):
+        self.env = dict(os.environ, **(env or {}))
         self.args = [sys.executable, os.path.join(mp_env.REPO, "tools", "sim.py"),
                      "--broker", "%s%s:%d" % ("%s:%s@" % (user, password) if user else "",
                                               broker.host, broker.port),
@@ -104,7 +116,7 @@ class SimRun:
     def start(self):
         self.output = []
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True)
+                                     text=True, env=self.env)
         threading.Thread(target=self._pump, daemon=True).start()
         return self
 

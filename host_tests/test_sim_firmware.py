@@ -79,3 +79,54 @@ def test_energy_counters_survive_a_restart_and_never_go_backwards(broker, tmp_pa
     assert all_states[len(first_run)]["e_imp"] >= first_run[-1]["e_imp"]
     assert imports[-1] > 0
     observer.close()
+
+
+def _corpus_entries(ids):
+    from support import han_corpus
+
+    by_id = {e["id"]: e for e in han_corpus()}
+    return [by_id[i] for i in ids]
+
+
+def _write_capture(path, entries):
+    with open(path, "w") as f:
+        for entry in entries:
+            f.write((entry.get("hex") or entry["text"].encode("latin-1").hex()) + "\n")
+
+
+@pytest.mark.parametrize("ids,scale", [
+    (("aidon-no-tn3p-raw-1", "aidon-no-tn3p-raw-2", "aidon-no-tn3p-raw-3"), 1),  # HDLC DLMS, W
+    (("dsmr-gh578-1-kamstrup",), 1000),  # DSMR P1 ASCII, kW/kWh on the wire
+])
+def test_han_replay_every_ha_sensor_renders_the_last_push(broker, tmp_path, ids, scale):
+    entries = _corpus_entries(ids)
+    capture = tmp_path / "capture.hex"
+    _write_capture(capture, entries)
+    observer = Observer(broker, [BASE + "/#", "homeassistant/#"])
+    sim = SimRun(broker, str(tmp_path / "state"), DEVICE, han=str(capture),
+                 extra_args=["--quiet", "--han-interval", "0.3"]).start()
+    try:
+        # one loop over the capture plus one more push: the last state is from entries[0]
+        assert wait_until(lambda: len(states(observer)) >= len(entries) + 1, timeout=40), sim.log()
+        assert retained_now(broker, BASE + "/status") == b"online"
+    finally:
+        assert sim.stop() == 0, sim.log()
+    state_payloads = observer.payloads(BASE + "/state")
+    last_push = entries[(len(state_payloads) - 1) % len(entries)]["expected"]
+    problems = []
+    rendered = render_all(observer.messages_under("homeassistant/"), state_payloads[-1],
+                          BASE + "/state", problems)
+    assert not problems, problems
+    values = {uid[len(DEVICE) + 1:]: value for uid, (value, unit) in rendered.items()}
+    units = {uid[len(DEVICE) + 1:]: unit for uid, (value, unit) in rendered.items()}
+    net = last_push["1-0:1.7.0"] - last_push.get("1-0:2.7.0", 0)
+    assert values["p"] == pytest.approx(net * scale) and units["p"] == "W"
+    for phase, code in (("L1", "32"), ("L2", "52"), ("L3", "72")):
+        if "1-0:%s.7.0" % code in last_push:
+            assert values[phase + "_u"] == pytest.approx(last_push["1-0:%s.7.0" % code])
+            assert units[phase + "_u"] == "V"
+    if "1-0:1.8.0" in last_push:
+        assert values["e_imp"] == pytest.approx(last_push["1-0:1.8.0"] * scale, abs=1)
+        assert units["e_imp"] == "Wh"
+    assert len(state_payloads) >= len(entries) + 1  # one state per push
+    observer.close()
