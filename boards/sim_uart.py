@@ -2,7 +2,8 @@
 #
 # The capture is a file of pushes, each stored as a 2-byte big-endian length and the bytes the
 # meter sent (tools/sim.py converts hex text, raw streams and the corpus into this). Between
-# pushes the line is idle for `interval_ms`, as a real meter pauses between telegrams.
+# pushes the line is idle for `interval_ms`, as a real meter pauses between telegrams. A zero
+# length is followed by a 2-byte pause in 10 ms units: the line stays silent that long.
 # Like a real UART it has a bounded receive buffer: bytes that arrive while the firmware is not
 # reading and the buffer is full are lost (counted in `overruns`).
 # Reads go straight from the file into preallocated buffers: replaying allocates nothing.
@@ -24,6 +25,7 @@ class ReplayUart:
         self._push = bytearray(_MAX_PUSH)
         self._len_buf = bytearray(2)
         self._push_len = 0
+        self._pause_ms = 0
         self._pos = 0  # bytes of the current push already on the line
         self._read_pos = 0  # bytes of the current push already handed to the firmware
         self._push_start_ms = ticks_ms()
@@ -42,6 +44,10 @@ class ReplayUart:
             self._push_len = 0
             return
         length = (self._len_buf[0] << 8) | self._len_buf[1]
+        self._pause_ms = 0
+        if length == 0:
+            self._file.readinto(self._len_buf)
+            self._pause_ms = ((self._len_buf[0] << 8) | self._len_buf[1]) * 10
         if length > _MAX_PUSH:
             raise ValueError("sim_uart: push of %d bytes exceeds %d" % (length, _MAX_PUSH))
         self._file.readinto(memoryview(self._push)[:length])
@@ -65,7 +71,8 @@ class ReplayUart:
     def _advance(self, now):
         self._pos = self._arrived(now)
         if self._pos >= self._push_len:
-            next_start = self._push_start_ms + self._line_ms(self._push_len) + self._interval_ms
+            next_start = (self._push_start_ms + self._line_ms(self._push_len) + self._interval_ms
+                          + self._pause_ms)
             fully_read = self._read_pos >= self._push_len
             # At full speed (baud 0) the next push waits for the firmware; on a real line it
             # does not, and whatever was not read by then is lost.

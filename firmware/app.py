@@ -23,6 +23,7 @@ VERSION = "0.1.0"
 _WATCHDOG_MS = const(30000)
 _LOOP_SLEEP_MS = const(20)
 _DIAG_INTERVAL_MS = const(60000)
+_METER_QUIET_MS = const(30000)  # meters push every 1-10 s (research han_protocol.md §4)
 _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
 # (a board may set TRIAL_MS: the sim board shortens it for tests)
 _SITE_FILE = "site.json"  # first-boot / provisioning settings (make deploy, tools/sim.py)
@@ -53,6 +54,7 @@ class App:
         self.wdt = board.watchdog(_WATCHDOG_MS)
         self.started_ms = ticks_ms()
         self.last_publish_ms = None
+        self.published = 0
         self.last_diag_ms = ticks_ms()
         self.trial_deadline_ms = None
         # Home Assistant: the sensors announced so far (a key-set string, kept in flash), and
@@ -60,6 +62,11 @@ class App:
         self.announced_keys = storage.read_text(_HA_KEYS_FILE) or ""
         self.session_announced = False
         self.healthy = False
+        self.condition = None  # the source's last reported condition ("ok", "silent", ...)
+        self.last_condition_ms = ticks_ms()
+        # how long without a decodable push before the meter counts as silent (boards may
+        # shorten it: the sim board does for tests)
+        self.meter_quiet_ms = getattr(board, "METER_QUIET_MS", _METER_QUIET_MS)
         self.trial_ms = getattr(board, "TRIAL_MS", _TRIAL_MS)
         self.rollback_report = None  # said on config/result once back online after a rollback
         self.source = None
@@ -151,6 +158,8 @@ class App:
             self.handle_message(topic, payload)
         if self.source is not None and self._poll_source(now):
             self.publish_reading()
+        if self.source is not None and ticks_diff(now, self.last_condition_ms) >= 1000:
+            self._check_condition(now)
         if ticks_diff(now, self.last_diag_ms) >= _DIAG_INTERVAL_MS:
             self.publish_diag()
         if self.energy is not None:
@@ -158,6 +167,19 @@ class App:
         if not self.healthy and ticks_diff(now, self.started_ms) >= crash_log.HEALTHY_MS:
             self.healthy = True
             crash_log.healthy()
+
+    def _check_condition(self, now):
+        """Report a change of the meter's condition (silent line, undecodable data, chip
+        error, back to ok) at once, not only with the next periodic diag."""
+        self.last_condition_ms = now
+        condition = self.source.condition(self.meter_quiet_ms)
+        if condition == self.condition:
+            return
+        if self.condition is not None or condition != "starting":
+            log.warning("meter: %s -> %s", self.condition, condition)
+        self.condition = condition
+        if self.link.connected:
+            self.publish_diag()
 
     def reading_ready(self):
         return self.last_publish_ms is not None
@@ -182,6 +204,8 @@ class App:
         from publish_context import reading_messages
 
         self.last_publish_ms = ticks_ms()
+        self.published += 1
+        self.reading.seq = self.published
         self.reading.timestamp = unix_time()
         if self.link.connected and self.ctx.ha_enabled:
             self.announce()
@@ -255,6 +279,7 @@ class App:
             "mqtt_connects": self.link.connects,
             "outbox_dropped": self.link.outbox_dropped,
             "safe_mode": self.safe_mode,
+            "condition": self.condition,
         }
         if self.source is not None:
             diag["source"] = self.source.diagnostics()

@@ -425,6 +425,13 @@ class Atm90e32Source:
             reading.import_wh = imported
             reading.export_wh = exported
 
+    def condition(self, quiet_ms=None):
+        """"ok" while every chip answers, else "chip_error" (see diagnostics()/last_error)."""
+        for ready in self._ready:
+            if not ready:
+                return "chip_error"
+        return "ok"
+
     def diagnostics(self):
         """A small JSON-ready dict for the firmware's diag message."""
         ready = retries = 0

@@ -46,7 +46,7 @@ class HanSource:
         self._dsmr = DsmrParser()
         self._fresh = False
         self._last_push_ms = None
-        self._last_rx_ms = ticks_ms()
+        self._last_rx_ms = self._started_ms = ticks_ms()
         self._phases = 0
         self.pushes = 0  # pushes that refreshed the reading
         self.format = None  # "dlms" or "dsmr", from the last push
@@ -102,6 +102,21 @@ class HanSource:
         d["since_push_s"] = None if self._last_push_ms is None else \
             ticks_diff(ticks_ms(), self._last_push_ms) // 1000
         return d
+
+    def condition(self, quiet_ms=30000):
+        """The meter line in one word, for the firmware to report when it changes: "ok" (a
+        push within quiet_ms), "starting" (none yet, still within quiet_ms of start), "silent"
+        (no bytes at all for quiet_ms: cable, data-request pin, meter port off) or "no_valid_data"
+        (bytes arrive but no push decodes: wrong baud/parity, inverted signal, noise, wrong key)."""
+        now = ticks_ms()
+        last = self._last_push_ms
+        if last is not None and ticks_diff(now, last) < quiet_ms:
+            return "ok"
+        if last is None and ticks_diff(now, self._started_ms) < quiet_ms:
+            return "starting"
+        if ticks_diff(now, self._last_rx_ms) >= quiet_ms:
+            return "silent"
+        return "no_valid_data"
 
     def _on_reject(self, reason):
         self.last_error = reason

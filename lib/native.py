@@ -43,6 +43,7 @@ def channel_has_values(channel):
 def write_state(reading, writer):
     """Writes the state document of `reading` into `writer` (a JsonWriter)."""
     writer.begin()
+    writer.number(b"seq", reading.seq)
     writer.number(b"ts", reading.timestamp)
     writer.string(b"src", reading.source)
     writer.string(b"id", reading.meter_id)

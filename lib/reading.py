@@ -43,6 +43,7 @@ class Reading:
         self.clear()
 
     def clear(self):
+        self.seq = None  # int: the reader's count of published readings since boot
         self.timestamp = None  # int: Unix seconds (UTC) of the device clock, if it is set
         self.meter_id = None  # str: meter serial number (HAN), None for ATM90E32
         self.meter_model = None  # str: meter type (HAN)

@@ -2,11 +2,12 @@
 
 Accepted inputs:
 - hex text: one push per line (whitespace inside a line ignored, `#` comments and blank lines
-  skipped);
+  skipped); a line `pause SECONDS` keeps the line silent that long (tests of a silent meter);
 - a `.jsonl` corpus like host_tests/data/han_frames.jsonl: each entry's `hex` or `text` is a push;
 - raw bytes: split into pushes at HDLC frame boundaries (flag + format field + length) and at the
   end of ASCII telegrams (`!` + CRC + CR LF); bytes between frames stay with the following push.
-The replay file is a sequence of (2-byte big-endian length, push bytes), see boards/sim_uart.py.
+The replay file is a sequence of (2-byte big-endian length, push bytes); a zero length is followed
+by a 2-byte big-endian pause in units of 10 ms. See boards/sim_uart.py.
 """
 
 import binascii
@@ -16,12 +17,22 @@ import string
 _HEX = set(string.hexdigits + string.whitespace)
 
 
+class Pause:
+    """A silent stretch of line in a capture."""
+
+    def __init__(self, seconds):
+        if not 0 < seconds <= 655:
+            raise ValueError("pause must be 0..655 s")
+        self.seconds = seconds
+
+
 def _is_hex_text(data):
     try:
         text = data.decode("ascii")
     except UnicodeDecodeError:
         return False
-    lines = [ln for ln in text.splitlines() if ln.strip() and not ln.lstrip().startswith("#")]
+    lines = [ln for ln in text.splitlines()
+             if ln.strip() and not ln.lstrip().startswith(("#", "pause"))]
     return bool(lines) and all(set(ln) <= _HEX for ln in lines)
 
 
@@ -65,6 +76,9 @@ def load_pushes(path):
     if _is_hex_text(data):
         pushes = []
         for line in data.decode("ascii").splitlines():
+            if line.strip().startswith("pause"):
+                pushes.append(Pause(float(line.split()[1])))
+                continue
             line = "".join(line.split())
             if line and not line.startswith("#"):
                 if len(line) % 2:
@@ -79,6 +93,9 @@ def write_replay(pushes, path):
         raise ValueError("the capture holds no data")
     with open(path, "wb") as f:
         for push in pushes:
+            if isinstance(push, Pause):
+                f.write(b"\0\0" + int(push.seconds * 100).to_bytes(2, "big"))
+                continue
             for offset in range(0, len(push), 4096):
                 chunk = push[offset:offset + 4096]
                 f.write(len(chunk).to_bytes(2, "big") + chunk)

@@ -61,6 +61,9 @@ def build_parser():
     p.add_argument("--han-interval", type=float, default=2.0,
                    help="seconds of idle line between pushes (default 2)")
     p.add_argument("--secret", help="security.secret (hex): require signed config/set and cmd")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="a setting for this run, e.g. --set publish_interval_s=2 (repeatable; "
+                        "VALUE is JSON, or a string)")
     p.add_argument("--duration", type=float, help="stop cleanly after SECONDS")
     p.add_argument("--heap", help="MicroPython heap size, e.g. 24K (passed to -X heapsize=)")
     p.add_argument("--watchdog-s", type=float, default=30.0,
@@ -88,6 +91,19 @@ class Sim:
             site["device_id"] = self.args.device_id
         if self.args.secret:
             site["security"] = {"secret": self.args.secret}
+        for assignment in self.args.set:
+            key, sep, text = assignment.partition("=")
+            if not sep or not key:
+                raise ValueError("--set expects KEY=VALUE, got %r" % assignment)
+            try:
+                value = json.loads(text)
+            except ValueError:
+                value = text
+            node = site
+            parts = key.split(".")
+            for part in parts[:-1]:
+                node = node.setdefault(part, {})
+            node[parts[-1]] = value
         tmp = os.path.join(self.state_dir, "site.json.tmp")
         with open(tmp, "w") as f:
             json.dump(site, f)
