@@ -106,8 +106,9 @@ class HanSource:
     def condition(self, quiet_ms=30000):
         """The meter line in one word, for the firmware to report when it changes: "ok" (a
         push within quiet_ms), "starting" (none yet, still within quiet_ms of start), "silent"
-        (no bytes at all for quiet_ms: cable, data-request pin, meter port off) or "no_valid_data"
-        (bytes arrive but no push decodes: wrong baud/parity, inverted signal, noise, wrong key)."""
+        (no bytes at all for quiet_ms: cable, data-request pin, meter port off) or
+        "no_valid_data" (bytes arrive but no push decodes: wrong baud/parity, inverted signal,
+        noise, wrong key)."""
         now = ticks_ms()
         last = self._last_push_ms
         if last is not None and ticks_diff(now, last) < quiet_ms:
