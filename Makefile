@@ -8,6 +8,7 @@ BOARD ?=
 PORT ?=
 CONFIG ?=
 RESET ?= 1
+IMAGE ?=
 PYTEST_ARGS ?=
 
 .PHONY: help setup sim test pytest lint typecheck bench fuzz deploy flash dashboard clean
@@ -47,7 +48,7 @@ deploy: setup
 	$(PY) tools/deploy.py --board "$(BOARD)" --port "$(PORT)" --config "$(CONFIG)" --reset "$(RESET)"
 
 flash: setup
-	$(PY) tools/flash.py --board "$(BOARD)" --port "$(PORT)" --image "$(IMAGE)" --config "$(CONFIG)"
+	$(PY) tools/flash.py --board "$(BOARD)" --port "$(PORT)" --image "$(IMAGE)" --config "$(CONFIG)" --reset "$(RESET)"
 
 clean:
 	rm -rf build artifacts .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -1,0 +1,109 @@
+"""`make deploy` against a virtual board: the unix port behind a pty (socat), whose filesystem is
+its working folder; then that board boots the deployed firmware and publishes readings."""
+
+import json
+import os
+import shutil
+import subprocess
+import time
+
+import pytest
+
+import mp_env
+from broker import Broker
+from mqtt_observer import Observer, wait_until
+
+DEVICE = "deployed"
+
+
+@pytest.fixture
+def virtual_board(tmp_path):
+    if not shutil.which("socat"):
+        pytest.fail("socat is missing: make setup installs it")
+    folder = tmp_path / "board"
+    folder.mkdir()
+    dev = str(tmp_path / "ttyVB")
+    proc = subprocess.Popen(
+        ["socat", "pty,raw,echo=0,link=%s" % dev,
+         "exec:%s,pty,raw,echo=0" % mp_env.micropython_binary()],
+        cwd=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    assert wait_until(lambda: os.path.exists(dev), timeout=10)
+    time.sleep(0.3)
+    yield folder, dev
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def make_deploy(*args):
+    return subprocess.run(["make", "-s", "deploy"] + list(args), cwd=mp_env.REPO,
+                          capture_output=True, text=True, timeout=300)
+
+
+def test_deploy_to_a_virtual_board_which_then_boots_and_publishes(virtual_board, tmp_path):
+    folder, dev = virtual_board
+    with Broker() as broker:
+        config = tmp_path / "site.json"
+        config.write_text(json.dumps({"device_id": DEVICE,
+                                      "mqtt": {"host": broker.host, "port": broker.port}}))
+        result = make_deploy("BOARD=sim", "PORT=" + dev, "CONFIG=%s" % config, "RESET=0")
+        assert result.returncode == 0, result.stdout + result.stderr
+        files = sorted(os.listdir(folder))
+        assert "main.py" in files and "site.json" in files
+        lib = sorted(os.listdir(folder / "lib"))
+        assert "app.mpy" in lib and "han_framer.mpy" in lib and "atm90e32.mpy" in lib
+        assert not [name for name in lib if name.endswith(".py")]  # compiled, not source
+        assert "micropython.mpy" not in lib  # the CPython stand-in never goes to a board
+        assert (folder / "lib" / "boards" / "sim.mpy").exists()
+        assert json.loads((folder / "site.json").read_text())["board"] == "sim"
+
+        # A second deploy sends only what changed (mpremote compares hashes).
+        again = make_deploy("BOARD=sim", "PORT=" + dev, "CONFIG=%s" % config, "RESET=0")
+        assert again.returncode == 0, again.stderr
+
+        # Boot the board: its own main.py in its own folder, no host module path.
+        observer = Observer(broker, ["meters/%s/#" % DEVICE])
+        env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}
+        board = subprocess.Popen([mp_env.micropython_binary(), "main.py"], cwd=str(folder),
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True)
+        try:
+            assert wait_until(lambda: observer.payloads("meters/%s/state" % DEVICE),
+                              timeout=40), board.stdout.read() if board.poll() is not None else ""
+            assert observer.payloads("meters/%s/status" % DEVICE)[-1] == b"online"
+            state = json.loads(observer.payloads("meters/%s/state" % DEVICE)[-1])
+            assert state["src"] == "atm90e32" and "CT1" in state["ch"]
+        finally:
+            board.send_signal(2)
+            board.wait(timeout=20)
+        observer.close()
+
+
+def test_deploy_without_a_reachable_board_fails_with_one_clear_line(tmp_path):
+    result = make_deploy("BOARD=sim", "PORT=%s" % (tmp_path / "no-such-tty"))
+    assert result.returncode != 0
+    errors = [line for line in result.stderr.splitlines()
+              if line.strip() and not line.startswith("make")]
+    assert len(errors) == 1, result.stderr
+    assert "no board" in errors[0] and "Traceback" not in result.stderr
+
+
+def test_deploy_refuses_an_unknown_board_and_a_bad_config(tmp_path):
+    result = make_deploy("BOARD=toaster", "PORT=/dev/null")
+    assert result.returncode != 0 and "unknown board" in result.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text("{oops")
+    result = make_deploy("BOARD=sim", "PORT=/dev/null", "CONFIG=%s" % bad)
+    assert result.returncode != 0 and "not valid JSON" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_flash_without_an_image_or_for_the_pico_says_what_to_do(tmp_path):
+    def make_flash(*args):
+        return subprocess.run(["make", "-s", "flash"] + list(args), cwd=mp_env.REPO,
+                              capture_output=True, text=True, timeout=300)
+
+    result = make_flash("BOARD=esp32_split", "PORT=/dev/null", "IMAGE=%s" % (tmp_path / "x.bin"))
+    assert result.returncode != 0 and "download the MicroPython image" in result.stderr
+    result = make_flash("BOARD=picow_ct6", "PORT=/dev/null")
+    assert result.returncode != 0 and "BOOTSEL" in result.stderr
+    assert "Traceback" not in result.stderr
