@@ -5,6 +5,7 @@ import json
 import os
 import shutil
 import subprocess
+import sys
 import time
 
 import pytest
@@ -107,3 +108,25 @@ def test_flash_without_an_image_or_for_the_pico_says_what_to_do(tmp_path):
     result = make_flash("BOARD=picow_ct6", "PORT=/dev/null")
     assert result.returncode != 0 and "BOOTSEL" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_package_json_is_current_and_mip_installs_the_libraries(virtual_board):
+    folder, dev = virtual_board
+    check = subprocess.run([sys.executable, "tools/gen_package_json.py", "--check"],
+                           cwd=mp_env.REPO, capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    result = subprocess.run(
+        [os.path.join(os.path.dirname(mp_env.micropython_binary()), "mpremote"), "connect", dev,
+         "resume", "mip", "install", "--target", "lib",
+         os.path.join(mp_env.REPO, "package.json")],
+        capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stdout + result.stderr
+    installed = sorted(os.listdir(folder / "lib"))
+    assert "atm90e32.py" in installed and "han_framer.py" in installed
+    # the installed libraries import on their own (nothing missing from the manifest)
+    env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}
+    run = subprocess.run([mp_env.micropython_binary(), "-c",
+                          "import sys; sys.path.append('lib'); import han_stream, atm90e32, "
+                          "dlms, gcm; print('ok')"],
+                         cwd=str(folder), env=env, capture_output=True, text=True, timeout=60)
+    assert run.stdout.strip() == "ok", run.stdout + run.stderr
