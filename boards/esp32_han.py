@@ -39,10 +39,15 @@ def network_up(config):
     return wifi.up(settings.get("ssid", ""), settings.get("password", ""), _WIFI_TIMEOUT_MS)
 
 
+def _invert(han):
+    # RJ12 P1/H1 ports drive inverted logic; an M-Bus to TTL converter's output is not inverted
+    return machine.UART.INV_RX if han.get("invert", True) else 0
+
+
 def han_uart(config):
     han = config["han"]
     return machine.UART(_UART_ID, baudrate=han["baud"], bits=8, parity=_PARITY[han["parity"]],
-                        stop=1, rx=_RX, tx=_TX, invert=machine.UART.INV_RX, timeout=0,
+                        stop=1, rx=_RX, tx=_TX, invert=_invert(han), timeout=0,
                         rxbuf=_RXBUF)
 
 

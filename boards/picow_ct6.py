@@ -86,7 +86,8 @@ def identify(seconds):
 
     if _led_timer is not None:
         _led_timer.deinit()
-    _led_timer = machine.Timer(period=250, mode=machine.Timer.PERIODIC, callback=blink)
+    # id -1: a virtual (software) timer, what rp2 gives when no id is passed
+    _led_timer = machine.Timer(-1, period=250, mode=machine.Timer.PERIODIC, callback=blink)
 
 
 def reset():

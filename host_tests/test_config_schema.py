@@ -38,7 +38,8 @@ def test_contract_keys_and_defaults():
         "homeassistant.prefix": "homeassistant", "ct6.enabled": False, "ct6.topic": "",
         "victron.enabled": False, "victron.topic": "", "tasmota.enabled": False,
         "tasmota.topic": "", "tasmota.prefix": "SML", "values.enabled": False,
-        "han.baud": 115200, "han.parity": "none", "han.key": "", "han.auth_key": "",
+        "han.baud": 115200, "han.parity": "none", "han.invert": True, "han.key": "",
+        "han.auth_key": "",
         "han.min_interval_s": 0, "han.energy_multiplier": 1.0, "han.power_multiplier": 1.0,
         "han.voltage_multiplier": 1.0, "han.current_multiplier": 1.0,
         "atm90e32.line_freq": 50, "atm90e32.pga_gain": 1, "atm90e32.addon_chip": False,
@@ -379,4 +380,4 @@ def test_rows_describe_every_setting():
         # The default passes the same check as any change.
         for k in ([key.replace("#", "1")] if "#" in key else [key]):
             assert cs.check(k, value)[1] is None, k
-    assert count == 42  # rows in the schema table (ct# counts once)
+    assert count == 43  # rows in the schema table (ct# counts once)

@@ -56,6 +56,7 @@ tasmota.prefix         str    SML       i   1..32
 values.enabled         bool   false     -   -
 han.baud               choice 115200    r   2400|4800|9600|19200|38400|57600|115200
 han.parity             choice none      r   none|even|odd
+han.invert             bool   true      r   -
 han.key                str    ""        sx  32..32
 han.auth_key           str    ""        sx  32..32
 han.min_interval_s     int    0         -   0..3600
@@ -107,6 +108,7 @@ def settings_help():
     values.enabled: Publish every value on its own topic
     han.baud: HAN/P1 line speed (M-Bus HAN: 2400; P1 and H1: 115200)
     han.parity: HAN/P1 parity (Aidon and Kaifa M-Bus HAN: even)
+    han.invert: ESP32: invert RX for RJ12 P1/H1 ports; turn off behind an M-Bus converter
     han.key: Meter encryption key (AES-128, hex); empty = frames are not encrypted
     han.auth_key: Meter authentication key (hex); empty = none
     han.min_interval_s: Least seconds between published HAN readings; 0 = every frame

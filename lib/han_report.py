@@ -14,7 +14,7 @@ import obis
 from han_meter import number_text
 
 
-_unit_json = {}  # unit code -> its name as JSON text, for the codes met so far
+_unit_json: dict = {}  # unit code -> its name as JSON text, for the codes met so far
 
 
 def _hex(mv, off, n):
