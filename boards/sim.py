@@ -62,13 +62,41 @@ def watchdog(timeout_ms):
     return _Watchdog(timeout_ms)
 
 
+# Fault injection for tests of the failure model (tools/sim.py passes SIM_FAULT through):
+#   "crash"          the meter hardware raises an unexpected error at every start (boot loop)
+#   "hang:SECONDS"   the main loop hangs once, SECONDS after boot (the watchdog must reset it)
+_FAULT = os.getenv("SIM_FAULT") or ""
+_HUNG_FILE = ".sim_hung"
+_booted_ms = ticks_ms()
+
+
+def _inject(where):
+    if _FAULT == "crash" and where == "hardware":
+        raise RuntimeError("sim: injected hardware fault")
+    if _FAULT.startswith("hang:") and where == "loop":
+        if ticks_diff(ticks_ms(), _booted_ms) >= int(_FAULT[5:]) * 1000:
+            try:
+                open(_HUNG_FILE).close()
+                return  # hung once already: this boot runs normally
+            except OSError:
+                with open(_HUNG_FILE, "w") as f:
+                    f.write("hung")
+            import time
+
+            log.warning("sim: injected hang of the main loop")
+            while True:
+                time.sleep(1)
+
+
 def network_up(config):
+    _inject("loop")
     return True  # the host's network is the sim board's WiFi
 
 
 def han_uart(config):
     from boards.sim_uart import ReplayUart
 
+    _inject("hardware")
     path = os.getenv("SIM_HAN")
     if not path:
         raise OSError("sim: no HAN capture given (tools/sim.py --han FILE)")
@@ -83,6 +111,7 @@ def han_uart(config):
 def spi_chips(config):
     from boards.sim_atm90e32 import house_board
 
+    _inject("hardware")
     return house_board()
 
 

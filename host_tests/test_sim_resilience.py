@@ -113,3 +113,51 @@ def test_refused_credentials_keep_retrying_and_connect_once_fixed(tmp_path):
             assert wait_until(lambda: observer.payloads(BASE + "/status")[-1:] == [b"online"],
                               timeout=30)
         observer.close()
+
+
+def test_a_boot_loop_ends_in_safe_mode_that_still_connects_and_takes_config(tmp_path):
+    with Broker() as broker:
+        observer = Observer(broker, [BASE + "/#"])
+        sim = SimRun(broker, str(tmp_path), DEVICE, extra_args=["--quiet"],
+                     env={"SIM_FAULT": "crash"}).start()
+        try:
+            assert wait_until(lambda: any(b"safe mode" in n for n in
+                                          observer.payloads(BASE + "/notice")), timeout=60), \
+                sim.log()
+            assert observer.payloads(BASE + "/status")[-1] == b"online"
+            assert wait_until(lambda: observer.payloads(BASE + "/diag"), timeout=10)
+            diag = json.loads(observer.payloads(BASE + "/diag")[-1])
+            assert diag["safe_mode"] is True
+            assert "injected hardware fault" in diag["last_crash"]["reason"]
+            # still configurable over MQTT
+            from mqtt_observer import publish
+
+            publish(broker, BASE + "/config/set", b'{"homeassistant": {"enabled": false}}')
+            assert wait_until(lambda: observer.payloads(BASE + "/config/result"), timeout=10)
+            assert json.loads(observer.payloads(BASE + "/config/result")[-1])["ok"] is True
+        finally:
+            sim.stop()
+        observer.close()
+
+
+def test_a_hung_loop_is_reset_by_the_watchdog_and_the_reason_published(tmp_path):
+    with Broker() as broker:
+        observer = Observer(broker, [BASE + "/#"])
+        sim = SimRun(broker, str(tmp_path), DEVICE, env={"SIM_FAULT": "hang:3"},
+                     extra_args=["--watchdog-s", "3"]).start()
+        try:
+            assert wait_until(lambda: "watchdog expired" in sim.log(), timeout=40), sim.log()
+
+            def watchdog_diag():
+                for payload in observer.payloads(BASE + "/diag"):
+                    diag = json.loads(payload)
+                    if diag.get("reset_cause") == "watchdog":
+                        return diag
+                return None
+
+            assert wait_until(watchdog_diag, timeout=30), sim.log()
+            assert "watchdog" in watchdog_diag()["last_crash"]["reason"]
+            assert observer.payloads(BASE + "/status")[-1] == b"online"
+        finally:
+            assert sim.stop() == 0, sim.log()
+        observer.close()
