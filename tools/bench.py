@@ -700,28 +700,49 @@ def bench_latency(table, opts, tmp):
                                                        _percentile(from_read, 0.9)))
 
 
+def _fit_text(mode):
+    if mode.get("fits"):
+        return "%.1f KB free" % (mode["free_at_heap"] / 1024)
+    return "does not fit (at %s)" % mode.get("failed_at")
+
+
 def bench_ram_report(table, opts):
+    import json
     import os
     import subprocess
 
+    figure = "boot free heap per board"
     script = os.path.join(_repo(), "tools", "ram_report.py")
     if not os.path.exists(script):
-        table.add("boot free heap per board", _NA, "tools/ram_report.py does not exist yet")
+        table.add(figure, _NA, "tools/ram_report.py does not exist yet")
         return
     try:
-        result = subprocess.run([sys.executable, script], capture_output=True, text=True,
-                                timeout=600, cwd=_repo())
+        result = subprocess.run([sys.executable, script, "--json"], capture_output=True,
+                                text=True, timeout=900, cwd=_repo())
     except (OSError, subprocess.TimeoutExpired) as e:
-        table.add("boot free heap per board", _NA, "tools/ram_report.py: %s" % e)
+        table.add(figure, _NA, "tools/ram_report.py: %s" % e)
         return
     if result.returncode != 0:
-        table.add("boot free heap per board", _NA, "tools/ram_report.py exited %d: %s"
+        table.add(figure, _NA, "tools/ram_report.py exited %d: %s"
                   % (result.returncode, result.stderr.strip()[-200:]))
         return
-    lines = [ln.rstrip() for ln in result.stdout.splitlines() if ln.strip()]
-    table.add("boot free heap per board", "see below", "tools/ram_report.py output:")
-    for line in lines:
-        table.add("", "", "  " + line)
+    try:
+        entries = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+        for entry in entries:
+            ram, romfs = entry["ram"], entry["romfs"]
+            table.add(
+                "boot heap, %s (%s), %d KB" % (entry["board"], entry["source"],
+                                               entry["heap"] // 1024),
+                "ROMFS %s; .mpy in RAM %s" % (_fit_text(romfs), _fit_text(ram)),
+                "imports use %.1f KB from ROMFS, %.1f KB as .mpy in RAM (64-bit); 32-bit "
+                "estimate %.1f KB ROMFS, %.1f KB frozen (tools/ram_report.py)"
+                % (romfs["used"] / 1024, ram["used"] / 1024, romfs["est32_used"] / 1024,
+                   romfs["est32_frozen"] / 1024))
+    except (ValueError, KeyError, TypeError) as e:
+        table.add(figure, _NA, "tools/ram_report.py --json not understood: %s" % e)
+        return
+    if not entries:
+        table.add(figure, _NA, "tools/ram_report.py --json printed no rows")
 
 
 def bench_romfs(table, opts, tmp):
