@@ -23,8 +23,8 @@ ROWS = (
     "frame end -> MQTT delivered (loopback)",
     "last byte read -> MQTT delivered",
     "frame end -> MQTT delivered, TCP_NODELAY",
-    "frame end -> MQTT delivered, ROMFS 24K heap",
-    "24K-heap soak, 10000 pushes",
+    "frame end -> MQTT delivered, ROMFS small heap",
+    "heap soak, 10000 HAN pushes",
 )
 
 
