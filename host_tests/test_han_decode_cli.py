@@ -9,6 +9,7 @@ import sys
 
 import han_corpus_check as check
 import mp_env
+import mp_romfs
 import pytest
 import support
 
@@ -17,10 +18,17 @@ CLI = os.path.join(support.REPO, "tools", "han_decode.py")
 # source needs more heap than running it (tests/test_config_memory.py: the 64-bit port needs
 # about twice a board's heap). See test_han_heap.py for what decoding itself costs.
 SOURCE_HEAP = "192K"
+# The decoder's modules in a ROMFS image (tools/mp_romfs.py: bytecode runs from flash, as on a
+# ROMFS or frozen-module board): the smallest 64-bit heap that passes is 128K, plus one 8K step.
+# The live heap is ~38 KB; what needs the rest is fragmentation: han_report builds each push's
+# JSON line from many small strings, and at 120K a 1-2 KB line no longer finds a free run.
+ROMFS_HEAP = "136K"
 
 
-def _run(args, stdin=None, micropython=False, heap=None, env=None):
-    if micropython:
+def _run(args, stdin=None, micropython=False, heap=None, env=None, romfs=False):
+    if romfs:
+        cmd, env = mp_romfs.romfs_command(CLI, args, heap=heap)
+    elif micropython:
         cmd = mp_env.micropython_command(CLI, heap=heap, args=args)
     else:
         cmd = [sys.executable, CLI] + list(args)
@@ -125,3 +133,16 @@ def test_whole_corpus_twenty_times_same_output_under_micropython(corpus_file, tm
     assert len(out_c.splitlines()) == 20 * len(_run([corpus_file])[1].splitlines())
     assert out_m == out_c
     assert err_m == err_c
+
+
+def test_whole_corpus_twenty_times_same_output_from_romfs(corpus_file, tmp_path):
+    with open(corpus_file) as f:
+        text = f.read()
+    big = tmp_path / "corpus20.hex"
+    big.write_text(text * 20)
+    code_c, out_c, err_c = _run([str(big)])
+    code_r, out_r, err_r = _run([str(big)], heap=ROMFS_HEAP, romfs=True)
+    assert code_c == 0 and code_r == 0, err_r[-500:]
+    assert len(out_r.splitlines()) >= 20 * 45
+    assert out_r == out_c
+    assert err_r == err_c
