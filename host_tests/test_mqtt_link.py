@@ -22,11 +22,16 @@ def start_driver(broker, seconds, user="", password="", keepalive=60, idle=False
 def test_outbox_survives_broker_restarts_without_losing_or_reordering_messages():
     with Broker() as broker:
         observer = Observer(broker, ["test/seq", "test/status"])
-        driver = start_driver(broker, 9)
-        time.sleep(2)
-        broker.restart(down_seconds=1.5)
-        time.sleep(2)
-        broker.restart(down_seconds=1.0)
+        driver = start_driver(broker, 16)
+        for restart in (1, 2):
+            # restart only once the link is up again, so each restart is a separate outage
+            assert observer.wait_for(
+                lambda r=restart: observer.payloads("test/status").count(b"online") >= r,
+                timeout=20)
+            time.sleep(1)
+            broker.restart(down_seconds=1.5)
+        assert observer.wait_for(
+            lambda: observer.payloads("test/status").count(b"online") >= 3, timeout=20)
         out, _ = driver.communicate(timeout=60)
         assert driver.returncode == 0, out
         sent = int(out.split("EVENT sent ")[1].split()[0])

@@ -36,7 +36,8 @@ def retained_now(broker, topic):
 
 def test_atm90e32_sim_comes_online_publishes_readings_and_goes_offline_cleanly(broker, tmp_path):
     observer = Observer(broker, [BASE + "/#", "homeassistant/#"])
-    sim = SimRun(broker, str(tmp_path), DEVICE, extra_args=["--quiet"]).start()
+    sim = SimRun(broker, str(tmp_path), DEVICE,
+                 extra_args=["--quiet", "--set", "publish_interval_s=2"]).start()
     try:
         assert wait_until(lambda: len(states(observer)) >= 2, timeout=40), sim.log()
         assert retained_now(broker, BASE + "/status") == b"online"
@@ -67,7 +68,8 @@ def test_atm90e32_sim_comes_online_publishes_readings_and_goes_offline_cleanly(b
 
 def test_energy_counters_survive_a_restart_and_never_go_backwards(broker, tmp_path):
     observer = Observer(broker, [BASE + "/state"])
-    with SimRun(broker, str(tmp_path), DEVICE, extra_args=["--quiet"]):
+    fast = ["--quiet", "--set", "publish_interval_s=1"]
+    with SimRun(broker, str(tmp_path), DEVICE, extra_args=fast):
         assert wait_until(lambda: len(states(observer)) >= 3, timeout=40)
     first_run = states(observer)
     assert (tmp_path / "energy.json").exists()
