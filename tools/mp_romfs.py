@@ -120,7 +120,19 @@ def build_tree(board="sim", build_dir=BUILD_DIR):
     finally:
         if os.path.exists(tmp):
             shutil.rmtree(tmp)
+    _prune(build_dir, board, keep=final)
     return final
+
+
+def _prune(build_dir, board, keep, newest=3):
+    """Drop all but the newest few trees of BOARD (older sources); a run that already mapped
+    an image keeps its mapping, the file may go."""
+    prefix = board + "-"
+    trees = [os.path.join(build_dir, n) for n in os.listdir(build_dir) if n.startswith(prefix)]
+    trees.sort(key=lambda p: os.stat(p).st_mtime, reverse=True)
+    for path in trees[newest:]:
+        if path != keep:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 def build_image(board="sim", build_dir=BUILD_DIR):
