@@ -11,12 +11,16 @@ from micropython import const
 
 _LPAREN = const(0x28)
 
-# Unit spellings (lower case) and their DLMS unit code and power of ten to the base unit.
+# Unit spellings (lower case) and their DLMS unit code and power of ten to the base unit, one
+# bytes literal (no tuple and bytes object per spelling in RAM): per entry the spelling's
+# length, the spelling, the unit code (27 W, 28 VA, 29 var, 30 Wh, 31 VAh, 32 varh, 33 A,
+# 35 V, 44 Hz) and the power of ten.
 _UNITS = (
-    b"w", 27, 0, b"kw", 27, 3, b"wh", 30, 0, b"kwh", 30, 3, b"var", 29, 0, b"kvar", 29, 3,
-    b"varh", 32, 0, b"kvarh", 32, 3, b"va", 28, 0, b"kva", 28, 3, b"vah", 31, 0, b"kvah", 31, 3,
-    b"v", 35, 0, b"a", 33, 0, b"hz", 44, 0,
-)  # fmt: skip
+    b"\x01w\x1b\x00" b"\x02kw\x1b\x03" b"\x02wh\x1e\x00" b"\x03kwh\x1e\x03"
+    b"\x03var\x1d\x00" b"\x04kvar\x1d\x03" b"\x04varh\x20\x00" b"\x05kvarh\x20\x03"
+    b"\x02va\x1c\x00" b"\x03kva\x1c\x03" b"\x03vah\x1f\x00" b"\x04kvah\x1f\x03"
+    b"\x01v\x23\x00" b"\x01a\x21\x00" b"\x02hz\x2c\x00"
+)
 
 
 def _digits(buf, i, end, limit):
@@ -142,13 +146,16 @@ class DsmrParser:
         self.unit = self.unit_exp = 0
         a = self.unit_start
         n = self.unit_end - a
-        for t in range(0, len(_UNITS), 3):
-            spelling = _UNITS[t]
-            if len(spelling) == n:
+        units = _UNITS
+        t = 0
+        while t < len(units):
+            size = units[t]
+            if size == n:
                 k = 0
-                while k < n and buf[a + k] | 0x20 == spelling[k]:
+                while k < n and buf[a + k] | 0x20 == units[t + 1 + k]:
                     k += 1
                 if k == n:
-                    self.unit = _UNITS[t + 1]
-                    self.unit_exp = _UNITS[t + 2]
+                    self.unit = units[t + 1 + n]
+                    self.unit_exp = units[t + 2 + n]
                     return
+            t += size + 3

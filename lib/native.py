@@ -4,38 +4,40 @@
 
 from json_writer import is_number
 
-# (JSON key, Channel attribute) in the order they are written; home_assistant.py, values.py and
+# JSON key, Channel attribute, JSON key, attribute, ... in the order they are written (flat:
+# one tuple instead of a tuple per pair, less heap); home_assistant.py, values.py and
 # docs/state.md use the same keys.
 CHANNEL_FIELDS = (
-    (b"u", "voltage"),
-    (b"i", "current"),
-    (b"p", "power"),
-    (b"q", "reactive_power"),
-    (b"s", "apparent_power"),
-    (b"pf", "power_factor"),
-    (b"f", "frequency"),
-    (b"t", "temperature"),
-    (b"e_imp", "import_wh"),
-    (b"e_exp", "export_wh"),
-)
+    b"u", "voltage",
+    b"i", "current",
+    b"p", "power",
+    b"q", "reactive_power",
+    b"s", "apparent_power",
+    b"pf", "power_factor",
+    b"f", "frequency",
+    b"t", "temperature",
+    b"e_imp", "import_wh",
+    b"e_exp", "export_wh",
+)  # fmt: skip
 
 TOTAL_FIELDS = (
-    (b"p", "power"),
-    (b"p_imp", "import_power"),
-    (b"p_exp", "export_power"),
-    (b"q", "reactive_power"),
-    (b"e_imp", "import_wh"),
-    (b"e_exp", "export_wh"),
-    (b"eq_imp", "reactive_import_varh"),
-    (b"eq_exp", "reactive_export_varh"),
-    (b"f", "frequency"),
-    (b"t", "temperature"),
-)
+    b"p", "power",
+    b"p_imp", "import_power",
+    b"p_exp", "export_power",
+    b"q", "reactive_power",
+    b"e_imp", "import_wh",
+    b"e_exp", "export_wh",
+    b"eq_imp", "reactive_import_varh",
+    b"eq_exp", "reactive_export_varh",
+    b"f", "frequency",
+    b"t", "temperature",
+)  # fmt: skip
 
 
 def channel_has_values(channel):
-    for _key, attr in CHANNEL_FIELDS:
-        if is_number(getattr(channel, attr)):
+    fields = CHANNEL_FIELDS
+    for i in range(1, len(fields), 2):
+        if is_number(getattr(channel, fields[i])):
             return True
     return False
 
@@ -49,8 +51,9 @@ def write_state(reading, writer):
     writer.string(b"id", reading.meter_id)
     writer.string(b"model", reading.meter_model)
     writer.string(b"mtime", reading.meter_time)
-    for key, attr in TOTAL_FIELDS:
-        writer.number(key, getattr(reading, attr))
+    fields = TOTAL_FIELDS
+    for i in range(0, len(fields), 2):
+        writer.number(fields[i], getattr(reading, fields[i + 1]))
     opened = False
     for channel in reading.channels:
         # a channel without a single value (an unused CT port) is left out, not sent as {}
@@ -60,8 +63,9 @@ def write_state(reading, writer):
             writer.begin_object(b"ch")
             opened = True
         writer.begin_object(channel.name)
-        for key, attr in CHANNEL_FIELDS:
-            writer.number(key, getattr(channel, attr))
+        fields = CHANNEL_FIELDS
+        for i in range(0, len(fields), 2):
+            writer.number(fields[i], getattr(channel, fields[i + 1]))
         writer.end()
     if opened:
         writer.end()
