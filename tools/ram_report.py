@@ -17,12 +17,16 @@ Each is run twice: with -X heapsize set to the board's heap after boot (ESP8266 
 ESP32 ~110 KB, Pico W ~190 KB; the sim rows use the soak budgets, 24K HAN and 48K ATM90E32),
 where "fits" says whether every import succeeded; and with a large heap, for the bytes used.
 
-The unix port is 64-bit, the boards are 32-bit: pointers, object headers and GC blocks (32
-bytes here, 16 there) are twice a board's, so the raw figures overstate a board's use. The
-"32-bit est." column is (used - qstr text) / 2 + qstr text: everything halves except the
-characters of interned names. It is an estimate, not a board measurement. Frozen modules
-(firmware built with the modules in a manifest) also put the qstr pool and the raw-code
-structures in flash: the "qstr pool" column is what that removes on top of ROMFS (64-bit bytes).
+The unix port is 64-bit, the boards are 32-bit. For 32-bit figures the same imports run on
+MicroPython's WebAssembly port (wasm32: 4-byte objects and pointers, 16-byte GC blocks, like
+the boards) under node, from RAM-loaded .mpy, when it is installed (see WASM_HINT). It has no
+ROMFS, so the 32-bit ROMFS figure is estimated: its RAM figure minus what ROMFS saved on the
+64-bit port (the copied bytecode and constant data, which are bytes and do not shrink); and
+frozen modules (firmware built with the modules in a manifest) also keep the qstr pool and
+the raw-code structures in flash: "frozen" is the ROMFS estimate minus the measured 32-bit
+qstr pool, an upper bound. Measured on wasm32 (see the README's RAM section), objects shrink
+only ~10-20% from 64-bit to 32-bit here: halving the 64-bit figures would be far too hopeful.
+socket/usocket, which the wasm port lacks, are empty stand-in modules there.
 
 options:
   --board BOARD   report this board only (repeatable); default: every board
@@ -37,6 +41,7 @@ import ast
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -48,6 +53,12 @@ import mp_romfs
 
 REPO = mp_env.REPO
 BIG_HEAP = "1024K"
+WASM_PACKAGE = "@micropython/micropython-webassembly-pyscript"
+WASM_DIR = os.path.join(REPO, ".deps", "micropython-wasm")
+WASM_MJS = os.path.join(WASM_DIR, "node_modules", WASM_PACKAGE, "micropython.mjs")
+WASM_HINT = ("32-bit figures need node and MicroPython's WebAssembly port: mkdir -p %s && "
+             "cd %s && echo {} > package.json && npm install %s@1.27.0"
+             % (os.path.relpath(WASM_DIR, REPO), os.path.relpath(WASM_DIR, REPO), WASM_PACKAGE))
 
 # The board's heap after boot (MicroPython docs and measurements on the boards; 32-bit bytes).
 PLATFORM_HEAP = {"esp8266": 36 * 1024, "esp32": 110 * 1024, "rp2": 190 * 1024}
@@ -90,6 +101,33 @@ gc.collect()
 print("END", gc.mem_alloc(), gc.mem_free(), failed or "-")
 _qstr()
 '''
+
+# node wasm_probe.mjs MICROPYTHON_MJS LIB_DIR MODULE...: the _PROBE above on wasm32, with the
+# .mpy files of LIB_DIR copied into its in-memory filesystem at /lib.
+_WASM_PROBE = r"""
+import fs from "fs";
+import path from "path";
+import { pathToFileURL } from "url";
+const [mjs, lib, ...mods] = process.argv.slice(2);
+const { loadMicroPython } = await import(pathToFileURL(mjs).href);
+const mp = await loadMicroPython({ heapsize: 1024 * 1024, linebuffer: false,
+                                   stdout: (d) => process.stdout.write(d) });
+function copy(src, dst) {
+  mp.FS.mkdirTree(dst);
+  for (const name of fs.readdirSync(src)) {
+    const s = path.join(src, name), d = dst + "/" + name;
+    if (fs.statSync(s).isDirectory()) copy(s, d); else mp.FS.writeFile(d, fs.readFileSync(s));
+  }
+}
+copy(lib, "/lib");
+for (const stub of ["socket", "usocket"]) mp.FS.writeFile("/lib/" + stub + ".py", "");
+try {
+  mp.runPython("import sys\nsys.argv[:] = " + JSON.stringify(["probe", ...mods]) + "\n" + PROBE);
+} catch (e) {
+  process.stderr.write(String(e.message || e).slice(0, 400) + "\n");
+  process.exit(1);
+}
+"""
 
 _QSTR = re.compile(r"n_qstr=(\d+), n_str_data_bytes=(\d+), n_total_bytes=(\d+)")
 
@@ -166,12 +204,26 @@ def measure(tree, mode, heap, modules, probe):
     return _parse(result.stdout)
 
 
-def estimate_32bit(used, qstr_text):
-    return (used - qstr_text) // 2 + qstr_text
+def wasm_available():
+    return os.path.exists(WASM_MJS) and shutil.which("node") is not None
+
+
+def measure_wasm(tree, modules, probe_dir):
+    """The probe on MicroPython's wasm32 port, from RAM-loaded .mpy (32-bit bytes)."""
+    script = os.path.join(probe_dir, "wasm_probe.mjs")
+    if not os.path.exists(script):
+        with open(script, "w") as f:
+            f.write("const PROBE = %s;\n" % json.dumps(_PROBE) + _WASM_PROBE)
+    result = subprocess.run(["node", script, WASM_MJS, os.path.join(tree, "tree", "lib")]
+                            + list(modules), capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise RuntimeError("wasm probe failed: %s" % (result.stderr + result.stdout)[-500:])
+    return _parse(result.stdout)
 
 
 def report(boards):
     entries = []
+    wasm = wasm_available()
     with tempfile.TemporaryDirectory() as tmp:
         probe = os.path.join(tmp, "ram_probe.py")
         with open(probe, "w") as f:
@@ -189,10 +241,14 @@ def report(boards):
                 entry[mode] = {
                     "used": big["used"], "qstr_pool": big["qstr_pool"],
                     "qstr_text": big["qstr_text"], "qstrs": big["qstrs"],
-                    "est32_used": estimate_32bit(big["used"], big["qstr_text"]),
-                    "est32_frozen": estimate_32bit(big["used"] - big["qstr_pool"], 0),
                     "fits": fit["failed"] is None, "failed_at": fit["failed"],
                     "free_at_heap": fit["free"]}
+            if wasm and board != "sim":  # the sim board reads os.getenv, which wasm lacks
+                w = measure_wasm(tree, modules, tmp)
+                romfs_saving = entry["ram"]["used"] - entry["romfs"]["used"]
+                romfs32 = w["used"] - romfs_saving
+                entry["wasm32"] = {"ram_used": w["used"], "qstr_pool": w["qstr_pool"],
+                                   "romfs_est": romfs32, "frozen_est": romfs32 - w["qstr_pool"]}
             entries.append(entry)
     return entries
 
@@ -203,43 +259,58 @@ def _k(n):
 
 def table(entries):
     lines = [
-        "Heap after importing each board's boot module set (KB; MicroPython unix port, 64-bit;"
-        " gc.collect() after the imports)",
+        "Heap taken by importing each board's boot module set (KB, after gc.collect())",
         "",
-        "%-11s %-8s %5s | %-28s | %-28s | %5s %5s | %s" % (
-            "board", "source", "heap", "ram .mpy: used  fits", "romfs: used  fits(free)",
-            "qstrs", "pool", "32-bit est.: romfs, frozen used (left)"),
+        "%-11s %-8s %5s | %-40s | %-36s" % (
+            "", "", "", "64-bit unix port (measured)", "32-bit (wasm32 measured; est.)"),
+        "%-11s %-8s %5s | %-13s %-17s %4s %4s | %5s %11s %11s %s" % (
+            "board", "source", "heap", "ram .mpy", "romfs (free)", "qstr", "pool",
+            "ram", "romfs est.", "frozen est.", ""),
     ]
     for e in entries:
         cells = []
         for mode in ("ram", "romfs"):
             m = e[mode]
             if not m["fits"]:
-                fits = "NO: " + m["failed_at"]
+                fits = "NO"
             else:
-                fits = "yes(%s)" % _k(m["free_at_heap"]) if mode == "romfs" else "yes"
-            cells.append("%6s  %-20s" % (_k(m["used"]), fits))
+                fits = "(%s)" % _k(m["free_at_heap"]) if mode == "romfs" else "fits"
+            cells.append("%5s %s" % (_k(m["used"]), fits))
         r = e["romfs"]
-        note = ""
-        if e["board"] == "d1mini_han":
-            note = "  budget %s: romfs %s, frozen %s" % (
-                _k(ESP8266_BUDGET), "ok" if r["est32_used"] <= ESP8266_BUDGET else "OVER",
-                "ok" if r["est32_frozen"] <= ESP8266_BUDGET else "OVER")
-        lines.append("%-11s %-8s %5s | %s | %s | %5d %5s | %s (%s), %s (%s)%s" % (
+        w = e.get("wasm32")
+        if w:
+            romfs = "%s (%s)" % (_k(w["romfs_est"]), _k(e["heap"] - w["romfs_est"]))
+            frozen = "%s (%s)" % (_k(w["frozen_est"]), _k(e["heap"] - w["frozen_est"]))
+            left = "%5s %-12s %-12s" % (_k(w["ram_used"]), romfs, frozen)
+            if e["board"] == "d1mini_han":
+                left += "  budget %s: romfs %s, frozen %s" % (
+                    _k(ESP8266_BUDGET), "ok" if w["romfs_est"] <= ESP8266_BUDGET else "OVER",
+                    "ok" if w["frozen_est"] <= ESP8266_BUDGET else "OVER")
+        else:
+            left = "not measured" + (" (the sim board needs os.getenv)" if wasm_available()
+                                     and e["board"] == "sim" else "")
+        lines.append("%-11s %-8s %5s | %-13s %-17s %4d %4s | %s" % (
             e["board"], e["source"], _k(e["heap"]), cells[0], cells[1], r["qstrs"],
-            _k(r["qstr_pool"]), _k(r["est32_used"]), _k(e["heap"] - r["est32_used"]),
-            _k(r["est32_frozen"]), _k(e["heap"] - r["est32_frozen"]), note))
+            _k(r["qstr_pool"]), left))
+    failed = ["%s/%s: %s" % (e["board"], e["source"], ", ".join(
+        "%s at %s" % (mode, e[mode]["failed_at"]) for mode in ("ram", "romfs")
+        if not e[mode]["fits"])) for e in entries if not (e["ram"]["fits"] and e["romfs"]["fits"])]
     lines += [
         "",
-        "heap: -X heapsize given: the board's free heap after boot (sim: the soak budget).",
-        "used: bytes the imports took (large heap); fits: every import succeeded at `heap`",
-        "  (free: what was left, 64-bit). qstrs, pool: interned names and their pool (64-bit",
-        "  bytes), in RAM even from ROMFS. 32-bit est.: (used - qstr text) / 2 + qstr text;",
-        "  frozen: that minus the pool (frozen modules keep names and raw code in flash; the",
-        "  raw code is not subtracted, so frozen is an upper bound); left: heap minus used.",
-        "  Runtime buffers and objects come on top (host_tests/test_heap_soak.py).",
+        "heap: the board's free heap after boot (sim: the soak budget), given as -X heapsize",
+        "  on the 64-bit port: NO = a MemoryError before the last import; (free) = what was left.",
+        "  Used figures come from a 1 MB heap. qstr, pool: interned names and their pool (bytes",
+        "  of RAM even from ROMFS; frozen modules keep them in flash).",
+        "32-bit: ram measured on MicroPython's wasm32 port; romfs est. = that minus what ROMFS",
+        "  saved at 64-bit; frozen est. = romfs est. minus the 32-bit qstr pool (an upper bound:",
+        "  frozen raw code is in flash too). (left) = the board's heap minus that. Runtime",
+        "  buffers and objects come on top (host_tests/test_heap_soak.py).",
         "Not loadable on the unix port: the board module (machine) and boards/wifi.py (network).",
     ]
+    if failed:
+        lines.append("MemoryError at the board's heap (64-bit): " + "; ".join(failed))
+    if not any(e.get("wasm32") for e in entries):
+        lines.append(WASM_HINT)
     return "\n".join(lines)
 
 
