@@ -5,12 +5,12 @@ usage: mp_romfs.py [--image IMG | --board BOARD] [-X heapsize=N] SCRIPT [ARGS]
 
 Why: on a board, code lives in flash. Frozen modules, and since MicroPython 1.25 the .mpy files of
 a ROMFS partition (mounted at /rom; e.g. the ESP8266_GENERIC FLASH_2M_ROMFS variant, deployed
-with `mpremote romfs deploy`), execute in place: their bytecode and constants cost no heap. A
-.mpy loaded from an ordinary filesystem (or MICROPYPATH) is copied into the heap instead, which
-on the 64-bit unix port alone costs ~39 KB for the HAN firmware's modules. So heap budgets meant
-for a board (24K for the HAN firmware, 48K for the ATM90E32 one) are measured here the way the
-board would spend them: modules in a read-only image outside MicroPython's heap, only their
-globals, functions, classes and interned names in it.
+with `mpremote romfs deploy`), execute in place: their bytecode and constant data cost no heap.
+A .mpy loaded from an ordinary filesystem (or MICROPYPATH) is copied into the heap instead: the
+HAN firmware's boot modules take ~108 KB that way on this 64-bit port and ~55 KB from ROMFS
+(tools/ram_report.py). So heap budgets meant for a board are measured here the way the board
+spends them: modules in a read-only image outside MicroPython's heap; only their globals,
+functions, classes, raw-code records and interned names (qstrs) in it.
 
 How: the image holds what `make deploy` would put on BOARD (tools/deploy.py compile_tree: lib/,
 firmware/, the board's modules, umqtt where needed; main.py at the top), built with mpremote's
