@@ -134,8 +134,26 @@ class HeadlessChromium:
         self.call("Page.enable", session=session)
         self.call("Emulation.setDeviceMetricsOverride", session=session, width=self.size[0],
                   height=self.size[1], deviceScaleFactor=1, mobile=False)
-        self.call("Page.navigate", session=session, url=url)
+        with self.cond:
+            seen = len(self.events)
+        reply = self.call("Page.navigate", session=session, url=url)
+        if "errorText" in reply:
+            raise ProtocolError("navigate to %s: %s" % (url, reply["errorText"]))
+        self.wait_event(session, "Page.loadEventFired", after=seen)
         return page
+
+    def wait_event(self, session, method, after=0, timeout=20):
+        """The params of the first event `method` of `session` among events[after:]."""
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while True:
+                for s, m, params in self.events[after:]:
+                    if s == session and m == method:
+                        return params
+                remaining = deadline - time.monotonic()
+                if self.closed or remaining <= 0:
+                    raise ProtocolError("no %s event" % method)
+                self.cond.wait(remaining)
 
     def close(self):
         if self.proc is None:

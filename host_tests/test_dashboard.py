@@ -1,6 +1,7 @@
 """tools/dashboard in headless Chromium: Mosquitto serves the page on its WebSocket listener, the
 firmware runs on the sim board, and the page must show the values the sim publishes, readers
-appearing, and a reader going offline when the sim stops. Screenshots go to artifacts/."""
+appearing, a reader going offline when the sim stops, and a broker restart. Screenshots go to
+artifacts/."""
 
 import json
 import os
@@ -156,6 +157,17 @@ def test_dashboard_shows_live_readers_and_flips_to_offline(tmp_path):
                 assert card(page, "house")["badge"].startswith("offline since ")
                 assert card(page, "han")["status"] == "online"
                 page.screenshot(os.path.join(ARTIFACTS, "dashboard-offline.png"))
+
+                # A broker restart: the page reconnects and the HAN reader's values move on.
+                assert page.evaluate("document.getElementById('broker').dataset.connects") == "1"
+                before = card(page, "han")["ts"]
+                broker.restart(down_seconds=1)
+                assert page.wait_for("document.getElementById('broker').dataset.connects === '2'"
+                                     " && document.getElementById('broker').dataset.state === "
+                                     "'connected'", timeout=20)
+                assert page.wait_for("document.querySelector('[data-reader=han]').dataset.ts "
+                                     "!== %s" % json.dumps(before), timeout=20), han.log()
+                assert card(page, "han")["status"] == "online"
                 assert not page.problems() and not other.problems(), (page.problems(),
                                                                       other.problems())
             finally:

@@ -82,6 +82,7 @@ EXPORTS = {
 
 INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
 DEDUP_WINDOW = 64  # recent payload digests kept per reader: covers a redelivered in-flight window
+DEVICES_KEPT = 1000  # readers whose recent digests are kept (the least recent are forgotten)
 QUEUE_LIMIT = 1000  # states waiting for the writer; when full the network thread waits (TCP
 #                     backpressure), so memory stays bounded whatever the broker sends.
 
@@ -183,9 +184,12 @@ class Store:
 
     def _seen_before(self, device, payload):
         digest = hashlib.sha1(payload).digest()
-        window = self.recent.get(device)
+        window = self.recent.pop(device, None)  # re-inserted: the dict stays in recency order
         if window is None:
-            window = self.recent[device] = (collections.deque(), set())
+            window = (collections.deque(), set())
+            if len(self.recent) >= DEVICES_KEPT:
+                del self.recent[next(iter(self.recent))]
+        self.recent[device] = window
         order, members = window
         if digest in members:
             return True

@@ -535,7 +535,9 @@
     }
     setBroker("connecting", "connecting to " + url);
     var client = window.mqtt.connect(url, options);
+    var connects = 0;
     client.on("connect", function () {
+      brokerEl.dataset.connects = String(++connects);
       setBroker("connected", "connected to " + url);
       notice("");
       client.subscribe([PREFIX + "/+/status", PREFIX + "/+/state", PREFIX + "/+/diag"],
