@@ -250,7 +250,29 @@ def report(boards):
                 entry["wasm32"] = {"ram_used": w["used"], "qstr_pool": w["qstr_pool"],
                                    "romfs_est": romfs32, "frozen_est": romfs32 - w["qstr_pool"]}
             entries.append(entry)
+    _add_32bit_estimates(entries)
     return entries
+
+
+def _add_32bit_estimates(entries):
+    """romfs.est32_used / est32_frozen for every row: from the wasm32 measurement where there
+    is one, else the 64-bit ROMFS figure scaled by the 32/64 ratio the measured rows showed
+    (est32_scaled true); None when no row was measured on wasm32."""
+    measured = [e for e in entries if e.get("wasm32")]
+    ratios = [(e["wasm32"]["romfs_est"] / e["romfs"]["used"],
+               e["wasm32"]["frozen_est"] / e["romfs"]["used"]) for e in measured]
+    for e in entries:
+        r = e["romfs"]
+        if e.get("wasm32"):
+            r["est32_used"] = e["wasm32"]["romfs_est"]
+            r["est32_frozen"] = e["wasm32"]["frozen_est"]
+            r["est32_scaled"] = False
+        elif ratios:
+            r["est32_used"] = int(r["used"] * sum(a for a, _ in ratios) / len(ratios))
+            r["est32_frozen"] = int(r["used"] * sum(b for _, b in ratios) / len(ratios))
+            r["est32_scaled"] = True
+        else:
+            r["est32_used"] = r["est32_frozen"] = r["est32_scaled"] = None
 
 
 def _k(n):
@@ -286,9 +308,12 @@ def table(entries):
                 left += "  budget %s: romfs %s, frozen %s" % (
                     _k(ESP8266_BUDGET), "ok" if w["romfs_est"] <= ESP8266_BUDGET else "OVER",
                     "ok" if w["frozen_est"] <= ESP8266_BUDGET else "OVER")
+        elif r["est32_used"] is not None:
+            romfs = "~%s (%s)" % (_k(r["est32_used"]), _k(e["heap"] - r["est32_used"]))
+            frozen = "~%s (%s)" % (_k(r["est32_frozen"]), _k(e["heap"] - r["est32_frozen"]))
+            left = "%5s %-12s %-12s" % ("-", romfs, frozen)
         else:
-            left = "not measured" + (" (the sim board needs os.getenv)" if wasm_available()
-                                     and e["board"] == "sim" else "")
+            left = "not measured"
         lines.append("%-11s %-8s %5s | %-13s %-17s %4d %4s | %s" % (
             e["board"], e["source"], _k(e["heap"]), cells[0], cells[1], r["qstrs"],
             _k(r["qstr_pool"]), left))
@@ -303,7 +328,9 @@ def table(entries):
         "  of RAM even from ROMFS; frozen modules keep them in flash).",
         "32-bit: ram measured on MicroPython's wasm32 port; romfs est. = that minus what ROMFS",
         "  saved at 64-bit; frozen est. = romfs est. minus the 32-bit qstr pool (an upper bound:",
-        "  frozen raw code is in flash too). (left) = the board's heap minus that. Runtime",
+        "  frozen raw code is in flash too). (left) = the board's heap minus that; ~ = not",
+        "  measured (the sim board reads os.getenv, which wasm lacks): its 64-bit ROMFS figure",
+        "  scaled by the 32/64 ratio of the measured rows. Runtime",
         "  buffers and objects come on top (host_tests/test_heap_soak.py).",
         "Not loadable on the unix port: the board module (machine) and boards/wifi.py (network).",
     ]
