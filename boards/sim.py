@@ -20,6 +20,7 @@ MAINTENANCE_ON_INTERRUPT = False  # Ctrl-C / SIGINT from tools/sim.py means: sto
 # tests shorten it).
 TRIAL_MS = int(os.getenv("SIM_TRIAL_MS") or "90000")
 METER_QUIET_MS = int(os.getenv("SIM_METER_QUIET_MS") or "30000")
+VICTRON_KEEPALIVE_MS = int(os.getenv("SIM_VICTRON_KEEPALIVE_MS") or "30000")
 
 _RESET_EXIT_CODE = 100  # tools/sim.py restarts the firmware when it exits with this code
 _WATCHDOG_FILE = ".sim_watchdog"

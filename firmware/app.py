@@ -9,8 +9,6 @@ import gc
 import json
 import sys
 
-import config_schema
-import config_store
 import crash_log
 import log
 import storage
@@ -24,12 +22,25 @@ _WATCHDOG_MS = const(30000)
 _LOOP_SLEEP_MS = const(20)
 _DIAG_INTERVAL_MS = const(60000)
 _METER_QUIET_MS = const(30000)  # meters push every 1-10 s (research han_protocol.md §4)
+_VICTRON_KEEPALIVE_MS = const(30000)  # half of dbus-mqtt-grid's 60 s silence timeout
 _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
 # (a board may set TRIAL_MS: the sim board shortens it for tests)
 _SITE_FILE = "site.json"  # first-boot / provisioning settings (make deploy, tools/sim.py)
 _TRIAL_FILE = "config.trial"  # the previous config while a connectivity change is on trial
 _HA_KEYS_FILE = "ha_keys"  # Home Assistant sensors announced so far (key-set string)
 _MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see main())
+
+
+# Code that runs rarely (config changes, commands, signing) is imported when needed and dropped
+# again, so it does not hold heap in the steady state (the ESP8266 has about 36 KB in all).
+_RARE_MODULES = ("config_schema", "config_store", "commands", "signing")
+
+
+def _drop_rare_modules():
+    for name in _RARE_MODULES:
+        if name in sys.modules:
+            del sys.modules[name]
+    gc.collect()
 
 
 def _sleep_ms(ms):
@@ -55,6 +66,8 @@ class App:
         self.started_ms = ticks_ms()
         self.last_publish_ms = None
         self.published = 0
+        self.last_victron_ms = ticks_ms()
+        self.victron_keepalive_ms = getattr(board, "VICTRON_KEEPALIVE_MS", _VICTRON_KEEPALIVE_MS)
         self.last_diag_ms = ticks_ms()
         self.trial_deadline_ms = None
         # Home Assistant: the sensors announced so far (a key-set string, kept in flash), and
@@ -151,6 +164,7 @@ class App:
         self.notices = []
         self.session_announced = False  # the broker may have lost retained messages
         self.publish_diag()
+        _drop_rare_modules()
 
     # -- the loop -------------------------------------------------------------------------------
 
@@ -172,6 +186,9 @@ class App:
             self.handle_message(topic, payload)
         if self.source is not None and self._poll_source(now):
             self.publish_reading()
+        if self.source is not None and self.ctx.victron_enabled and self.reading_ready() \
+                and ticks_diff(now, self.last_victron_ms) >= self.victron_keepalive_ms:
+            self._victron_keepalive(now)
         if self.source is not None and ticks_diff(now, self.last_condition_ms) >= 1000:
             self._check_condition(now)
         if ticks_diff(now, self.last_diag_ms) >= _DIAG_INTERVAL_MS:
@@ -194,6 +211,18 @@ class App:
         self.condition = condition
         if self.link.connected:
             self.publish_diag()
+
+    def _victron_keepalive(self, now):
+        """dbus-mqtt-grid drops the grid meter after 60 s without a message: between slower
+        publishes, send the Victron payload alone from a fresh reading."""
+        import victron
+
+        self.last_victron_ms = now
+        if self.config["source"] == "atm90e32" and not self.source.read():
+            return
+        if self.link.connected:
+            for topic, payload, retain in victron.messages(self.reading, self.ctx):
+                self.link.publish(topic, payload, retain)
 
     def reading_ready(self):
         return self.last_publish_ms is not None
@@ -232,6 +261,8 @@ class App:
                 # The other formats are momentary views of the same reading: sent when the
                 # link is up, not queued.
                 self.link.publish(topic, payload, retain)
+                if topic == self.ctx.victron_topic:
+                    self.last_victron_ms = self.last_publish_ms
 
     def announce(self):
         """Home Assistant discovery: a retained config per sensor the meter has shown so far.
@@ -278,6 +309,8 @@ class App:
             log.error("ha: cannot save the announced sensors: %s", e)
 
     def publish_config(self):
+        import config_schema
+
         payload = json.dumps(config_schema.redact(self.config)).encode()
         self.link.publish(self.base + "/config", payload, True, 1)
 
@@ -309,10 +342,12 @@ class App:
             topic = topic.decode()
         if topic == self.base + "/config/set":
             self.handle_config_set(payload)
+            _drop_rare_modules()
         elif topic == self.base + "/cmd":
             import commands
 
             commands.handle(self, payload)
+            _drop_rare_modules()
         elif topic == self.ha_status_topic:
             if payload == b"online":
                 # HA restarted and lost its discovery state: announce again at the next reading
@@ -322,6 +357,9 @@ class App:
         self.link.publish(topic, json.dumps(result).encode())
 
     def handle_config_set(self, payload):
+        import config_schema
+        import config_store
+
         result_topic = self.base + "/config/result"
         body, error = self.verify_signature(payload)
         if error:
@@ -399,6 +437,7 @@ class App:
         if self.trial_deadline_ms is None or ticks_diff(now, self.trial_deadline_ms) < 0:
             return
         self._end_trial(confirmed=False)
+        _drop_rare_modules()
 
     def _end_trial(self, confirmed):
         self.trial_deadline_ms = None
@@ -406,6 +445,9 @@ class App:
             storage.remove(_TRIAL_FILE)
             log.info("config: new connection settings confirmed")
             return
+        import config_schema
+        import config_store
+
         text = storage.read_text(_TRIAL_FILE)
         try:
             old_config, _, error = config_schema.load_dict(json.loads(text or ""))
@@ -446,6 +488,9 @@ class App:
 
 
 def _load_config():
+    import config_schema
+    import config_store
+
     config, notice = config_store.load()
     notices = [notice] if notice else []
     if storage.exists(_SITE_FILE):
@@ -480,6 +525,7 @@ def main():
         app = App(board, config, notices, safe_mode)
         if storage.exists(_TRIAL_FILE):
             app.trial_deadline_ms = ticks_ms() + app.trial_ms
+        _drop_rare_modules()
         app.run()
     except KeyboardInterrupt:
         log.info("app: stopping (interrupt)")

@@ -132,3 +132,20 @@ def test_han_replay_every_ha_sensor_renders_the_last_push(broker, tmp_path, ids,
         assert units["e_imp"] == "Wh"
     assert len(state_payloads) >= len(entries) + 1  # one state per push
     observer.close()
+
+
+def test_victron_payload_keeps_dbus_mqtt_grid_alive_between_slow_publishes(broker, tmp_path):
+    observer = Observer(broker, [BASE + "/#"])
+    sim = SimRun(broker, str(tmp_path), DEVICE,
+                 extra_args=["--quiet", "--set", "publish_interval_s=600",
+                             "--set", "victron.enabled=true"],
+                 env={"SIM_VICTRON_KEEPALIVE_MS": "1500"}).start()
+    try:
+        assert wait_until(lambda: len(observer.payloads(BASE + "/victron")) >= 4, timeout=40), \
+            sim.log()
+        assert len(states(observer)) == 1  # the slow cadence itself is kept
+        grid = json.loads(observer.payloads(BASE + "/victron")[-1])["grid"]
+        assert isinstance(grid["power"], (int, float)) and grid["energy_forward"] >= 0
+    finally:
+        assert sim.stop() == 0, sim.log()
+    observer.close()
