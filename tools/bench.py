@@ -1,6 +1,6 @@
 """Performance figures of the firmware: what `make bench` prints.
 
-usage: bench.py [--quick] [--runs N] [--no-install]
+usage: bench.py [--quick] [--runs N] [--no-install] [--markdown]
 
 One table; every time and heap figure is the median of several runs in this one invocation:
   HAN decode        µs per frame, bytes to decoded push (framer, CRCs, DLMS, JSON line: the
@@ -26,6 +26,7 @@ options:
   --quick       a fast smoke run: fewer runs and repetitions, a short latency run, no soak
   --runs N      runs per figure (median); default 7, 3 with --quick
   --no-install  do not install requirements-bench.txt (amshan) when it is missing
+  --markdown    print the table as Markdown (docs/bench.md)
   -h, --help    this text
 
 amshan is a benchmark-only dependency (requirements-bench.txt, pinned): the first run installs
@@ -262,6 +263,13 @@ class Table:
     def add(self, figure, value, notes=""):
         self.rows.append((figure, value, notes))
         print("  measured: %s = %s" % (figure, value), file=sys.stderr, flush=True)
+
+    def markdown(self):
+        lines = ["| figure | value | notes |", "| --- | --- | --- |"]
+        for row in self.rows:
+            lines.append("| " + " | ".join(cell.strip().replace("|", "\\|") for cell in row)
+                         + " |")
+        return "\n".join(lines)
 
     def text(self):
         widths = [max(len(row[i]) for row in self.rows + [("figure", "value", "")])
@@ -845,7 +853,8 @@ def bench_soak(table, opts):
     env = dict(os.environ, SOAK_PUSHES=str(_SOAK_PUSHES))
     started = time.monotonic()
     try:
-        result = subprocess.run([sys.executable, "-m", "pytest", "-q", "-rA", "-p",
+        # -s: lines the soak prints that start with "soak" are its figures, shown below
+        result = subprocess.run([sys.executable, "-m", "pytest", "-s", "-rA", "-p",
                                  "no:cacheprovider", "-k", "soak_flat_heap", "--timeout", "3000",
                                  test], capture_output=True, text=True, timeout=3600,
                                 cwd=_repo(), env=env)
@@ -860,6 +869,9 @@ def bench_soak(table, opts):
               "%s; SOAK_PUSHES=%d, HAN heap %s (%s), %.0f s; pytest %s"
               % ("; ".join(ln.split("::")[-1] for ln in outcomes) or "no test ran",
                  _SOAK_PUSHES, heap, heap_from, seconds, summary))
+    for line in lines:
+        if re.match(r"soak\b", line, re.I):
+            table.add("", "", "  " + line[:200])
     if result.returncode != 0:
         for line in lines:
             if line.startswith("E ") and ("assert" in line or "Error" in line):
@@ -906,6 +918,8 @@ def parse_args(argv):
     parser.add_argument("--runs", type=int, help="runs per figure (median)")
     parser.add_argument("--no-install", action="store_true",
                         help="do not pip-install requirements-bench.txt")
+    parser.add_argument("--markdown", action="store_true",
+                        help="print the table as Markdown (for docs/bench.md)")
     opts = parser.parse_args(argv)
     if opts.runs is None:
         opts.runs = 3 if opts.quick else 7
@@ -939,7 +953,7 @@ def main(argv):
         shutil.rmtree(tmp, ignore_errors=True)
     print(_header())
     print("each figure: median of %d runs%s" % (opts.runs, " (--quick)" if opts.quick else ""))
-    print(table.text())
+    print(table.markdown() if opts.markdown else table.text())
     return 0
 
 
