@@ -30,7 +30,8 @@ def _parse(payload):
     if type(request) is not dict:
         return None, "command must be a JSON object"
     if request.get("cmd") not in NAMES:
-        return None, "unknown command %s; known: %s" % (
+        # the request is returned too, so the refusal can repeat its "id"
+        return request, "unknown command %s; known: %s" % (
             json.dumps(request.get("cmd")), ", ".join(NAMES))
     return request, None
 
@@ -50,7 +51,10 @@ def handle(app, payload):
         request, error = _parse(body)
     if error:
         log.warning("cmd: refused: %s", error)
-        app.reply(topic, {"ok": False, "error": error})
+        refusal = {"ok": False, "error": error}
+        if request is not None and "id" in request:
+            refusal["id"] = request["id"]
+        app.reply(topic, refusal)
         return
     name = request["cmd"]
     result = {"ok": True, "cmd": name}
