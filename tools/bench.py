@@ -711,6 +711,10 @@ def bench_latency(table, opts, tmp):
                                                        _percentile(from_read, 0.9)))
 
 
+def _kb(n):
+    return "-" if n is None else "%.1f" % (n / 1024)
+
+
 def _fit_text(mode):
     if mode.get("fits"):
         return "%.1f KB free" % (mode["free_at_heap"] / 1024)
@@ -745,10 +749,10 @@ def bench_ram_report(table, opts):
                 "boot heap, %s (%s), %d KB" % (entry["board"], entry["source"],
                                                entry["heap"] // 1024),
                 "ROMFS %s; .mpy in RAM %s" % (_fit_text(romfs), _fit_text(ram)),
-                "imports use %.1f KB from ROMFS, %.1f KB as .mpy in RAM (64-bit); 32-bit "
-                "estimate %.1f KB ROMFS, %.1f KB frozen (tools/ram_report.py)"
-                % (romfs["used"] / 1024, ram["used"] / 1024, romfs["est32_used"] / 1024,
-                   romfs["est32_frozen"] / 1024))
+                "imports use %s KB from ROMFS, %s KB as .mpy in RAM (64-bit); 32-bit "
+                "estimate %s KB ROMFS, %s KB frozen (tools/ram_report.py)"
+                % (_kb(romfs.get("used")), _kb(ram.get("used")), _kb(romfs.get("est32_used")),
+                   _kb(romfs.get("est32_frozen"))))
     except (ValueError, KeyError, TypeError) as e:
         table.add(figure, _NA, "tools/ram_report.py --json not understood: %s" % e)
         return
