@@ -6,6 +6,10 @@ artifacts/."""
 import json
 import os
 import re
+import signal
+import subprocess
+import sys
+import urllib.request
 
 import pytest
 
@@ -174,3 +178,24 @@ def test_dashboard_shows_live_readers_and_flips_to_offline(tmp_path):
                 house.stop()
                 han.stop()
                 observer.close()
+
+
+def test_make_dashboard_serves_the_page_and_the_bundle_and_stops_cleanly(tmp_path):
+    assert os.path.exists(BUNDLE), "MQTT.js missing: run make setup (tools/dashboard/setup.sh)"
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, os.path.join(DASHBOARD, "serve.py"), "--readers",
+                             "han", "--port", str(port), "--state-dir", str(tmp_path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        first = proc.stdout.readline()
+        assert first.startswith("dashboard: http://127.0.0.1:%d/ " % port), first
+        with urllib.request.urlopen("http://127.0.0.1:%d/" % port, timeout=5) as page:
+            assert b"<title>Meter readers</title>" in page.read()
+        bundle = "http://127.0.0.1:%d/node_modules/mqtt/dist/mqtt.min.js" % port
+        with urllib.request.urlopen(bundle, timeout=5) as js:
+            assert len(js.read()) == os.path.getsize(BUNDLE)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, _ = proc.communicate(timeout=30)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out

@@ -444,6 +444,11 @@
       ctx.strokeStyle = "#1d2430";
       ctx.lineWidth = 2;
       line(ctx, total, function (pt) { return pt.p; }, x, y);
+      var last = total[total.length - 1]; // a dot: the latest reading (alone it makes no line)
+      ctx.fillStyle = "#1d2430";
+      ctx.beginPath();
+      ctx.arc(x(last.t), y(last.p), 2.5, 0, 2 * Math.PI);
+      ctx.fill();
     }
     ctx.restore();
   }

@@ -13,8 +13,14 @@ lock_hash=$(sha256sum package-lock.json | cut -d' ' -f1)
 stamp=node_modules/.package-lock.sha256
 if [ ! -f node_modules/mqtt/dist/mqtt.min.js ] || [ "$(cat "$stamp" 2>/dev/null)" != "$lock_hash" ]; then
   if ! command -v npm >/dev/null 2>&1; then
-    echo "dashboard setup: npm is missing; run: sudo apt-get install -y npm (or install Node.js 18+)" >&2
-    exit 1
+    if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
+      echo "dashboard setup: installing npm from Debian"
+      apt-get update -qq >/dev/null
+      DEBIAN_FRONTEND=noninteractive apt-get install -y -qq npm >/dev/null
+    else
+      echo "dashboard setup: npm is missing; run: sudo apt-get update && sudo apt-get install -y npm" >&2
+      exit 1
+    fi
   fi
   echo "dashboard setup: installing MQTT.js from package-lock.json"
   # --ignore-scripts: only the prebuilt browser bundle is used, no install scripts run.
