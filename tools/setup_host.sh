@@ -47,3 +47,6 @@ for port in esp32 esp8266 rp2; do
     echo "$stub_req" > ".typings/$port/.pinned"
   fi
 done
+
+# 5. The dashboard's MQTT.js bundle (npm, pinned by its lock file) and Chromium for its test.
+bash tools/dashboard/setup.sh
