@@ -15,6 +15,8 @@
 import os
 
 import machine
+
+from boards import hardware
 from micropython import const
 
 NAME = "d1mini_han"
@@ -27,7 +29,6 @@ _RXBUF = const(1024)
 _WIFI_TIMEOUT_MS = const(2000)
 _PARITY = {"none": None, "even": 0, "odd": 1}
 
-_led_timer = None
 
 
 def unique_id():
@@ -58,39 +59,9 @@ def spi_chips(config):
 
 
 def identify(seconds):
-    """Blink the on-board LED for `seconds` from a timer, so the main loop keeps running."""
-    global _led_timer
-    led = machine.Pin(_LED, machine.Pin.OUT, value=1)
-    toggles = [max(1, int(seconds)) * 4]
-
-    def blink(timer):
-        toggles[0] -= 1
-        led.value(toggles[0] & 1 or toggles[0] <= 0)
-        if toggles[0] <= 0:
-            timer.deinit()
-
-    if _led_timer is not None:
-        _led_timer.deinit()
-    _led_timer = machine.Timer(-1)  # virtual (software) timer: the ESP8266's only kind
-    _led_timer.init(period=250, mode=machine.Timer.PERIODIC, callback=blink)
+    """Blink the on-board LED for `seconds` (from a timer: the loop keeps running)."""
+    hardware.blink(machine.Pin(_LED, machine.Pin.OUT, value=1), seconds, -1, active_low=True)
 
 
-def reset():
-    machine.reset()
-
-
-def reset_cause():
-    cause = machine.reset_cause()
-    for name, constant in _CAUSES:
-        if cause == getattr(machine, constant, None):
-            return name
-    return "unknown"
-
-
-_CAUSES = (
-    ("power_on", "PWRON_RESET"),
-    ("watchdog", "WDT_RESET"),
-    ("hard", "HARD_RESET"),
-    ("soft", "SOFT_RESET"),
-    ("deepsleep", "DEEPSLEEP_RESET"),
-)
+reset = hardware.reset
+reset_cause = hardware.reset_cause

@@ -7,6 +7,8 @@
 # SCT-013-000 100A/50mA clamps (Igain 27518) (§8.2). Other parts: set atm90e32.ctN.ugain/igain or
 # run `calibrate`.
 import machine
+
+from boards import hardware
 from micropython import const
 
 NAME = "esp32_6ch"
@@ -25,7 +27,6 @@ _LED = const(2)
 _WIFI_TIMEOUT_MS = const(4000)
 _CHIP_DEFAULTS = {"ugain": 7305, "igain": 27518}
 
-_led_timer = None
 
 
 def unique_id():
@@ -61,40 +62,9 @@ def spi_chips(config):
 
 
 def identify(seconds):
-    """Blink GPIO2's LED for `seconds` from a timer, so the main loop keeps running."""
-    global _led_timer
-    led = machine.Pin(_LED, machine.Pin.OUT)
-    toggles = [max(1, int(seconds)) * 4]
-
-    def blink(timer):
-        led.value(toggles[0] & 1)
-        toggles[0] -= 1
-        if toggles[0] <= 0:
-            led.value(0)
-            timer.deinit()
-
-    if _led_timer is not None:
-        _led_timer.deinit()
-    _led_timer = machine.Timer(0)
-    _led_timer.init(period=250, mode=machine.Timer.PERIODIC, callback=blink)
+    """Blink the on-board LED for `seconds` (from a timer: the loop keeps running)."""
+    hardware.blink(machine.Pin(_LED, machine.Pin.OUT), seconds, 0)
 
 
-def reset():
-    machine.reset()
-
-
-def reset_cause():
-    cause = machine.reset_cause()
-    for name, constant in _CAUSES:
-        if cause == getattr(machine, constant, None):
-            return name
-    return "unknown"
-
-
-_CAUSES = (
-    ("power_on", "PWRON_RESET"),
-    ("watchdog", "WDT_RESET"),
-    ("hard", "HARD_RESET"),
-    ("soft", "SOFT_RESET"),
-    ("deepsleep", "DEEPSLEEP_RESET"),
-)
+reset = hardware.reset
+reset_cause = hardware.reset_cause

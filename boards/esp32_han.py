@@ -6,6 +6,8 @@
 # to 5 V, pins 3/6 to GND (research han_protocol.md sections 3-4). USB and the REPL stay on UART0.
 # RJ45 M-Bus ports (Norway, Denmark, Austria) need an M-Bus slave to TTL converter (TSS721 type).
 import machine
+
+from boards import hardware
 from micropython import const
 
 NAME = "esp32_han"
@@ -21,7 +23,6 @@ _LED = const(2)  # NodeMCU-32S on-board LED
 _WIFI_TIMEOUT_MS = const(4000)
 _PARITY = {"none": None, "even": 0, "odd": 1}
 
-_led_timer = None
 
 
 def unique_id():
@@ -56,40 +57,9 @@ def spi_chips(config):
 
 
 def identify(seconds):
-    """Blink the on-board LED for `seconds` from a timer, so the main loop keeps running."""
-    global _led_timer
-    led = machine.Pin(_LED, machine.Pin.OUT)
-    toggles = [max(1, int(seconds)) * 4]
-
-    def blink(timer):
-        led.value(toggles[0] & 1)
-        toggles[0] -= 1
-        if toggles[0] <= 0:
-            led.value(0)
-            timer.deinit()
-
-    if _led_timer is not None:
-        _led_timer.deinit()
-    _led_timer = machine.Timer(0)
-    _led_timer.init(period=250, mode=machine.Timer.PERIODIC, callback=blink)
+    """Blink the on-board LED for `seconds` (from a timer: the loop keeps running)."""
+    hardware.blink(machine.Pin(_LED, machine.Pin.OUT), seconds, 0)
 
 
-def reset():
-    machine.reset()
-
-
-def reset_cause():
-    cause = machine.reset_cause()
-    for name, constant in _CAUSES:
-        if cause == getattr(machine, constant, None):
-            return name
-    return "unknown"
-
-
-_CAUSES = (
-    ("power_on", "PWRON_RESET"),
-    ("watchdog", "WDT_RESET"),
-    ("hard", "HARD_RESET"),
-    ("soft", "SOFT_RESET"),
-    ("deepsleep", "DEEPSLEEP_RESET"),
-)
+reset = hardware.reset
+reset_cause = hardware.reset_cause

@@ -11,6 +11,8 @@
 import time
 
 import machine
+
+from boards import hardware
 from micropython import const
 
 NAME = "picow_ct6"
@@ -30,7 +32,6 @@ _WDT_MAX_MS = const(8388)  # RP2040 watchdog limit
 _WIFI_TIMEOUT_MS = const(4000)
 _CHIP_OPTIONS = {"channel_map_u": 0x0444}
 
-_led_timer = None
 
 
 def unique_id():
@@ -72,40 +73,9 @@ def spi_chips(config):
 
 
 def identify(seconds):
-    """Blink the Pico W's LED for `seconds` from a timer, so the main loop keeps running."""
-    global _led_timer
-    led = machine.Pin("LED", machine.Pin.OUT)
-    toggles = [max(1, int(seconds)) * 4]
-
-    def blink(timer):
-        led.value(toggles[0] & 1)
-        toggles[0] -= 1
-        if toggles[0] <= 0:
-            led.value(0)
-            timer.deinit()
-
-    if _led_timer is not None:
-        _led_timer.deinit()
-    # id -1: a virtual (software) timer, what rp2 gives when no id is passed
-    _led_timer = machine.Timer(-1, period=250, mode=machine.Timer.PERIODIC, callback=blink)
+    """Blink the on-board LED for `seconds` (from a timer: the loop keeps running)."""
+    hardware.blink(machine.Pin("LED", machine.Pin.OUT), seconds, -1)
 
 
-def reset():
-    machine.reset()
-
-
-def reset_cause():
-    cause = machine.reset_cause()
-    for name, constant in _CAUSES:
-        if cause == getattr(machine, constant, None):
-            return name
-    return "unknown"
-
-
-_CAUSES = (
-    ("power_on", "PWRON_RESET"),
-    ("watchdog", "WDT_RESET"),
-    ("hard", "HARD_RESET"),
-    ("soft", "SOFT_RESET"),
-    ("deepsleep", "DEEPSLEEP_RESET"),
-)
+reset = hardware.reset
+reset_cause = hardware.reset_cause

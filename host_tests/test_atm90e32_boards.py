@@ -105,13 +105,17 @@ def rig(monkeypatch):
         machine = FakeMachine(clock, chips_by_cs)
         monkeypatch.setitem(sys.modules, "machine", machine)
         sys.modules.pop("boards." + name, None)
+        # boards.hardware holds the machine module it imported: import it afresh
+        sys.modules.pop("boards.hardware", None)
+        if "boards" in sys.modules:
+            monkeypatch.delattr(sys.modules["boards"], "hardware", raising=False)
         module = importlib.import_module("boards." + name)
         monkeypatch.setattr(sys.modules["boards"], "wifi", wifi, raising=False)
         module.wifi_calls = wifi_calls
         return module, machine, clock
 
     yield load
-    for name in ("esp32_split", "esp32_6ch", "picow_ct6"):
+    for name in ("esp32_split", "esp32_6ch", "picow_ct6", "hardware"):
         sys.modules.pop("boards." + name, None)
 
 

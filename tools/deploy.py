@@ -35,11 +35,11 @@ VENV_BIN = os.path.join(REPO, ".venv", "bin")
 # /lib; the unix port and the Pico W build do not have it).
 BOARDS = {
     "sim": {"modules": ("sim", "sim_uart", "sim_atm90e32"), "umqtt": True},
-    "d1mini_han": {"modules": ("d1mini_han", "wifi"), "umqtt": False},
-    "esp32_han": {"modules": ("esp32_han", "wifi"), "umqtt": False},
-    "esp32_split": {"modules": ("esp32_split", "wifi"), "umqtt": False},
-    "esp32_6ch": {"modules": ("esp32_6ch", "wifi"), "umqtt": False},
-    "picow_ct6": {"modules": ("picow_ct6", "wifi"), "umqtt": True},
+    "d1mini_han": {"modules": ("d1mini_han", "wifi", "hardware"), "umqtt": False},
+    "esp32_han": {"modules": ("esp32_han", "wifi", "hardware"), "umqtt": False},
+    "esp32_split": {"modules": ("esp32_split", "wifi", "hardware"), "umqtt": False},
+    "esp32_6ch": {"modules": ("esp32_6ch", "wifi", "hardware"), "umqtt": False},
+    "picow_ct6": {"modules": ("picow_ct6", "wifi", "hardware"), "umqtt": True},
 }
 HOST_ONLY = {"micropython.py", "cpython_ticks.py"}  # CPython stand-ins, never on a board
 SOURCE_FILES = {"main.py", "boot.py"}  # the board runs these as source

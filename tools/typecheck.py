@@ -19,9 +19,9 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Board modules per port; boards/sim* run on the unix port and are checked by the tests instead.
 PORT_BOARDS = {
-    "esp32": ("esp32_han", "esp32_split", "esp32_6ch", "wifi"),
-    "esp8266": ("d1mini_han", "wifi"),
-    "rp2": ("picow_ct6", "wifi"),
+    "esp32": ("esp32_han", "esp32_split", "esp32_6ch", "wifi", "hardware"),
+    "esp8266": ("d1mini_han", "wifi", "hardware"),
+    "rp2": ("picow_ct6", "wifi", "hardware"),
 }
 # Modules that only exist for the host: CPython stand-ins for MicroPython built-ins.
 HOST_ONLY = {"lib/micropython.py", "lib/cpython_ticks.py"}
