@@ -163,9 +163,10 @@ def test_recorder_keeps_its_session_while_stopped_and_skips_bad_states(tmp_path)
         for payload in (json.dumps(good), b"\xff not json", b"[1, 2]", json.dumps(good),
                         json.dumps(odd, ensure_ascii=True)):
             publish(broker, topic, payload)
-        second = RecorderRun(broker, db, "--client-id", "rec-test").start()
+        second = RecorderRun(broker, db, "--client-id", "rec-test", "--verbose").start()
         try:
-            assert wait_until(lambda: second.log().count("not a JSON object") == 2, timeout=10), \
+            assert wait_until(lambda: second.log().count("record: dev1: {") == 2
+                              and second.log().count("not a JSON object") == 2, timeout=10), \
                 second.log()
         finally:
             assert second.stop() == 0, second.log()
@@ -187,6 +188,17 @@ def test_recorder_keeps_its_session_while_stopped_and_skips_bad_states(tmp_path)
     l2 = [r for r in channels if r["channel"] == "L2"][0]
     assert l2["u"] == "" and float(l2["i"]) == 1e308
     assert export(db, "readings", "--device", "other") == []
+
+
+def test_a_refused_login_ends_the_recorder_with_one_clear_line(tmp_path):
+    db = str(tmp_path / "rec.sqlite")
+    with Broker(users={"meter": "right"}) as broker:
+        done = run_record("--broker", "meter:wrong@%s:%d" % (broker.host, broker.port),
+                          "--db", db, "--duration", "10")
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines()[-1] == (
+        "record: the broker refused the connection: Not authorized")
+    assert "Traceback" not in done.stderr and "reconnecting" not in done.stderr
 
 
 @pytest.mark.parametrize("args, message", [

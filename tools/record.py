@@ -314,7 +314,7 @@ class Recorder:
             client.subscribe(topic, qos=1)
 
     def on_disconnect(self, client, userdata, flags, reason_code, properties=None):
-        if not self.stopping:
+        if not self.stopping and self.fatal is None:
             log("disconnected (%s); reconnecting" % reason_code)
 
     def on_connect_fail(self, client, userdata):
@@ -361,18 +361,21 @@ class Recorder:
             return True
         return time.monotonic() - self.first_uncommitted >= self.args.commit_s
 
-    def run(self):
+    def connect(self):
         try:
             self.client.connect(self.host, self.port, keepalive=30)
         except (OSError, ValueError) as e:
-            if isinstance(e, ValueError) or isinstance(e, socket.gaierror):
+            if isinstance(e, (ValueError, socket.gaierror)):
                 raise UsageError("--broker %s: %s" % (self.args.broker, e)) from None
             log("cannot connect to %s:%d (%s); retrying" % (self.host, self.port, e))
             self.failures = 1
             self.client.connect_async(self.host, self.port, keepalive=30)
         self.client.loop_start()
+
+    def run(self):
         deadline = time.monotonic() + self.args.duration if self.args.duration else None
         try:
+            self.connect()
             while self.fatal is None:
                 if deadline is not None and time.monotonic() >= deadline:
                     break
@@ -388,7 +391,11 @@ class Recorder:
             self.fatal = "writing %s failed: %s" % (self.args.db, e)
         finally:
             self.stopping = True
-            self.drain()
+            try:
+                if self.fatal is None:
+                    self.drain()
+            except sqlite3.Error as e:
+                self.fatal = "writing %s failed: %s" % (self.args.db, e)
             self.client.disconnect()
             self.client.loop_stop()
             self.store.conn.close()
