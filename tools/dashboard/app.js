@@ -328,7 +328,7 @@
       text = stale ? "online, no reading for " + age(now - r.lastAt).replace(" ago", "")
         : "online";
     } else if (r.status === "offline") {
-      text = "offline since " + clock(r.statusSince);
+      text = r.statusSince ? "offline since " + clock(r.statusSince) : "offline";
     } else {
       text = r.status ? r.status : "status unknown";
     }
@@ -485,7 +485,7 @@
     return null;
   }
 
-  function onMessage(topic, payload) {
+  function onMessage(topic, payload, packet) {
     var levels = topic.split("/");
     var kind = levels.pop();
     var id = levels.pop();
@@ -498,7 +498,8 @@
         return;
       }
       var r = reader(id);
-      if (r.status !== text) r.statusSince = Date.now();
+      // A retained status is old news: when it changed is unknown.
+      if (r.status !== text) r.statusSince = packet && packet.retain ? null : Date.now();
       r.status = text;
       r.ui.card.dataset.status = text === "online" || text === "offline" ? text : "unknown";
       renderAge(r, Date.now());
