@@ -10,6 +10,7 @@ CONFIG ?=
 RESET ?= 1
 IMAGE ?=
 PYTEST_ARGS ?=
+DASHBOARD_ARGS ?=
 
 .PHONY: help setup sim test pytest lint typecheck bench fuzz deploy flash dashboard clean
 
@@ -18,6 +19,7 @@ help:
 	@echo "make sim      run the firmware on the sim board against a private broker (SIM_ARGS='--help')"
 	@echo "make test     the whole suite: lint, type checks, pytest on CPython and the unix port"
 	@echo "make bench    print performance figures"
+	@echo "make dashboard  live browser dashboard against the sim (DASHBOARD_ARGS='--help')"
 	@echo "make deploy BOARD=<board> PORT=<device> [CONFIG=<json>] [RESET=0]"
 	@echo "make flash  BOARD=<board> PORT=<device> IMAGE=<firmware.bin>"
 
@@ -49,6 +51,9 @@ deploy: setup
 
 flash: setup
 	$(PY) tools/flash.py --board "$(BOARD)" --port "$(PORT)" --image "$(IMAGE)" --config "$(CONFIG)" --reset "$(RESET)"
+
+dashboard: setup
+	$(PY) tools/dashboard/serve.py $(DASHBOARD_ARGS)
 
 clean:
 	rm -rf build artifacts .pytest_cache .hypothesis .mypy_cache .ruff_cache

@@ -49,6 +49,10 @@ class DeployError(Exception):
     pass
 
 
+class NoAnswer(DeployError):
+    pass
+
+
 def _tool(name):
     path = os.path.join(VENV_BIN, name)
     return path if os.path.exists(path) else name
@@ -113,7 +117,7 @@ def mpremote(port, *args, timeout=120):
     try:
         result = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired:
-        raise DeployError("no answer from the board on %s (mpremote timed out)" % port) from None
+        raise NoAnswer("no answer from the board on %s (mpremote timed out)" % port) from None
     except FileNotFoundError:
         raise DeployError("mpremote is not installed: run make setup") from None
     if result.returncode != 0:
@@ -138,7 +142,15 @@ def deploy(board, port, config_path, reset):
     out_dir = compile_tree(board, os.path.join(REPO, "build", board))
     # `cp -r DIR :` puts DIR's contents (main.py, lib/) at the board's root; files whose hash
     # already matches are skipped by mpremote.
-    mpremote(port, "fs", "cp", "-r", out_dir, ":")
+    try:
+        mpremote(port, "fs", "cp", "-r", out_dir, ":")
+    except NoAnswer:
+        raise
+    except DeployError as first:
+        # A serial hiccup mid-copy (seen under load on the pty of a virtual board): once more;
+        # files already copied are skipped by their hash.
+        print("deploy: %s; retrying once" % first, file=sys.stderr)
+        mpremote(port, "fs", "cp", "-r", out_dir, ":")
     with tempfile.TemporaryDirectory() as tmp:
         site_file = os.path.join(tmp, "site.json")
         with open(site_file, "w") as f:
