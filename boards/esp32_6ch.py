@@ -29,8 +29,7 @@ _CHIP_DEFAULTS = {"ugain": 7305, "igain": 27518}
 
 
 
-def unique_id():
-    return machine.unique_id()
+unique_id = hardware.unique_id
 
 
 def watchdog(timeout_ms):
@@ -38,10 +37,7 @@ def watchdog(timeout_ms):
 
 
 def network_up(config):
-    from boards import wifi
-
-    settings = config.get("wifi") or {}
-    return wifi.up(settings.get("ssid", ""), settings.get("password", ""), _WIFI_TIMEOUT_MS)
+    return hardware.network_up(config, _WIFI_TIMEOUT_MS)
 
 
 def han_uart(config):
@@ -50,9 +46,7 @@ def han_uart(config):
 
 def spi_chips(config):
     # Mode 3 (CPOL=1, CPHA=1) like every ATM90E32 driver on the ESP32 (§2); CS idle high.
-    spi = machine.SPI(_SPI_ID, baudrate=_SPI_BAUD, polarity=1, phase=1, bits=8,
-                      firstbit=machine.SPI.MSB, sck=machine.Pin(_SCK),
-                      mosi=machine.Pin(_MOSI), miso=machine.Pin(_MISO))
+    spi = hardware.atm90e32_spi(_SPI_ID, _SPI_BAUD, _SCK, _MOSI, _MISO)
     first = machine.Pin(_CS_CT1_3, machine.Pin.OUT, value=1)
     second = machine.Pin(_CS_CT4_6, machine.Pin.OUT, value=1)
     return [

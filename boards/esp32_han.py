@@ -25,8 +25,7 @@ _PARITY = {"none": None, "even": 0, "odd": 1}
 
 
 
-def unique_id():
-    return machine.unique_id()
+unique_id = hardware.unique_id
 
 
 def watchdog(timeout_ms):
@@ -34,10 +33,7 @@ def watchdog(timeout_ms):
 
 
 def network_up(config):
-    from boards import wifi
-
-    settings = config.get("wifi") or {}
-    return wifi.up(settings.get("ssid", ""), settings.get("password", ""), _WIFI_TIMEOUT_MS)
+    return hardware.network_up(config, _WIFI_TIMEOUT_MS)
 
 
 def _invert(han):

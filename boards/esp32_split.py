@@ -32,8 +32,7 @@ _CHIP_DEFAULTS = {"ugain": 3920, "igain": 25498}
 
 
 
-def unique_id():
-    return machine.unique_id()
+unique_id = hardware.unique_id
 
 
 def watchdog(timeout_ms):
@@ -41,10 +40,7 @@ def watchdog(timeout_ms):
 
 
 def network_up(config):
-    from boards import wifi
-
-    settings = config.get("wifi") or {}
-    return wifi.up(settings.get("ssid", ""), settings.get("password", ""), _WIFI_TIMEOUT_MS)
+    return hardware.network_up(config, _WIFI_TIMEOUT_MS)
 
 
 def han_uart(config):
@@ -53,9 +49,7 @@ def han_uart(config):
 
 def spi_chips(config):
     # Mode 3 (CPOL=1, CPHA=1) like every ATM90E32 driver on the ESP32 (§2); CS idle high.
-    spi = machine.SPI(_SPI_ID, baudrate=_SPI_BAUD, polarity=1, phase=1, bits=8,
-                      firstbit=machine.SPI.MSB, sck=machine.Pin(_SCK),
-                      mosi=machine.Pin(_MOSI), miso=machine.Pin(_MISO))
+    spi = hardware.atm90e32_spi(_SPI_ID, _SPI_BAUD, _SCK, _MOSI, _MISO)
     main_cs = machine.Pin(_CS_MAIN, machine.Pin.OUT, value=1)
     chips = [(spi, main_cs, ("CT1", None, "CT2"), _CHIP_DEFAULTS)]
     settings = config.get("atm90e32") or {}

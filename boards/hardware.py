@@ -1,5 +1,6 @@
-# What every real board does the same way (ESP32, ESP8266, rp2): blink an LED to be found,
-# reset, and name the reset cause. Board modules import from here; only they know the pins.
+# What every real board does the same way (ESP32, ESP8266, rp2): its unique id, WiFi from the
+# config, the ATM90E32's SPI bus, blinking an LED to be found, reset, and naming the reset cause.
+# Board modules import from here; only they know the pins.
 import machine
 
 _timer = None
@@ -12,6 +13,25 @@ _CAUSES = (
     ("soft", "SOFT_RESET"),
     ("deepsleep", "DEEPSLEEP_RESET"),
 )
+
+
+def unique_id():
+    return machine.unique_id()
+
+
+def network_up(config, timeout_ms):
+    from boards import wifi
+
+    settings = config.get("wifi") or {}
+    return wifi.up(settings.get("ssid", ""), settings.get("password", ""), timeout_ms)
+
+
+def atm90e32_spi(spi_id, baudrate, sck, mosi, miso):
+    """The bus for ATM90E32 chips: SPI mode 3 (CPOL=1, CPHA=1), MSB first, as every ATM90E32
+    driver uses it (research atm90e32.md §2); chip selects are the board's own pins."""
+    return machine.SPI(spi_id, baudrate=baudrate, polarity=1, phase=1, bits=8,
+                       firstbit=machine.SPI.MSB, sck=machine.Pin(sck), mosi=machine.Pin(mosi),
+                       miso=machine.Pin(miso))
 
 
 def blink(led, seconds, timer_id, active_low=False):

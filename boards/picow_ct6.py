@@ -34,8 +34,7 @@ _CHIP_OPTIONS = {"channel_map_u": 0x0444}
 
 
 
-def unique_id():
-    return machine.unique_id()
+unique_id = hardware.unique_id
 
 
 def watchdog(timeout_ms):
@@ -44,10 +43,7 @@ def watchdog(timeout_ms):
 
 
 def network_up(config):
-    from boards import wifi
-
-    settings = config.get("wifi") or {}
-    return wifi.up(settings.get("ssid", ""), settings.get("password", ""), _WIFI_TIMEOUT_MS)
+    return hardware.network_up(config, _WIFI_TIMEOUT_MS)
 
 
 def han_uart(config):
@@ -61,9 +57,7 @@ def spi_chips(config):
     time.sleep_ms(10)
     reset_pin.value(1)
     # Mode 3 (CPOL=1, CPHA=1); SPI.MSB, not a literal 0, which rp2 reads as LSB first (§2).
-    spi = machine.SPI(_SPI_ID, baudrate=_SPI_BAUD, polarity=1, phase=1, bits=8,
-                      firstbit=machine.SPI.MSB, sck=machine.Pin(_SCK),
-                      mosi=machine.Pin(_MOSI), miso=machine.Pin(_MISO))
+    spi = hardware.atm90e32_spi(_SPI_ID, _SPI_BAUD, _SCK, _MOSI, _MISO)
     first = machine.Pin(_CS_CT1_3, machine.Pin.OUT, value=1)
     second = machine.Pin(_CS_CT4_6, machine.Pin.OUT, value=1)
     return [

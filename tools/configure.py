@@ -24,6 +24,8 @@ import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+sys.path.insert(0, HERE)
+import cli_args  # noqa: E402
 
 
 class UsageError(Exception):
@@ -31,35 +33,17 @@ class UsageError(Exception):
 
 
 def parse_broker(text):
-    user = password = ""
-    if "@" in text:
-        credentials, text = text.rsplit("@", 1)
-        user, _, password = credentials.partition(":")
-    host, sep, port = text.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError("--broker must be [USER:PASSWORD@]HOST:PORT")
-    return host, int(port), user, password
+    try:
+        return cli_args.parse_broker(text)
+    except ValueError as e:
+        raise UsageError("--broker: %s" % e) from None
 
 
 def parse_assignments(pairs):
-    """['a.b=1', 'c=x'] -> {"a": {"b": 1}, "c": "x"}"""
-    change = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key or key.startswith(".") or key.endswith(".") or ".." in key:
-            raise UsageError("expected KEY=VALUE, got %r" % pair)
-        try:
-            value = json.loads(text)
-        except ValueError:
-            value = text
-        node = change
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise UsageError("%s is set both as a value and as a group" % key)
-        node[parts[-1]] = value
-    return change
+    try:
+        return cli_args.parse_assignments(pairs)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
 
 
 class Session:

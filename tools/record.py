@@ -32,6 +32,9 @@ import sqlite3
 import sys
 import time
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import cli_args
+
 SCHEMA_VERSION = 1
 TOTAL_TEXT = (("src", "src"), ("meter_id", "id"), ("model", "model"), ("mtime", "mtime"))
 TOTAL_REAL = ("p", "p_imp", "p_exp", "q", "f", "t")
@@ -241,20 +244,10 @@ class Store:
 
 def parse_broker(value):
     """'[user:password@]host[:port]' -> (host, port, user, password)."""
-    user = password = ""
-    if "@" in value:
-        credentials, value = value.rsplit("@", 1)
-        if ":" not in credentials:
-            raise UsageError("--broker: credentials must be user:password")
-        user, password = credentials.split(":", 1)
-    host, sep, port = value.rpartition(":")
-    if not sep:
-        host, port = value, "1883"
-    if not host:
-        raise UsageError("--broker: expected [user:password@]host:port")
-    if not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError("--broker: port must be a number from 1 to 65535")
-    return host.strip("[]"), int(port), user, password
+    try:
+        return cli_args.parse_broker(value, default_port=1883)
+    except ValueError as e:
+        raise UsageError("--broker: %s" % e) from None
 
 
 def check_topic_level(value, what):

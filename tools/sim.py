@@ -22,27 +22,11 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import mp_env
 from broker import Broker
+from cli_args import parse_assignments, parse_broker
 from han_capture import load_pushes, write_replay
 
 RESET_EXIT_CODE = 100  # boards/sim.py: reset() exits the unix port with this code
 WATCHDOG_FILE = ".sim_watchdog"  # boards/sim.py touches it when the firmware feeds the watchdog
-
-
-def parse_broker(text):
-    """'[user:password@]host:port' -> (host, port, user, password)."""
-    user = password = ""
-    if "@" in text:
-        credentials, text = text.rsplit("@", 1)
-        if ":" not in credentials:
-            raise ValueError("credentials must be user:password")
-        user, password = credentials.split(":", 1)
-    host, sep, port = text.rpartition(":")
-    if not sep or not host:
-        raise ValueError("expected host:port")
-    port = int(port)
-    if not 0 < port < 65536:
-        raise ValueError("port out of range")
-    return host, port, user, password
 
 
 def build_parser():
@@ -91,19 +75,11 @@ class Sim:
             site["device_id"] = self.args.device_id
         if self.args.secret:
             site["security"] = {"secret": self.args.secret}
-        for assignment in self.args.set:
-            key, sep, text = assignment.partition("=")
-            if not sep or not key:
-                raise ValueError("--set expects KEY=VALUE, got %r" % assignment)
-            try:
-                value = json.loads(text)
-            except ValueError:
-                value = text
-            node = site
-            parts = key.split(".")
-            for part in parts[:-1]:
-                node = node.setdefault(part, {})
-            node[parts[-1]] = value
+        for key, value in parse_assignments(self.args.set).items():
+            if isinstance(value, dict) and isinstance(site.get(key), dict):
+                site[key].update(value)
+            else:
+                site[key] = value
         tmp = os.path.join(self.state_dir, "site.json.tmp")
         with open(tmp, "w") as f:
             json.dump(site, f)
