@@ -12,7 +12,7 @@ import sys
 import crash_log
 import log
 import storage
-from clock import ticks_diff, ticks_ms, unix_time
+from clock import ticks_add, ticks_diff, ticks_ms, unix_time
 from micropython import const
 from publish_context import PublishContext
 
@@ -370,21 +370,36 @@ class App:
             log.warning("config: refused: %s", result["error"])
             self.reply(result_topic, result)
             return
-        if not result["changed"]:
+        changed = result["changed"]
+        if not changed:
             self.reply(result_topic, result)
             return
+        link_change = config_schema.touches_connectivity(changed)
+        if link_change:
+            others = [key for key in changed if not config_schema.is_connectivity(key)]
+            if others:
+                # A failed connection rolls the whole change back: keep the two apart.
+                error = ("change connection settings (wifi.*, mqtt.host/port/user/password/tls)"
+                         " on their own, not with %s, so a rollback undoes nothing else"
+                         % ", ".join(others))
+                self.reply(result_topic, {"ok": False, "error": error})
+                return
         try:
+            if link_change:
+                # The way back is on flash before the new settings are: a reset in between
+                # still rolls back.
+                storage.write_atomic(_TRIAL_FILE, json.dumps(self.config))
             config_store.save(new_config)
         except OSError as e:  # flash full or failing: keep running on the old config
+            storage.remove(_TRIAL_FILE)
             self.reply(result_topic, {"ok": False, "error": "could not save config: %s" % e})
             return
         old_config = self.config
         self.config = new_config
-        changed = result["changed"]
         log.info("config: changed %s", ", ".join(changed))
         self.reply(result_topic, result)
         self.publish_config()
-        if config_schema.touches_connectivity(changed):
+        if link_change:
             self._start_trial(old_config)
         elif result["restart"] or self.safe_mode:
             self.request_reset("config change needs a restart")
@@ -394,6 +409,9 @@ class App:
     def _apply_live(self, changed):
         """Settings that take effect without a restart: formats, meter settings, calibration."""
         sections = {key.split(".")[0] for key in changed}
+        if "homeassistant" in sections:
+            # its status topic is one of the link's subscriptions
+            self._replace_link()
         self.ctx = PublishContext(self.config, self.board, VERSION)
         if self.source is not None and self.config["source"] in sections:
             self.source.apply_settings(self.config[self.config["source"]])
@@ -424,14 +442,20 @@ class App:
     # -- connectivity changes on trial ------------------------------------------------------------
 
     def _start_trial(self, old_config):
-        """Try the new broker/WiFi settings; roll back by itself if they do not connect."""
-        storage.write_atomic(_TRIAL_FILE, json.dumps(old_config))
-        self.trial_deadline_ms = ticks_ms() + self.trial_ms
+        """Try the new broker/WiFi settings (the old ones are in _TRIAL_FILE); roll back by
+        itself if they do not connect."""
+        self.trial_deadline_ms = ticks_add(ticks_ms(), self.trial_ms)
         log.info("config: trying the new connection settings for %d s", self.trial_ms // 1000)
-        self.link.close()
+        self._replace_link()
+
+    def _replace_link(self):
+        """A new link for changed settings, keeping what the old one still had to deliver."""
+        old = self.link
+        old.close()
         self.ctx = PublishContext(self.config, self.board, VERSION)
         self.base = self.ctx.base
         self._build_link()
+        self.link.adopt(old)
 
     def _check_trial(self, now):
         if self.trial_deadline_ms is None or ticks_diff(now, self.trial_deadline_ms) < 0:
@@ -460,16 +484,17 @@ class App:
             return
         failed = self.link.last_error or "no connection"
         self.config = old_config
-        config_store.save(old_config)
-        storage.remove(_TRIAL_FILE)
+        try:
+            config_store.save(old_config)
+        except OSError as e:  # keep the trial file: the next boot rolls back again
+            log.error("config: cannot save the rolled back config: %s", e)
+        else:
+            storage.remove(_TRIAL_FILE)
         note = "rolled back a connectivity change: the broker was not reachable within %d s (%s)"
         self.notices.append(note % (self.trial_ms // 1000, failed))
         self.rollback_report = {"ok": False, "error": note % (self.trial_ms // 1000, failed)}
         log.warning("config: " + note, self.trial_ms // 1000, failed)
-        self.link.close()
-        self.ctx = PublishContext(self.config, self.board, VERSION)
-        self.base = self.ctx.base
-        self._build_link()
+        self._replace_link()
 
     # -- shutdown -------------------------------------------------------------------------------
 
@@ -500,7 +525,11 @@ def _load_config():
                                                              local=True)
         if result["ok"]:
             config = new_config
-            config_store.save(config)
+            try:
+                config_store.save(config)
+            except OSError as e:  # run on them anyway; site.json stays for the next boot
+                notices.append("site settings applied but not saved: %s" % e)
+                return config, notices
         else:
             notices.append("site settings refused: %s" % result["error"])
         storage.remove(_SITE_FILE)
@@ -524,7 +553,7 @@ def main():
         safe_mode = crash_log.boot(board.reset_cause())
         app = App(board, config, notices, safe_mode)
         if storage.exists(_TRIAL_FILE):
-            app.trial_deadline_ms = ticks_ms() + app.trial_ms
+            app.trial_deadline_ms = ticks_add(ticks_ms(), app.trial_ms)
         _drop_rare_modules()
         app.run()
     except KeyboardInterrupt:
@@ -539,9 +568,15 @@ def main():
         except Exception as e:  # going down anyway; say why the goodbye failed
             log.error("app: shutdown: %s", e)
     if crashed is not None:
-        if board is None:
-            raise crashed  # no board to reset: the config or board module itself is broken
-        board.reset()
+        if board is not None:
+            board.reset()
+        if sys.platform != "linux":
+            # No board module (it failed to load): reset the hardware directly rather than sit
+            # at the REPL, where nothing feeds a watchdog or brings the reader back.
+            import machine
+
+            machine.reset()
+        raise crashed  # the unix port: show why
     if app is not None and app.reset_requested:
         board.reset()
     if interrupted and getattr(board, "MAINTENANCE_ON_INTERRUPT", True):

@@ -62,8 +62,10 @@ def handle(app, payload):
         result["id"] = request["id"]
     try:
         reset = _run(app, name, request, result)
-    except (ValueError, OSError) as e:
-        result = {"ok": False, "cmd": name, "error": str(e)}
+    except Exception as e:  # a command must never take the reader down: answer instead
+        log.error("cmd: %s failed: %s", name, e)
+        result = {"ok": False, "cmd": name, "error": "%s: %s" % (type(e).__name__, e)
+                  if not isinstance(e, (ValueError, OSError)) else str(e)}
         if "id" in request:
             result["id"] = request["id"]
         reset = False
@@ -90,6 +92,8 @@ def _run(app, name, request, result):
             raise ValueError('reset_energy needs "confirm": "reset_energy"')
         if app.config["source"] != "atm90e32":
             raise ValueError("reset_energy: a HAN meter's registers belong to the meter")
+        if app.energy is None:
+            raise ValueError("reset_energy: the meter source is not running (safe mode)")
         app.energy.reset()
     return False
 

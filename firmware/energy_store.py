@@ -35,8 +35,14 @@ class EnergyStore:
             counters = json.loads(text)
             self.source.restore_energy(counters)
         except (ValueError, TypeError, KeyError) as e:
+            # Keep the unusable file for a human to look at instead of overwriting it.
+            try:
+                storage.write_atomic(self.path + ".bad", text)
+            except OSError as write_error:
+                log.error("energy: cannot keep %s.bad: %s", self.path, write_error)
             log.error("energy: %s is unusable (%s); counters start from zero", self.path, e)
-            return "energy counters could not be restored (%s); starting from zero" % e
+            return "energy counters could not be restored (%s); starting from zero, the file " \
+                   "is kept as %s.bad" % (e, self.path)
         self.saved = counters
         log.info("energy: restored lifetime counters from %s", self.path)
         return None
@@ -49,6 +55,12 @@ class EnergyStore:
 
     def save(self):
         counters = self.source.energy_counters()
+        if self.saved:
+            # Counters of channels the board does not have now (an add-on chip switched off)
+            # are kept, so they continue when the channel comes back.
+            for key in self.saved:
+                if key not in counters:
+                    counters[key] = self.saved[key]
         if counters == self.saved:
             return
         try:

@@ -206,7 +206,6 @@ def test_unusable_energy_state_is_refused_whole():
     bad_states = (
         [1, 2],
         {"counts_per_wh": 100, "CT1": [1, 2]},
-        {"counts_per_wh": 320, "CT2": [1, 2], "CT9": [1, 2]},
         {"counts_per_wh": 320, "CT2": [1, 2], "CT3": [-1, 2]},
         {"counts_per_wh": 320, "CT2": [1, 2], "CT3": [1.5, 2]},
         {"counts_per_wh": 320, "CT2": [1, 2], "CT3": "lots"},
@@ -218,6 +217,15 @@ def test_unusable_energy_state_is_refused_whole():
     source.reset_energy()
     for key, value in source.energy_counters().items():
         assert key == "counts_per_wh" or value == [0, 0]
+
+
+def test_channels_the_board_no_longer_has_do_not_block_the_rest():
+    clock, chips = board()
+    source, reading, logged = source_for(chips, clock)
+    restored = source.restore_energy({"counts_per_wh": 320, "CT2": [640, 320], "CT9": [1, 2]})
+    assert restored == ["CT2"]
+    assert source.energy_counters()["CT2"] == [640, 320]
+    assert "CT9" not in source.energy_counters()
 
 
 def test_calibration_through_the_source():

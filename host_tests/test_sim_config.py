@@ -50,6 +50,7 @@ BAD_MESSAGES = [
     (b'{"device_id": "a b"}', "device_id"),
     (b'{"security": {"secret": "00112233445566778899aabbccddeeff"}}', "security.secret"),
     (json.dumps({"mqtt": {"user": "x" * 2000}}).encode(), "too large"),
+    (b'{"mqtt": {"port": 1884}, "publish_interval_s": 5}', "on their own"),
 ]
 
 

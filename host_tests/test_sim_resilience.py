@@ -132,6 +132,11 @@ def test_a_boot_loop_ends_in_safe_mode_that_still_connects_and_takes_config(tmp_
             # still configurable over MQTT
             from mqtt_observer import publish
 
+            # a command that needs the meter source answers instead of crashing the board
+            publish(broker, BASE + "/cmd", b'{"cmd": "reset_energy", "confirm": "reset_energy"}')
+            assert wait_until(lambda: observer.payloads(BASE + "/cmd/result"), timeout=10)
+            answer = json.loads(observer.payloads(BASE + "/cmd/result")[-1])
+            assert answer["ok"] is False and "safe mode" in answer["error"]
             publish(broker, BASE + "/config/set", b'{"homeassistant": {"enabled": false}}')
             assert wait_until(lambda: observer.payloads(BASE + "/config/result"), timeout=10)
             assert json.loads(observer.payloads(BASE + "/config/result")[-1])["ok"] is True
@@ -160,4 +165,16 @@ def test_a_hung_loop_is_reset_by_the_watchdog_and_the_reason_published(tmp_path)
             assert observer.payloads(BASE + "/status")[-1] == b"online"
         finally:
             assert sim.stop() == 0, sim.log()
+        observer.close()
+
+
+def test_a_non_ascii_topic_prefix_still_connects(tmp_path):
+    prefix = "zähler"
+    with Broker() as broker:
+        observer = Observer(broker, [prefix + "/#"])
+        with SimRun(broker, str(tmp_path), DEVICE,
+                    extra_args=["--quiet", "--set", "mqtt.prefix=" + prefix]):
+            assert wait_until(lambda: observer.payloads(prefix + "/%s/state" % DEVICE),
+                              timeout=30)
+            assert observer.payloads(prefix + "/%s/status" % DEVICE)[-1] == b"online"
         observer.close()

@@ -463,7 +463,9 @@ class Atm90e32Source:
     def restore_energy(self, state):
         """Seed the lifetime counters from a saved energy_counters() (at boot). All or nothing:
         ValueError with the reason (and nothing changed) for a state that does not fit; returns
-        the ids restored. Channels the state does not mention keep their counters."""
+        the ids restored. Channels the state does not mention keep their counters; channels this
+        board does not have (an add-on chip switched off) are skipped, not fatal: the firmware
+        keeps their saved counters for when they come back."""
         if not isinstance(state, dict):
             raise ValueError("energy state must be an object")
         if state.get("counts_per_wh") != COUNTS_PER_WH:
@@ -475,7 +477,7 @@ class Atm90e32Source:
                 continue
             slot = self._slot(key)
             if slot is None:
-                raise ValueError("energy state names unknown channel %r" % (key,))
+                continue
             pair = state[key]
             if (
                 not isinstance(pair, (list, tuple))

@@ -19,7 +19,7 @@ import random
 import socket
 
 import log
-from clock import ticks_diff, ticks_ms
+from clock import ticks_add, ticks_diff, ticks_ms
 from micropython import const
 
 _BACKOFF_MIN_MS = const(1000)
@@ -36,9 +36,11 @@ class _SocketFactory:
     def __init__(self, timeout_s):
         self.timeout_s = timeout_s
         self.getaddrinfo = socket.getaddrinfo
+        self.last = None  # the raw socket of the latest connection (under TLS, if any)
 
     def socket(self, *args):
         sock = socket.socket(*args)
+        self.last = sock
         sock.settimeout(self.timeout_s)
         # umqtt.simple writes each packet in several small pieces; with Nagle's algorithm the
         # later pieces wait for the peer's delayed ACK (~40 ms on Linux), measured in make bench.
@@ -54,8 +56,9 @@ class _WatchedSocket:
     """Wraps the connected socket: notes when bytes arrive (liveness) and bounds every blocking
     read and write by the link's timeout instead of umqtt.simple's `setblocking(True)`."""
 
-    def __init__(self, sock, timeout_s, link):
-        self._sock = sock
+    def __init__(self, sock, raw, timeout_s, link):
+        self._sock = sock  # what umqtt reads and writes: the TCP socket, or the TLS one over it
+        self._raw = raw  # the TCP socket, which takes timeouts (a TLS socket has no settimeout)
         self._timeout_s = timeout_s
         self._link = link
 
@@ -72,12 +75,14 @@ class _WatchedSocket:
 
     def setblocking(self, flag):
         if flag:
-            self._sock.settimeout(self._timeout_s)
+            if self._sock is not self._raw:
+                self._sock.setblocking(True)
+            self._raw.settimeout(self._timeout_s)
         else:
             self._sock.setblocking(False)
 
     def settimeout(self, timeout_s):
-        self._sock.settimeout(self._timeout_s if timeout_s is None else timeout_s)
+        self._raw.settimeout(self._timeout_s if timeout_s is None else timeout_s)
 
     def close(self):
         self._sock.close()
@@ -97,8 +102,10 @@ class MqttLink:
         self._ssl = ssl
         self._timeout_s = timeout_s
         self._backoff_max_ms = backoff_max_ms
-        self.status_topic = status_topic
-        self.subscriptions = subscriptions
+        # Topics as bytes: umqtt.simple sizes packets with len(), which counts characters of a
+        # str; a non-ASCII prefix from the config would make every CONNECT malformed.
+        self.status_topic = _bytes(status_topic)
+        self.subscriptions = [_bytes(topic) for topic in subscriptions]
         self.client = None
         self.connected = False
         self.on_connect = None  # called after every (re)connect, once online is published
@@ -118,8 +125,12 @@ class MqttLink:
     # -- connection ---------------------------------------------------------------------------
 
     def _patch_umqtt(self):
-        if not self._patched and hasattr(self._mqtt, "socket"):
-            self._mqtt.socket = _SocketFactory(self._timeout_s)
+        if not self._patched:
+            factory = getattr(self._mqtt, "socket", None)
+            if isinstance(factory, _SocketFactory):
+                factory.timeout_s = self._timeout_s
+            elif factory is not None:
+                self._mqtt.socket = _SocketFactory(self._timeout_s)
         self._patched = True
 
     def _on_message(self, topic, payload):
@@ -140,8 +151,14 @@ class MqttLink:
         try:
             client.connect(True, self._timeout_s)  # umqtt.simple >= 1.5 takes a timeout
         except TypeError:
+            if self._ssl is not None:
+                # umqtt.simple before 1.4 takes ssl as a flag and ignores an SSLContext: the
+                # broker would go unverified. Refuse rather than pretend.
+                raise OSError("mqtt.tls needs umqtt.simple 1.5 or later (SSLContext)") from None
             client.connect(True)  # 1.3.4: bounded by the socket factory's timeout
-        client.sock = _WatchedSocket(client.sock, self._timeout_s, self)
+        factory = getattr(self._mqtt, "socket", None)
+        raw = factory.last if isinstance(factory, _SocketFactory) and factory.last else client.sock
+        client.sock = _WatchedSocket(client.sock, raw, self._timeout_s, self)
         self.last_rx_ms = self._last_ping_ms = ticks_ms()
         for topic in self.subscriptions:
             client.subscribe(topic, 0)
@@ -159,12 +176,15 @@ class MqttLink:
             log.warning("mqtt: link down: %s", reason)
         self.connected = False
         self.last_error = reason
+        self._close_socket()
+        self._schedule_retry()
+
+    def _close_socket(self):
         if self.client is not None and self.client.sock is not None:
             try:
                 self.client.sock.close()
             except OSError as e:  # the socket is already gone; nothing else to release
                 log.debug("mqtt: close after failure: %s", e)
-        self._schedule_retry()
 
     def _schedule_retry(self):
         self.failures += 1
@@ -173,7 +193,7 @@ class MqttLink:
         if step > self._backoff_max_ms:
             step = self._backoff_max_ms
         step = step // 2 + (step // 2) * random.getrandbits(8) // 255
-        self._next_attempt_ms = ticks_ms() + step
+        self._next_attempt_ms = ticks_add(ticks_ms(), step)
         self.retry_in_ms = step
 
     def service(self):
@@ -250,7 +270,20 @@ class MqttLink:
                 self.client.disconnect()
             except Exception as e:
                 log.warning("mqtt: clean disconnect failed: %s", _describe(e))
+                self._close_socket()  # disconnect() closes it only when it gets that far
         self.connected = False
+
+    def adopt(self, old):
+        """Take over another link's queued state messages and counters (a link replaced for
+        new connection settings must not lose what the old one still had to deliver)."""
+        self.outbox = old.outbox
+        self.outbox_dropped = old.outbox_dropped
+        self.connects = old.connects
+        self.inbox_dropped = old.inbox_dropped
+
+
+def _bytes(topic):
+    return topic.encode() if type(topic) is str else topic
 
 
 def _describe(e):

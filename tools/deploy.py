@@ -140,17 +140,20 @@ def deploy(board, port, config_path, reset):
     site = site_settings(board, config_path)
     check_port(port)
     out_dir = compile_tree(board, os.path.join(REPO, "build", board))
-    # `cp -r DIR :` puts DIR's contents (main.py, lib/) at the board's root; files whose hash
-    # already matches are skipped by mpremote.
+    # `cp -r lib :.` lands in ./lib on a LittleFS board (where `:` alone is an existing
+    # directory and would get a copy of the build folder inside it) and on a virtual board
+    # alike; files whose hash already matches are skipped by mpremote.
+    copy = ("fs", "cp", "-r", os.path.join(out_dir, "lib"), ":.",
+            "+", "fs", "cp", os.path.join(out_dir, "main.py"), ":main.py")
     try:
-        mpremote(port, "fs", "cp", "-r", out_dir, ":")
+        mpremote(port, *copy)
     except NoAnswer:
         raise
     except DeployError as first:
         # A serial hiccup mid-copy (seen under load on the pty of a virtual board): once more;
         # files already copied are skipped by their hash.
         print("deploy: %s; retrying once" % first, file=sys.stderr)
-        mpremote(port, "fs", "cp", "-r", out_dir, ":")
+        mpremote(port, *copy)
     with tempfile.TemporaryDirectory() as tmp:
         site_file = os.path.join(tmp, "site.json")
         with open(site_file, "w") as f:
