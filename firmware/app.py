@@ -206,8 +206,10 @@ class App:
         condition = self.source.condition(self.meter_quiet_ms)
         if condition == self.condition:
             return
-        if self.condition is not None or condition != "starting":
+        if condition != "ok":
             log.warning("meter: %s -> %s", self.condition, condition)
+        elif self.condition not in (None, "starting"):
+            log.info("meter: %s -> ok", self.condition)
         self.condition = condition
         if self.link.connected:
             self.publish_diag()
