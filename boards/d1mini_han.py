@@ -30,7 +30,6 @@ _WIFI_TIMEOUT_MS = const(2000)
 _PARITY = {"none": None, "even": 0, "odd": 1}
 
 
-
 unique_id = hardware.unique_id
 
 

@@ -28,7 +28,6 @@ _WIFI_TIMEOUT_MS = const(4000)
 _CHIP_DEFAULTS = {"ugain": 7305, "igain": 27518}
 
 
-
 unique_id = hardware.unique_id
 
 

@@ -24,7 +24,6 @@ _WIFI_TIMEOUT_MS = const(4000)
 _PARITY = {"none": None, "even": 0, "odd": 1}
 
 
-
 unique_id = hardware.unique_id
 
 

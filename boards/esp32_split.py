@@ -31,7 +31,6 @@ _WIFI_TIMEOUT_MS = const(4000)
 _CHIP_DEFAULTS = {"ugain": 3920, "igain": 25498}
 
 
-
 unique_id = hardware.unique_id
 
 

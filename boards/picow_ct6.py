@@ -33,7 +33,6 @@ _WIFI_TIMEOUT_MS = const(4000)
 _CHIP_OPTIONS = {"channel_map_u": 0x0444}
 
 
-
 unique_id = hardware.unique_id
 
 
