@@ -33,7 +33,7 @@ _MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see m
 
 # Code that runs rarely (config changes, commands, signing) is imported when needed and dropped
 # again, so it does not hold heap in the steady state (the ESP8266 has about 36 KB in all).
-_RARE_MODULES = ("config_schema", "config_store", "commands", "signing")
+_RARE_MODULES = ("config_schema", "config_store", "commands", "signing", "home_assistant")
 
 
 def _drop_rare_modules():
@@ -41,6 +41,17 @@ def _drop_rare_modules():
         if name in sys.modules:
             del sys.modules[name]
     gc.collect()
+
+
+def _presence(obj, fields):
+    """Bit i set when obj has a value for the i-th (key, attribute) pair of a native table."""
+    mask = 0
+    bit = 1
+    for i in range(1, len(fields), 2):
+        if getattr(obj, fields[i]) is not None:
+            mask |= bit
+        bit <<= 1
+    return mask
 
 
 def _sleep_ms(ms):
@@ -74,6 +85,8 @@ class App:
         # whether they were announced on this connection
         self.announced_keys = storage.read_text(_HA_KEYS_FILE) or ""
         self.session_announced = False
+        self._seen_channels = None  # the reading's channel list the masks below describe
+        self._seen_masks = None  # per value seen so far: bit masks, totals then channels
         self.healthy = False
         self.condition = None  # the source's last reported condition ("ok", "silent", ...)
         self.last_condition_ms = ticks_ms()
@@ -252,8 +265,10 @@ class App:
         self.published += 1
         self.reading.seq = self.published
         self.reading.timestamp = unix_time()
-        if self.link.connected and self.ctx.ha_enabled:
+        fresh = self._new_values_seen()
+        if self.link.connected and self.ctx.ha_enabled and (fresh or not self.session_announced):
             self.announce()
+            _drop_rare_modules()
         state_topic = self.ctx.state_topic
         for topic, payload, retain in reading_messages(self.reading, self.ctx):
             if topic == state_topic:
@@ -287,6 +302,32 @@ class App:
         if merged != known:
             self.announced_keys = merged
             self._save_announced()
+
+    def _new_values_seen(self):
+        """True when the reading has a value (or channel) no earlier reading had: only then can
+        Home Assistant discovery have something new to announce. Bit masks per channel, so the
+        discovery code needs loading only on those rare readings, not on every one."""
+        import native
+
+        reading = self.reading
+        fresh = False
+        if self._seen_channels is not reading.channels:
+            self._seen_channels = reading.channels
+            self._seen_masks = [0] * (len(reading.channels) + 1)
+            fresh = True
+        masks = self._seen_masks
+        mask = _presence(reading, native.TOTAL_FIELDS)
+        if mask & ~masks[0]:
+            masks[0] |= mask
+            fresh = True
+        index = 1
+        for channel in reading.channels:
+            mask = _presence(channel, native.CHANNEL_FIELDS)
+            if mask & ~masks[index]:
+                masks[index] |= mask
+                fresh = True
+            index += 1
+        return fresh
 
     def prune_announcements(self):
         """Remove the HA sensors the current reading (and config) no longer has, then announce."""
