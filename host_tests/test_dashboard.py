@@ -6,6 +6,7 @@ artifacts/."""
 import json
 import os
 import re
+import time
 import signal
 import subprocess
 import sys
@@ -80,6 +81,25 @@ def state_with_ts(observer, device, ts):
     return matching[-1]
 
 
+def shows_a_published_state(page, observer, device, check, attempts=6):
+    """The card shows one of the states published with its `ts` (ts has 1 s resolution, so at
+    a 1 s cadence two states can share it; and the observer may see a state a moment after the
+    page). Returns the card; the last attempt's assertion error propagates."""
+    for attempt in range(attempts):
+        shown = card(page, device)
+        candidates = [s for s in states(observer, device) if str(s.get("ts")) == shown["ts"]]
+        for state in reversed(candidates):
+            try:
+                check(shown, state)
+                return shown
+            except AssertionError:
+                if attempt == attempts - 1 and state is candidates[0]:
+                    raise
+        time.sleep(0.5)
+    check(shown, state_with_ts(observer, device, shown["ts"]))
+    return shown
+
+
 def check_shows_atm90e32_state(shown, state):
     value, tolerance = watts(shown["p"], shown["direction"])
     assert abs(value - state["p"]) <= tolerance, (shown, state)
@@ -125,9 +145,9 @@ def test_dashboard_shows_live_readers_and_flips_to_offline(tmp_path):
                                      "'online' && Number(c.querySelector('canvas')"
                                      ".dataset.points) >= 4; })()", timeout=30), house.log()
 
-                shown = card(page, "house")
+                shown = shows_a_published_state(page, observer, "house",
+                                                 check_shows_atm90e32_state)
                 assert shown["badge"] == "online"
-                check_shows_atm90e32_state(shown, state_with_ts(observer, "house", shown["ts"]))
                 assert re.search(r"updated \d\d:\d\d:\d\d \(\d s ago\)", shown["updated"])
 
                 # The HAN reader: three phases with voltage and current; the headline power of
@@ -136,10 +156,11 @@ def test_dashboard_shows_live_readers_and_flips_to_offline(tmp_path):
                                      "'[data-reader=han]'); return c && c.dataset.ts && "
                                      "c.querySelectorAll('tr[data-channel]').length === 3; })()",
                                      timeout=20), han.log()
-                shown_han = card(page, "han")
-                han_state = state_with_ts(observer, "han", shown_han["ts"])
-                value, tolerance = watts(shown_han["p"], shown_han["direction"])
-                assert abs(value - han_state["p"]) <= tolerance
+                def check_han_power(shown, state):
+                    value, tolerance = watts(shown["p"], shown["direction"])
+                    assert abs(value - state["p"]) <= tolerance, (shown, state)
+
+                shown_han = shows_a_published_state(page, observer, "han", check_han_power)
                 assert sorted(shown_han["channels"]) == ["L1", "L2", "L3"]
                 published_u = {round(s["ch"][c]["u"], 1) for s in states(observer, "han")
                                for c in s.get("ch", {}) if "u" in s["ch"][c]}
