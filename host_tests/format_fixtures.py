@@ -1,6 +1,8 @@
 # portable
 # Fixed readings and contexts for the publishing-format tests (test_formats_*.py): the inputs of
 # the golden tests. Values are chosen so every field is distinguishable from every other one.
+import json
+
 from publish_context import PublishContext
 from reading import Reading
 
@@ -104,3 +106,12 @@ def atm_source_reading():
     r.import_wh = grid.import_wh
     r.export_wh = grid.export_wh
     return r
+
+
+def single_message(format_module, reading, ctx):
+    """(topic, parsed JSON) of the one non-retained bytes message a format yields."""
+    messages = list(format_module.messages(reading, ctx))
+    assert len(messages) == 1
+    topic, payload, retain = messages[0]
+    assert type(payload) is bytes and retain is False
+    return topic, json.loads(payload)

@@ -1,20 +1,15 @@
 # portable
 # Tasmota SML telemetry (lib/tasmota.py): golden payloads with the names evcc reads
 # (research/ecosystem.md §4.3).
-import json
 
 import tasmota
 from civil_time import civil, iso_utc
-from format_fixtures import atm_config, atm_reading, context, han_reading
+from format_fixtures import atm_config, atm_reading, context, han_reading, single_message
 from reading import Reading
 
 
 def _doc(reading, ctx):
-    messages = list(tasmota.messages(reading, ctx))
-    assert len(messages) == 1
-    topic, payload, retain = messages[0]
-    assert type(payload) is bytes and retain is False
-    return topic, json.loads(payload)
+    return single_message(tasmota, reading, ctx)
 
 
 def test_han_golden():

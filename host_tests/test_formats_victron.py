@@ -1,10 +1,9 @@
 # portable
 # The dbus-mqtt-grid JSON (lib/victron.py): golden payloads and the documented shape
 # (research/ecosystem.md §4.2: root "grid", power W required, kWh energies, L1..L3 with power).
-import json
 
 import victron
-from format_fixtures import atm_config, atm_reading, context, han_reading
+from format_fixtures import atm_config, atm_reading, context, han_reading, single_message
 from reading import Reading
 from support import approx_equal
 
@@ -42,11 +41,7 @@ def validate_victron(doc):
 
 
 def _doc(reading, ctx):
-    messages = list(victron.messages(reading, ctx))
-    assert len(messages) == 1
-    topic, payload, retain = messages[0]
-    assert type(payload) is bytes and retain is False
-    return topic, json.loads(payload)
+    return single_message(victron, reading, ctx)
 
 
 def test_han_golden():
