@@ -16,13 +16,15 @@ import support
 CLI = os.path.join(support.REPO, "tools", "han_decode.py")
 # The unix port holds the compiled decoder in its heap, and compiling the largest module from
 # source needs more heap than running it (tests/test_config_memory.py: the 64-bit port needs
-# about twice a board's heap). See test_han_heap.py for what decoding itself costs.
-SOURCE_HEAP = "192K"
+# about twice a board's heap): the smallest source heap that passes is 128K, plus one 8K step.
+# See test_han_heap.py for what decoding itself costs.
+SOURCE_HEAP = "136K"
 # The decoder's modules in a ROMFS image (tools/mp_romfs.py: bytecode runs from flash, as on a
-# ROMFS or frozen-module board): the smallest 64-bit heap that passes is 128K, plus one 8K step.
-# The live heap is ~38 KB; what needs the rest is fragmentation: han_report builds each push's
-# JSON line from many small strings, and at 120K a 1-2 KB line no longer finds a free run.
-ROMFS_HEAP = "136K"
+# ROMFS or frozen-module board): the smallest 64-bit heap that passes is 80K, plus one 8K step.
+# The live heap is ~48 KB (imports, framer and DLMS buffers); the rest is what one push's
+# report needs while the heap is fragmented. Output is written piece by piece (no line-sized
+# string) and hex input decoded from one reused buffer; at 120K and 136K before those two.
+ROMFS_HEAP = "88K"
 
 
 def _run(args, stdin=None, micropython=False, heap=None, env=None, romfs=False):

@@ -23,10 +23,8 @@ def _hex(mv, off, n):
 
 def _text(mv, off, n):
     """JSON string of mv[off:off+n] as ASCII (other bytes escaped)."""
-    if _printable(mv, off, n):
-        raw = bytes(mv[off : off + n])
-        if b'"' not in raw and b"\\" not in raw:
-            return '"' + raw.decode() + '"'
+    if _printable(mv, off, n, True):
+        return '"%s"' % str(memoryview(mv)[off : off + n], "ascii")  # no copy in between
     out = ['"']
     for i in range(off, off + n):
         c = mv[i]
@@ -44,16 +42,39 @@ def _string(s):
     return _text(s.encode(), 0, len(s))
 
 
-def _printable(mv, off, n):
+def _printable(mv, off, n, plain=False):
+    """True if mv[off:off+n] is printable ASCII (plain: and holds no quote or backslash)."""
     for i in range(off, off + n):
-        if not 0x20 <= mv[i] <= 0x7E:
+        c = mv[i]
+        if not 0x20 <= c <= 0x7E or plain and (c == 0x22 or c == 0x5C):
             return False
     return True
 
 
-def _object(table):
-    # Keys are ours (OBIS text, "item<N>", fixed names): plain ASCII, nothing to escape.
-    return "{" + ", ".join('"' + k + '": ' + table[k] for k in sorted(table)) + "}"
+def _write_object(table, write):
+    # Keys are ours (OBIS text, "item<N>", fixed names): plain ASCII, nothing to escape. Values
+    # are JSON texts or tables, written piece by piece: no line-sized string is ever built (on a
+    # small heap a contiguous 1-2 KB block is what fragmentation denies first).
+    write("{")
+    sep = ""
+    for k in sorted(table):
+        write(sep)
+        write('"')
+        write(k)
+        write('": ')
+        v = table[k]
+        if isinstance(v, dict):
+            _write_object(v, write)
+        else:
+            write(v)
+        sep = ", "
+    write("}")
+
+
+def _joined(writer, *args):
+    pieces = []
+    writer(*args, pieces.append)
+    return "".join(pieces)
 
 
 def _item(push, i, meter):
@@ -91,6 +112,11 @@ def _item(push, i, meter):
 
 def dlms_json(push, meter=None):
     """JSON line of a push decoded by dlms.DlmsDecoder (meter: han_meter.HanMeter or None)."""
+    return _joined(write_dlms, push, meter)
+
+
+def write_dlms(push, meter, write):
+    """dlms_json(push, meter), handed to write(text) in pieces."""
     values = {}
     units = {}
     raw = {}
@@ -123,23 +149,28 @@ def dlms_json(push, meter=None):
     for bit in range(len(names)):
         if push.flags & (1 << bit):
             flags.append(names[bit])
-    return _finish(top, values, units, raw, flags)
+    _finish(top, values, units, raw, flags, write)
 
 
-def _finish(top, values, units, raw, flags):
-    top["obis"] = _object(values)
-    top["units"] = _object(units)
+def _finish(top, values, units, raw, flags, write):
+    top["obis"] = values
+    top["units"] = units
     if raw:
-        top["raw"] = _object(raw)
+        top["raw"] = raw
     if flags:
         flags.sort()
         top["flags"] = "[" + ", ".join('"' + f + '"' for f in flags) + "]"
-    return _object(top)
+    _write_object(top, write)
 
 
 def dsmr_json(parser, buf, start, end, no_crc=False):
     """JSON line of the ASCII telegram buf[start:end] (values and units as the telegram has
     them); parser: a dsmr.DsmrParser to reuse."""
+    return _joined(write_dsmr, parser, buf, start, end, no_crc)
+
+
+def write_dsmr(parser, buf, start, end, no_crc, write):
+    """dsmr_json(parser, buf, start, end, no_crc), handed to write(text) in pieces."""
     values = {}
     units = {}
     last = [None, None]  # key and group texts of the last data line, for continuation lines
@@ -151,7 +182,7 @@ def dsmr_json(parser, buf, start, end, no_crc=False):
             key = last[0]
             groups = last[1]
         else:
-            key = "".join(chr(buf[k]) for k in range(p.line_start, p.key_end))
+            key = str(memoryview(buf)[p.line_start : p.key_end], "ascii")
             groups = []
             last[0] = key
             last[1] = groups
@@ -185,4 +216,4 @@ def dsmr_json(parser, buf, start, end, no_crc=False):
         top["malformed_lines"] = str(parser.malformed)
     if no_crc:
         flags.append("no_crc")
-    return _finish(top, values, units, {}, flags)
+    _finish(top, values, units, None, flags, write)

@@ -10,11 +10,15 @@ from han_meter import HanMeter
 
 class HanStreamDecoder:
     """feed() bytes of any framing; on_result(json_line) per decoded push and
-    on_reject(reason) per rejected frame, dropped push or run of skipped bytes."""
+    on_reject(reason) per rejected frame, dropped push or run of skipped bytes.
 
-    def __init__(self, on_result, on_reject=None, meter=None):
+    With out (a text stream: write(str)), each push is written to it as one line, piece by
+    piece, instead: no line string is built (tools/han_decode.py on a small heap)."""
+
+    def __init__(self, on_result, on_reject=None, meter=None, out=None):
         self.meter = meter or HanMeter()
         self._on_result = on_result
+        self._out = out
         self._on_reject = on_reject
         self._discarded = 0  # framer.bytes_discarded already reported
         self._dsmr = DsmrParser()
@@ -45,12 +49,20 @@ class HanStreamDecoder:
 
     def _decode(self, buf, start, end):
         if start < end and self.dlms.decode(buf, start, end) == DONE:
-            self._on_result(han_report.dlms_json(self.dlms.push, self.meter))
+            if self._out is None:
+                self._on_result(han_report.dlms_json(self.dlms.push, self.meter))
+            else:
+                han_report.write_dlms(self.dlms.push, self.meter, self._out.write)
+                self._out.write("\n")
 
     def _on_push(self, kind, buf, start, end, flags):
         self._report_garbage()
         if kind == han_framer.KIND_ASCII:
             no_crc = flags & han_framer.FLAG_NO_CRC
-            self._on_result(han_report.dsmr_json(self._dsmr, buf, start, end, no_crc))
+            if self._out is None:
+                self._on_result(han_report.dsmr_json(self._dsmr, buf, start, end, no_crc))
+            else:
+                han_report.write_dsmr(self._dsmr, buf, start, end, no_crc, self._out.write)
+                self._out.write("\n")
         else:
             self._decode(buf, start, end)

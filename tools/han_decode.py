@@ -103,41 +103,45 @@ def _parse_args(argv):
     return options
 
 
-def _is_hex_text(data):
-    for b in data:
+def _is_hex_text(data, n):
+    for i in range(n):
+        b = data[i]
         if b not in _HEX_DIGITS and b not in b" \t\r\n":
             return False
     return True
 
 
 class _HexFeeder:
-    """Hex text in chunks -> bytes for the decoder; an odd digit carries over."""
+    """Hex text in chunks -> bytes for the decoder; an odd digit carries over. The digits are
+    gathered in one preallocated buffer: no per-line or per-chunk strings are built."""
 
     def __init__(self, sink):
         self._sink = sink
-        self._carry = b""
+        self._digits = bytearray(_CHUNK + 1)
+        self._count = 0  # digits held (one carried over from the last chunk at most)
         self.skipped = 0  # characters that are neither hex digits nor whitespace
 
-    def feed(self, text):
+    def feed(self, text, n):
         import binascii
 
-        digits = self._carry + b"".join(text.split())
-        if not _is_hex_text(digits):
-            kept = bytearray()
-            for b in digits:
-                if b in _HEX_DIGITS:
-                    kept.append(b)
-                else:
-                    self.skipped += 1
-            digits = bytes(kept)
-        n = len(digits) & ~1
-        self._carry = digits[n:]
-        if n:
-            self._sink(binascii.unhexlify(digits[:n]))
+        digits = self._digits
+        k = self._count
+        for i in range(n):
+            b = text[i]
+            if b in _HEX_DIGITS:
+                digits[k] = b
+                k += 1
+            elif b not in b" \t\r\n":
+                self.skipped += 1
+        even = k & ~1
+        if even:
+            self._sink(binascii.unhexlify(memoryview(digits)[:even]))
+        if k & 1:
+            digits[0] = digits[k - 1]
+        self._count = k & 1
 
     def close(self):
-        if self._carry:
-            self.skipped += len(self._carry)
+        self.skipped += self._count
 
 
 def _open(path):
@@ -160,14 +164,10 @@ def main(argv):
     except ValueError as e:
         _usage_error(str(e).replace("han.key", "--key").replace("han.auth_key", "--auth-key"))
 
-    def on_result(line):
-        sys.stdout.write(line)
-        sys.stdout.write("\n")
-
     def on_reject(reason):
         sys.stderr.write("han_decode: rejected: %s\n" % reason)
 
-    decoder = HanStreamDecoder(on_result, on_reject, meter)
+    decoder = HanStreamDecoder(None, on_reject, meter, out=sys.stdout)
     stream = _open(options["file"])
     if options["apdu"]:
         _decode_apdu_lines(stream, decoder, on_reject)
@@ -180,17 +180,18 @@ def main(argv):
 
 
 def _decode_stream(stream, decoder):
-    first = stream.read(_CHUNK)
-    if not first:
+    # One chunk buffer filled with readinto for the whole input (raw bytes are fed from it).
+    chunk = bytearray(_CHUNK)
+    n = stream.readinto(chunk)
+    if not n:
         return
-    hexer = _HexFeeder(decoder.feed) if _is_hex_text(first) else None
-    chunk = first
-    while chunk:
+    hexer = _HexFeeder(decoder.feed) if _is_hex_text(chunk, n) else None
+    while n:
         if hexer is None:
-            decoder.feed(chunk)
+            decoder.feed(chunk, n)
         else:
-            hexer.feed(chunk)
-        chunk = stream.read(_CHUNK)
+            hexer.feed(chunk, n)
+        n = stream.readinto(chunk)
     if hexer is not None:
         hexer.close()
         if hexer.skipped:
@@ -205,7 +206,7 @@ def _decode_apdu_lines(stream, decoder, on_reject):
         digits = b"".join(line.split())
         if not digits:
             continue
-        if len(digits) & 1 or not _is_hex_text(digits):
+        if len(digits) & 1 or not _is_hex_text(digits, len(digits)):
             on_reject("APDU line is not hex")
             continue
         decoder.decode_apdu(bytearray(binascii.unhexlify(digits)))
