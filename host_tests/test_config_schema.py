@@ -136,8 +136,12 @@ BAD = (
     (b'{"atm90e32": {"ct1": {"name": "a\\nb"}}}', "control characters"),
     (b'{"atm90e32": {"ct1": {"name": "' + b"n" * 25 + b'"}}}', "too long"),
     (b'{"wifi": {"ssid": "' + b"s" * 33 + b'"}}', "too long"),
-    (b'{"han": {"key": "0011"}}', "han.key: must be empty or 32 hex digits"),
+    (b'{"han": {"key": "0011"}}', "han.key: must be empty or 32 or 64 hex digits"),
+    (b'{"han": {"key": "' + b"ab" * 24 + b'"}}', "han.key: must be empty or 32 or 64 hex digits"),
+    (b'{"han": {"auth_key": "' + b"zz" * 16 + b'"}}',
+     "han.auth_key: must be empty or 32 or 64 hex digits"),
     (b'{"han": {"key": "0011223344556677889900aabbccddeg"}}', "hex digits"),
+    (b'{"han": {"key": "' + b"0a" * 32 + b'", "auth_key": "1b"}}', "han.auth_key: must be empty"),
     (b'{"security": {"secret": "abc"}}', "security.secret: must be empty or 32..128"),
     (b'{"security": {"secret": "' + b"a" * 33 + b'"}}', "hex digits"),
 )
@@ -369,7 +373,7 @@ def test_rows_describe_every_setting():
         key, kind, _, flags, spec = fields
         assert kind in ("bool", "int", "float", "str", "choice"), fields
         for letter in flags:
-            assert letter in "-srlitxd", fields
+            assert letter in "-srlitxkd", fields
         value = cs.default(fields)
         if kind == "choice":
             assert value in cs.choices(fields), fields

@@ -25,7 +25,8 @@ _MAX_UNKNOWN = const(8)  # unknown keys named in one refusal
 #   flags    "-" or letters: s secret (never published or logged), r needs a restart,
 #            l connectivity (WiFi/broker: tried, rolled back if the broker is unreachable),
 #            i letters/digits/_/- only, t MQTT topic part (no + or #, no outer /),
-#            x hex digits (or empty), d deploy-time only (over MQTT it may only be cleared:
+#            x hex digits (or empty), k an AES key: exactly lo or hi hex digits (128 or
+#            256 bits), d deploy-time only (over MQTT it may only be cleared:
 #            setting it would send it in clear text to everyone on the broker)
 #   range    int/float: lo..hi; str: lo..hi characters (x: hex digits, even); choice: a|b|c
 # "atm90e32.ct#" stands for the six channels atm90e32.ct1 .. atm90e32.ct6.
@@ -57,8 +58,8 @@ values.enabled         bool   false     -   -
 han.baud               choice 115200    r   2400|4800|9600|19200|38400|57600|115200
 han.parity             choice none      r   none|even|odd
 han.invert             bool   true      r   -
-han.key                str    ""        sx  32..32
-han.auth_key           str    ""        sx  32..32
+han.key                str    ""        sxk 32..64
+han.auth_key           str    ""        sxk 32..64
 han.min_interval_s     int    0         -   0..3600
 han.energy_multiplier  float  1.0       -   0.0001..10000
 han.power_multiplier   float  1.0       -   0.0001..10000
@@ -109,8 +110,8 @@ def settings_help():
     han.baud: HAN/P1 line speed (M-Bus HAN: 2400; P1 and H1: 115200)
     han.parity: HAN/P1 parity (Aidon and Kaifa M-Bus HAN: even)
     han.invert: ESP32: invert RX for RJ12 P1/H1 ports; turn off behind an M-Bus converter
-    han.key: Meter encryption key (AES-128, hex); empty = frames are not encrypted
-    han.auth_key: Meter authentication key (hex); empty = none
+    han.key: Meter encryption key (hex: AES-128; AES-256 for suite 2); empty = not encrypted
+    han.auth_key: Meter authentication key (hex, as long as han.key); empty = none
     han.min_interval_s: Least seconds between published HAN readings; 0 = every frame
     han.energy_multiplier: Scale for energy counters (for meters that send no scaler)
     han.power_multiplier: Scale for power values
@@ -309,8 +310,13 @@ def _show(value):
 def _check_str(key, value, lo, hi, flags):
     n = len(value)
     if "x" in flags:
-        if n and (n < lo or n > hi or n % 2 or value.strip("0123456789abcdefABCDEF")):
-            size = str(lo) if lo == hi else f"{lo}..{hi} (even)"
+        aes_key = "k" in flags
+        if n and (n < lo or n > hi or n % 2 or value.strip("0123456789abcdefABCDEF")
+                  or aes_key and n != lo and n != hi):
+            if lo == hi:
+                size = str(lo)
+            else:
+                size = f"{lo} or {hi}" if aes_key else f"{lo}..{hi} (even)"
             return f"{key}: must be empty or {size} hex digits"
         return None
     if n < lo:

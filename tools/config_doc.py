@@ -44,6 +44,8 @@ def _limits(fields):
     if "x" in flags:
         if lo == hi:
             return f"empty or {lo} hex digits"
+        if "k" in flags:
+            return f"empty or {lo} or {hi} hex digits"
         return f"empty or {lo} to {hi} hex digits (an even count)"
     text = f"{lo} to {hi} chars" if lo != "0" else f"up to {hi} chars"
     if "i" in flags:
