@@ -3,6 +3,8 @@
 # new_ecb(key) returns an object with encrypt(in16, out16), the call signature of MicroPython's
 # cryptolib.aes(key, 1). On MicroPython that built-in (C, in every ESP8266/ESP32 build) is used;
 # elsewhere (CPython) the pure-Python FIPS-197 cipher below. Keys of 16, 24 or 32 bytes.
+# gcm.py takes cryptolib itself, so on MicroPython this module is not loaded at all (tests
+# import it to compare the two ciphers).
 #
 # The pure cipher uses the usual four 256-entry round tables (SubBytes, ShiftRows and MixColumns
 # folded together), computed at first use from the GF(2^8) arithmetic of FIPS-197 sections 4-5,

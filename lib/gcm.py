@@ -8,83 +8,74 @@
 #   reduction table for the four bits shifted out per step), so each 16-byte block costs 32
 #   table steps on Python ints instead of 128 bit steps.
 # Decryption happens in place, so no buffer the size of the message is allocated.
-from aes import new_ecb
+#
+# The block cipher is MicroPython's cryptolib (C) where it exists: MicroPython never loads the
+# pure-Python cipher of aes.py, which CPython and the tests (pure=True) use.
 
 _R = 0xE1 << 120  # x^128 = x^7 + x^2 + x + 1, in GCM's reflected bit order
 
 
-def _times_x(v):
-    # Multiply by x (one right shift in GCM bit order) with reduction.
-    return (v >> 1) ^ _R if v & 1 else v >> 1
-
-
 class AesGcm:
     def __init__(self, key, pure=False):
-        self._ecb = new_ecb(key, pure)
+        ecb = None
+        if not pure:
+            try:
+                from cryptolib import aes
+
+                ecb = aes(bytes(key), 1)  # mode 1: ECB
+            except ImportError:
+                pass
+        if ecb is None:
+            from aes import Aes
+
+            ecb = Aes(bytes(key))
+        self._ecb = ecb
         self._ctr = bytearray(16)
         self._ks = bytearray(16)
-        self._ecb.encrypt(bytes(16), self._ks)
-        h = int.from_bytes(self._ks, "big")
+        ecb.encrypt(bytes(16), self._ks)
         # _mul[n] = (nibble n read as 4 polynomial bits, leftmost = x^0) times H.
-        hx = [h]
-        for _ in range(3):
-            hx.append(_times_x(hx[-1]))
-        self._mul = [0] * 16
-        for n in range(16):
-            v = 0
-            for b in range(4):
-                if n & (8 >> b):
-                    v ^= hx[b]
-            self._mul[n] = v
-        # _red[n]: what the low nibble n contributes after a 4-bit shift with reduction.
-        self._red = [0] * 16
-        for n in range(16):
-            v = n
+        # _red[n]: what the low nibble n contributes after a 4-bit shift with reduction; it is
+        # built by the same rule from R (R, R*x, R*x^2, R*x^3 need no reduction themselves).
+        tables = []
+        for v in (int.from_bytes(self._ks, "big"), _R):
+            basis = []
             for _ in range(4):
-                v = _times_x(v)
-            self._red[n] = v
-
-    def _gmul(self, x):
-        # x * H: Horner over the 32 nibbles, least significant (last in the block) first.
-        mul = self._mul
-        red = self._red
-        z = 0
-        for _ in range(16):
-            b = x & 0xFF
-            x >>= 8
-            z = (z >> 4) ^ red[z & 15] ^ mul[b & 15]
-            z = (z >> 4) ^ red[z & 15] ^ mul[b >> 4]
-        return z
-
-    def _ghash(self, y, data, start, end):
-        i = start
-        while i < end:
-            j = i + 16 if i + 16 < end else end
-            x = int.from_bytes(bytes(data[i:j]), "big")
-            if j - i < 16:
-                x <<= 8 * (16 - (j - i))
-            y = self._gmul(y ^ x)
-            i = j
-        return y
-
-    def _counter(self, iv, n):
-        ctr = self._ctr
-        if n < 3:
-            ctr[0:12] = iv  # J0 and the first counter block; later blocks only count up
-        ctr[12] = (n >> 24) & 255
-        ctr[13] = (n >> 16) & 255
-        ctr[14] = (n >> 8) & 255
-        ctr[15] = n & 255
-        self._ecb.encrypt(ctr, self._ks)
-        return self._ks
+                basis.append(v)
+                v = (v >> 1) ^ _R if v & 1 else v >> 1  # times x, with reduction
+            table = [0] * 16
+            for n in range(16):
+                for b in range(4):
+                    if n & (8 >> b):
+                        table[n] ^= basis[b]
+            tables.append(table)
+        self._mul, self._red = tables
 
     def tag(self, iv, aad, data, start, end):
         """The full 16-byte GCM tag of ciphertext data[start:end] with additional data aad."""
-        y = self._ghash(0, aad, 0, len(aad))
-        y = self._ghash(y, data, start, end)
-        y = self._gmul(y ^ (((len(aad) * 8) << 64) | ((end - start) * 8)))
-        e0 = int.from_bytes(bytes(self._counter(iv, 1)), "big")
-        return (y ^ e0).to_bytes(16, "big")
+        mul = self._mul
+        red = self._red
+        # GHASH over the AAD, the ciphertext (each zero-padded to whole blocks) and the block
+        # of their bit lengths (SP 800-38D 7.1).
+        lengths = ((len(aad) * 8) << 64 | (end - start) * 8).to_bytes(16, "big")
+        y = 0
+        for buf, i, stop in ((aad, 0, len(aad)), (data, start, end), (lengths, 0, 16)):
+            while i < stop:
+                j = i + 16 if i + 16 < stop else stop
+                x = int.from_bytes(bytes(buf[i:j]), "big") << (8 * (16 - (j - i)))
+                x ^= y
+                # y = x * H: Horner over the 32 nibbles, least significant (last) first.
+                y = 0
+                for _ in range(16):
+                    b = x & 0xFF
+                    x >>= 8
+                    y = (y >> 4) ^ red[y & 15] ^ mul[b & 15]
+                    y = (y >> 4) ^ red[y & 15] ^ mul[b >> 4]
+                i = j
+        ctr = self._ctr
+        ctr[0:12] = iv
+        ctr[12:16] = b"\x00\x00\x00\x01"  # J0
+        self._ecb.encrypt(ctr, self._ks)
+        return (y ^ int.from_bytes(bytes(self._ks), "big")).to_bytes(16, "big")
 
     def verify(self, iv, aad, data, start, end, tag):
         """True if the (possibly truncated) tag matches; call before decrypt_in_place."""
@@ -96,10 +87,17 @@ class AesGcm:
 
     def decrypt_in_place(self, iv, data, start, end):
         """CTR-decrypt data[start:end] (a writable buffer) in place."""
-        n = 2
+        ctr = self._ctr
+        ks = self._ks
+        ctr[0:12] = iv
+        n = 2  # counter J0 + 1
         i = start
         while i < end:
-            ks = self._counter(iv, n)
+            ctr[12] = (n >> 24) & 255
+            ctr[13] = (n >> 16) & 255
+            ctr[14] = (n >> 8) & 255
+            ctr[15] = n & 255
+            self._ecb.encrypt(ctr, ks)
             # XOR byte by byte: no temporary objects (a 128-bit int would be a heap object).
             for t in range(16 if end - i > 16 else end - i):
                 data[i + t] ^= ks[t]
