@@ -6,9 +6,12 @@
 # 18 uint16, 19 compact-array (unsupported), 20 int64, 21 uint64, 22 enum, 23 float32,
 # 24 float64, 25 date-time, 26 date, 27 time.
 #
-# Reader works on a memoryview that ends exactly where the APDU ends, so reading past the end
-# raises IndexError, which the caller turns into a rejection. It allocates nothing per element
-# except the Python ints of large values.
+# The functions read through a cursor `r`: any object with `mv` (a memoryview that ends exactly
+# where the APDU ends, so reading past the end raises IndexError, which the caller turns into a
+# rejection) and `pos`; element() fills its `tag`, `num`, `off` and `size`. The DLMS decoder is
+# its own cursor (functions, not a Reader class: one type object less in RAM). Malformed data
+# raises ValueError with the reason. Nothing is allocated per element except the Python ints of
+# large values.
 from micropython import const
 
 _ARRAY = const(1)
@@ -17,7 +20,6 @@ _BIT_STRING = const(4)
 _OCTET_STRING = const(9)
 _VISIBLE_STRING = const(10)
 _UTF8_STRING = const(12)
-_DATE_TIME = const(25)
 _MAX_DEPTH = const(8)
 
 # By tag: size of the fixed-length types (0: variable length, container or unsupported), and
@@ -26,85 +28,77 @@ _SIZE = b"\x00\x00\x00\x01\x00\x84\x04\x00\x00\x00\x00\x00\x00\x01\x00\x81\x82\x
     b"\x88\x08\x01\x44\x48\x4c\x45\x44"
 
 
-class Malformed(Exception):
-    pass
-
-
-class Reader:
-    """Cursor over one APDU. element() decodes the element at pos into tag/num/off/size."""
-
-    def __init__(self):
-        self.mv = None
-        self.pos = 0
-        self.tag = 0
-        self.num = 0  # integer value, or element count of a container
-        self.off = 0  # where the value (string bytes, container content) starts
-        self.size = 0  # value length in bytes
-
-    def length(self):
-        mv = self.mv
-        n = mv[self.pos]
-        self.pos += 1
-        if n < 0x80:
-            return n
-        k = n & 0x7F
-        if k > 2:
-            raise Malformed("A-XDR length too long")
-        n = 0
-        for _ in range(k):
-            n = (n << 8) | mv[self.pos]
-            self.pos += 1
+def length(r):
+    """The A-XDR length at r.pos; r.pos moves past it."""
+    mv = r.mv
+    n = mv[r.pos]
+    r.pos += 1
+    if n < 0x80:
         return n
+    k = n & 0x7F
+    if k > 2:
+        raise ValueError("A-XDR length too long")
+    n = 0
+    for _ in range(k):
+        n = (n << 8) | mv[r.pos]
+        r.pos += 1
+    return n
 
-    def element(self):
-        mv = self.mv
-        tag = mv[self.pos]
-        self.pos += 1
-        self.tag = tag
-        if tag < 28:
-            info = _SIZE[tag]
-            size = info & 0x3F
-            if size:
-                off = self.pos
-                self.off = off
-                self.size = size
-                self.pos = off + size
-                if self.pos > len(mv):
-                    raise Malformed("value past the APDU end")
-                if not info & 0x40:
-                    v = 0
-                    for i in range(off, off + size):
-                        v = (v << 8) | mv[i]
-                    if info & 0x80 and mv[off] & 0x80:
-                        v -= 1 << (8 * size)
-                    self.num = v
-                return tag
-        if tag == _STRUCTURE or tag == _ARRAY:
-            self.num = self.length()
-            self.off = self.pos
-            return tag
-        if tag == _OCTET_STRING or tag == _VISIBLE_STRING or tag == _UTF8_STRING:
-            n = self.length()
-        elif tag == _BIT_STRING:
-            n = (self.length() + 7) >> 3
-        elif tag == 0:
-            self.size = 0
-            return tag
-        else:
-            raise Malformed("unsupported A-XDR type")
-        self.off = self.pos
-        self.size = n
-        self.pos += n
-        if self.pos > len(mv):
-            raise Malformed("value past the APDU end")
-        return tag
 
-    def skip(self, depth=0):
-        """Skip one whole element (containers included)."""
-        tag = self.element()
-        if tag == _STRUCTURE or tag == _ARRAY:
-            if depth >= _MAX_DEPTH:
-                raise Malformed("A-XDR nesting too deep")
-            for _ in range(self.num):
-                self.skip(depth + 1)
+def element(r):
+    """Decode the element at r.pos into r.tag, r.num (integer value, or element count of a
+    container), r.off (where the value or the container content starts) and r.size (value
+    length in bytes); r.pos moves past its header (containers) or past all of it. Returns
+    the tag."""
+    mv = r.mv
+    tag = mv[r.pos]
+    r.pos += 1
+    r.tag = tag
+    if tag < 28:
+        info = _SIZE[tag]
+        size = info & 0x3F
+        if size:
+            off = r.pos
+            r.off = off
+            r.size = size
+            r.pos = off + size
+            if r.pos > len(mv):
+                raise ValueError("value past the APDU end")
+            if not info & 0x40:
+                v = 0
+                for i in range(off, off + size):
+                    v = (v << 8) | mv[i]
+                if info & 0x80 and mv[off] & 0x80:
+                    v -= 1 << (8 * size)
+                r.num = v
+            return tag
+    if tag == _STRUCTURE or tag == _ARRAY:
+        r.num = length(r)
+        r.off = r.pos
         return tag
+    if tag == _OCTET_STRING or tag == _VISIBLE_STRING or tag == _UTF8_STRING:
+        n = length(r)
+    elif tag == _BIT_STRING:
+        n = (length(r) + 7) >> 3
+    elif tag == 0:
+        r.size = 0
+        return tag
+    else:
+        raise ValueError("unsupported A-XDR type")
+    r.off = r.pos
+    r.size = n
+    r.pos += n
+    if r.pos > len(mv):
+        raise ValueError("value past the APDU end")
+    return tag
+
+
+def skip(r, depth=0):
+    """Skip one whole element at r.pos (containers included); returns its tag."""
+    tag = element(r)
+    if tag == _STRUCTURE or tag == _ARRAY:
+        if depth >= _MAX_DEPTH:
+            raise ValueError("A-XDR nesting too deep")
+        for _ in range(r.num):
+            skip(r, depth + 1)
+    return tag

@@ -12,26 +12,30 @@
 #   d) L&G push lists whose first element is the capture-object list {class, OBIS, attribute,
 #      index}: element k of the push is the value of capture object k.
 # Anything else is reported raw and flagged; nothing raises out of decode().
+#
+# Heap: on boards the module loads from .mpy into RAM, where every function, class and string
+# constant costs heap. So steps used once are written inline in their caller, the decoder is
+# itself the A-XDR cursor (axdr.py), and rejection reasons are numbers into one text constant.
 from array import array
 
 from micropython import const
 
+import axdr
 import obis
-from axdr import Malformed, Reader
 
 DONE = const(1)
 PENDING = const(0)  # a block transfer waits for more blocks
 REJECTED = const(-1)
 
 # Push.flags bits, named by FLAG_NAMES.
-F_ENCRYPTED = const(1)
-F_AUTHENTICATED = const(2)  # GCM tag verified with the authentication key
-F_TAG_NOT_VERIFIED = const(4)  # the push has a tag but no authentication key is configured
-F_UNSCALED = const(8)  # numbers whose scale neither the frame nor a vendor document gives
-F_UNKNOWN_LIST = const(16)  # positional list of unknown layout: every value reported raw
-F_UNKNOWN_ITEMS = const(32)  # values without OBIS inside an OBIS-coded list, reported raw
-F_TRUNCATED = const(64)  # more values than the item table holds
-F_NESTED = const(128)  # nested structures, reported as hex
+_ENCRYPTED = const(1)
+_AUTHENTICATED = const(2)  # GCM tag verified with the authentication key
+_TAG_NOT_VERIFIED = const(4)  # the push has a tag but no authentication key is configured
+_UNSCALED = const(8)  # numbers whose scale neither the frame nor a vendor document gives
+_UNKNOWN_LIST = const(16)  # positional list of unknown layout: every value reported raw
+_UNKNOWN_ITEMS = const(32)  # values without OBIS inside an OBIS-coded list, reported raw
+_TRUNCATED = const(64)  # more values than the item table holds
+_NESTED = const(128)  # nested structures, reported as hex
 FLAG_NAMES = "encrypted authenticated tag_not_verified unscaled unknown_list unknown_items " \
     "truncated nested_values"
 
@@ -39,12 +43,46 @@ NO_OBIS = const(-1)
 
 _ARRAY = const(1)
 _STRUCTURE = const(2)
+_INT32 = const(5)
 _UINT32 = const(6)
 _OCTET_STRING = const(9)
 _INT8 = const(15)
 _UINT16 = const(18)
 _ENUM = const(22)
 _NUMBERS = b"\x05\x06\x0d\x0f\x10\x11\x12\x14\x15\x17\x18"  # integer and float tags, no enum
+_STRINGS = b"\x09\x0a\x0c"  # octet-, visible- and utf8-string
+
+# Rejection reasons by number (_report): line n of _REASONS.
+_SHORT = const(0)
+_DEEP = const(1)
+_UNSUPPORTED_APDU = const(2)
+_BLOCKS_INCOMPLETE = const(3)
+_BLOCKS_OUT_OF_SEQUENCE = const(4)
+_BLOCKS_TOO_LARGE = const(5)
+_TITLE_LENGTH = const(6)
+_SECURITY_CONTROL = const(7)
+_NO_KEY = const(8)
+_KEY_LENGTH = const(9)
+_TAG_MISMATCH = const(10)
+_WRONG_KEY = const(11)
+_CAPTURES_TOO_LONG = const(12)
+_CAPTURE_MALFORMED = const(13)
+_REASONS = (
+    "APDU shorter than its contents\n"
+    "APDU nesting too deep\n"
+    "unsupported APDU type\n"
+    "incomplete block transfer dropped\n"
+    "block transfer out of sequence: dropped\n"
+    "block transfer too large: dropped\n"
+    "system title length not 8\n"
+    "unsupported security control\n"
+    "encrypted push, no key configured\n"
+    "key length does not fit the security suite\n"
+    "GCM tag mismatch (wrong keys or corrupt frame)\n"
+    "decrypted push is no valid APDU (wrong key?)\n"
+    "capture object list too long\n"
+    "malformed capture object definition\n"
+)
 
 
 class Push:
@@ -67,31 +105,19 @@ class Push:
         self.mv = mv  # the APDU the offsets refer to (valid until the next push)
         self.count = 0
         self.flags = 0
-        self.vendor = obis.VENDOR_NONE
         self.time_off = -1  # notification date-time (12 bytes) in mv
         self.version = -1  # item holding the list version string
         self.has_title = False
 
-    def code(self, i, k):
-        """Byte k (0..5) of item i's OBIS code (the item must have one)."""
-        ref = self.obis[i]
-        return self.mv[ref + k] if ref >= 0 else obis.CODES[6 * (-2 - ref) + k]
-
     def obis_text(self, i):
+        """'A-B:C.D.E' of item i's OBIS code (group F is 255 in pushes and not shown)."""
         ref = self.obis[i]
-        if ref >= 0:
-            return obis.obis_text(self.mv, ref)
-        return obis.obis_text(obis.CODES, 6 * (-2 - ref))
-
-    def starts_with(self, i, prefix):
-        """True if string item i begins with the bytes prefix."""
-        if self.tag[i] not in (9, 10, 12) or self.size[i] < len(prefix):
-            return False
-        off = self.off[i]
-        for k in range(len(prefix)):
-            if self.mv[off + k] != prefix[k]:
-                return False
-        return True
+        src = self.mv
+        if ref < 0:
+            src = obis.CODES
+            ref = 6 * (-2 - ref)
+        return "%d-%d:%d.%d.%d" % (src[ref], src[ref + 1], src[ref + 2], src[ref + 3],
+                                   src[ref + 4])
 
 
 class DlmsDecoder:
@@ -107,16 +133,16 @@ class DlmsDecoder:
         self._auth_key = auth_key or None
         self._gcm = None
         self._on_reject = on_reject
-        self._r = Reader()
+        # The A-XDR cursor (axdr.py): the APDU, the read position and the last element.
+        self.mv = None
+        self.pos = self.tag = self.num = self.off = self.size = 0
         self._blocks = bytearray(block_size)
         self._block_len = 0
         self._block_next = 0  # next expected block number; 0: no transfer open
         self._in_blocks = False
         self._security = 0
         self._title = False
-        self._list_len = 0
         self._unscaled = 0
-        self._cap_count = 0
         self._cap = array("h", bytes(4 * capacity))  # class, OBIS offset per capture object
         self._cap_attr = bytearray(capacity)
         self._iv = bytearray(12)
@@ -128,16 +154,21 @@ class DlmsDecoder:
         self._in_blocks = False
         try:
             return self._apdu(memoryview(buf)[start:end], 0)
-        except Malformed as e:
+        except ValueError as e:  # malformed: our reason number, or axdr's reason text
             return self._reject(e.args[0])
         except IndexError:
-            return self._reject("APDU shorter than its contents")
+            return self._reject(_SHORT)
 
     def end_of_input(self):
         if self._block_next:
             self._drop_blocks()
 
     def _report(self, reason):
+        if isinstance(reason, int):
+            start = 0
+            for _ in range(reason):
+                start = _REASONS.find("\n", start) + 1
+            reason = _REASONS[start : _REASONS.find("\n", start)]
         self.last_reason = reason
         if self._on_reject:
             self._on_reject(reason)
@@ -147,39 +178,131 @@ class DlmsDecoder:
         self._report(reason)
         return REJECTED
 
+    def _drop_blocks(self):
+        self._block_next = self._block_len = 0
+        self.blocks_dropped += 1
+        self._report(_BLOCKS_INCOMPLETE)
+
     def _apdu(self, mv, depth):
         if depth > 3:
-            raise Malformed("APDU nesting too deep")
+            raise ValueError(_DEEP)
         tag = mv[0]
         if tag == 0xE0:
             return self._block(mv, depth)
         if self._block_next and not self._in_blocks:
             self._drop_blocks()
-        if tag == 0x0F:
-            return self._notification(mv)
         if tag == 0xDB:
             return self._ciphered(mv, depth)
-        return self._reject("unsupported APDU type")
+        if tag != 0x0F:
+            return self._reject(_UNSUPPORTED_APDU)
+
+        # data-notification: 0F, long-invoke-id-and-priority (4), date-time (A-XDR OCTET
+        # STRING), body (Data).
+        p = 5
+        b = mv[p]
+        if b == _OCTET_STRING and mv[p + 1] == 12:
+            time_off = p + 2  # Kaifa sends it as a Data octet-string (09 0C ...)
+            p += 14
+        elif b == 12:
+            time_off = p + 1
+            p += 13
+        else:
+            time_off = -1
+            p += 1 + b
+        if p >= len(mv):
+            raise ValueError(_SHORT)
+        push = self.push
+        push.clear(mv)
+        push.time_off = time_off
+        push.flags = self._security
+        push.has_title = self._title
+        self.mv = mv
+        self.pos = p
+        self._unscaled = 0  # numbers stored without a scale so far
+        n = 1  # length of the top-level list: a lone value is read as a list of one
+        t = mv[p]
+        if t == _STRUCTURE or t == _ARRAY:
+            axdr.element(self)
+            n = self.num
+        captures = -1  # objects in the capture-object list; -1: the push has none
+        p = self.pos
+        # Capture-object definitions {class-id, logical name, attribute, data index}:
+        # 02 04 12 cc cc 09 06 <6 bytes> 0F aa 12 ii ii, 18 bytes each (push setup, attr. 3).
+        if n and mv[p] == _ARRAY and mv[p + 2] == _STRUCTURE and mv[p + 3] == 4 and \
+                mv[p + 4] == _UINT16 and mv[p + 7] == _OCTET_STRING and mv[p + 8] == 6:
+            axdr.element(self)
+            captures = self.num
+            if captures > len(self._cap_attr):
+                raise ValueError(_CAPTURES_TOO_LONG)
+            for k in range(captures):
+                p = self.pos
+                if mv[p] != _STRUCTURE or mv[p + 1] != 4 or mv[p + 2] != _UINT16 or \
+                        mv[p + 5] != _OCTET_STRING or mv[p + 6] != 6 or mv[p + 13] != _INT8 or \
+                        mv[p + 15] != _UINT16:
+                    raise ValueError(_CAPTURE_MALFORMED)
+                self._cap[2 * k] = (mv[p + 3] << 8) | mv[p + 4]
+                self._cap[2 * k + 1] = p + 7
+                self._cap_attr[k] = mv[p + 14]
+                self.pos = p + 18
+            for k in range(1, n):
+                if k >= captures:
+                    self._value(NO_OBIS, k + 1)
+                elif self._cap_attr[k] == 1 or self._cap[2 * k] == 40:
+                    axdr.skip(self)  # logical names and the push setup object: no measurement
+                else:
+                    self._value(self._cap[2 * k + 1], k + 1)
+        else:
+            pending = NO_OBIS
+            for k in range(n):
+                p = self.pos
+                t = mv[p]
+                if pending == NO_OBIS:
+                    # Flat layout: a 6-byte octet-string that looks like an OBIS code (A is a
+                    # medium 0..15, F is 255), then its value as the next element.
+                    if t == _OCTET_STRING and mv[p + 1] == 6 and k + 1 < n and \
+                            mv[p + 2] <= 15 and mv[p + 7] == 0xFF:
+                        pending = p + 2
+                        self.pos = p + 8
+                        continue
+                    # {OBIS, value} or {OBIS, value, {scaler, unit}} (class 3: value *
+                    # 10^scaler unit).
+                    if t == _STRUCTURE and (mv[p + 1] == 2 or mv[p + 1] == 3) and \
+                            mv[p + 2] == _OCTET_STRING and mv[p + 3] == 6:
+                        self.pos = p + 10
+                        i = self._value(p + 4, 0)
+                        if mv[p + 1] == 3:
+                            q = self.pos
+                            if mv[q] == _STRUCTURE and mv[q + 1] == 2 and mv[q + 2] == _INT8 \
+                                    and mv[q + 4] == _ENUM:
+                                self.pos = q + 6
+                                if i >= 0:
+                                    s = mv[q + 3]
+                                    push.scaler[i] = s - 256 if s > 127 else s
+                                    push.unit[i] = mv[q + 5] or obis.UNIT_COUNT
+                                    if push.tag[i] in _NUMBERS:
+                                        self._unscaled -= 1
+                            else:
+                                axdr.skip(self)
+                        continue
+                self._value(pending, k + 1)
+                pending = NO_OBIS
+        self._resolve(n)
+        self.decoded += 1
+        return DONE
 
     # -- general block transfer (Green Book: GBT APDU) ------------------------------------------
-
-    def _drop_blocks(self):
-        self._block_next = self._block_len = 0
-        self.blocks_dropped += 1
-        self._report("incomplete block transfer dropped")
 
     def _block(self, mv, depth):
         # E0, block-control (bit 7: last block), block-number (2), block-number-ack (2),
         # block-data (octet string).
         if self._in_blocks:
-            raise Malformed("APDU nesting too deep")
-        r = self._r
-        r.mv = mv
-        r.pos = 6
-        n = r.length()
-        p = r.pos
+            raise ValueError(_DEEP)
+        self.mv = mv
+        self.pos = 6
+        n = axdr.length(self)
+        p = self.pos
         if p + n > len(mv):
-            raise Malformed("APDU shorter than its contents")
+            raise ValueError(_SHORT)
         number = (mv[2] << 8) | mv[3]
         self.blocks += 1
         k = self._block_len
@@ -190,11 +313,11 @@ class DlmsDecoder:
         elif number != self._block_next:
             self._block_next = self._block_len = 0
             self.blocks_dropped += 1
-            return self._reject("block transfer out of sequence: dropped")
+            return self._reject(_BLOCKS_OUT_OF_SEQUENCE)
         if k + n > len(self._blocks):
             self._block_next = self._block_len = 0
             self.blocks_dropped += 1
-            return self._reject("block transfer too large: dropped")
+            return self._reject(_BLOCKS_TOO_LARGE)
         blocks = memoryview(self._blocks)
         blocks[k : k + n] = mv[p : p + n]
         self._block_len = k + n
@@ -211,32 +334,31 @@ class DlmsDecoder:
         # DB, system title (8), length, security control, invocation counter (4), ciphertext,
         # and a 12-byte tag when the control byte has the authentication bit (0x10).
         if mv[1] != 8:
-            raise Malformed("system title length not 8")
+            raise ValueError(_TITLE_LENGTH)
         title = self.push.system_title
         title[0:8] = mv[2:10]
         self._title = True
-        r = self._r
-        r.mv = mv
-        r.pos = 10
-        n = r.length()
-        p = r.pos
+        self.mv = mv
+        self.pos = 10
+        n = axdr.length(self)
+        p = self.pos
         if p + n > len(mv) or n < 5:
-            raise Malformed("APDU shorter than its contents")
+            raise ValueError(_SHORT)
         sc = mv[p]
         if sc & 0x80 or sc & 0x0F > 2 or not sc & 0x30:
-            return self._reject("unsupported security control")
+            return self._reject(_SECURITY_CONTROL)
         start = p + 5
         end = p + n
         auth = sc & 0x10
         if auth:
             end -= 12
             if end < start:
-                raise Malformed("APDU shorter than its contents")
+                raise ValueError(_SHORT)
         if self._key is None:
             self.no_key += 1
-            return self._reject("encrypted push, no key configured")
+            return self._reject(_NO_KEY)
         if len(self._key) != (32 if sc & 0x0F == 2 else 16):
-            return self._reject("key length does not fit the security suite")
+            return self._reject(_KEY_LENGTH)
         iv = self._iv  # system title || invocation counter
         iv[0:8] = title
         iv[8:12] = mv[p + 1 : p + 5]
@@ -256,182 +378,84 @@ class DlmsDecoder:
                     ok = gcm.verify(iv, aad + bytes(mv[start:end]), mv, end, end, tag)
                 if not ok:
                     self.auth_failures += 1
-                    return self._reject("GCM tag mismatch (wrong keys or corrupt frame)")
-                self._security |= F_AUTHENTICATED
+                    return self._reject(_TAG_MISMATCH)
+                self._security |= _AUTHENTICATED
             else:
-                self._security |= F_TAG_NOT_VERIFIED
+                self._security |= _TAG_NOT_VERIFIED
         if sc & 0x20:
             gcm.decrypt_in_place(iv, mv, start, end)
-            self._security |= F_ENCRYPTED
+            self._security |= _ENCRYPTED
         inner = mv[start:end]
-        if self._security & F_AUTHENTICATED:
+        if self._security & _AUTHENTICATED:
             return self._apdu(inner, depth + 1)
         # Without a verified tag a wrong key shows only as plaintext that does not parse.
         if end > start and (inner[0] == 0x0F or inner[0] == 0xE0):
             try:
                 return self._apdu(inner, depth + 1)
-            except (Malformed, IndexError):
+            except (ValueError, IndexError):
                 self.push.clear(None)  # half-filled by garbage: nothing of it is reported
-        return self._reject("decrypted push is no valid APDU (wrong key?)")
+        return self._reject(_WRONG_KEY)
 
-    # -- data-notification ----------------------------------------------------------------------
+    # -- items --------------------------------------------------------------------------------
 
-    def _notification(self, mv):
-        # 0F, long-invoke-id-and-priority (4), date-time (A-XDR OCTET STRING), body (Data).
-        p = 5
-        b = mv[p]
-        if b == _OCTET_STRING and mv[p + 1] == 12:
-            time_off = p + 2  # Kaifa sends it as a Data octet-string (09 0C ...)
-            p += 14
-        elif b == 12:
-            time_off = p + 1
-            p += 13
-        else:
-            time_off = -1
-            p += 1 + b
-        if p >= len(mv):
-            raise Malformed("APDU shorter than its contents")
+    def _value(self, ref, position):
+        """Store the element at self.pos as an item; return its index (-1: null or no room)."""
+        p = self.pos
         push = self.push
-        push.clear(mv)
-        push.time_off = time_off
-        push.flags = self._security
-        push.has_title = self._title
-        r = self._r
-        r.mv = mv
-        r.pos = p
-        self._unscaled = 0  # numbers stored without a scale so far
-        self._body(r)
-        self._resolve()
-        self.decoded += 1
-        return DONE
-
-    def _body(self, r):
-        mv = r.mv
-        t = mv[r.pos]
-        self._cap_count = 0
-        if t != _STRUCTURE and t != _ARRAY:
-            self._list_len = 1
-            self._value(r, NO_OBIS, 1)
-            return
-        r.element()
-        n = r.num
-        self._list_len = n
-        if n and mv[r.pos] == _ARRAY and self._capture_list(r):
-            for k in range(1, n):
-                if k < self._cap_count and (self._cap_attr[k] == 1 or self._cap[2 * k] == 40):
-                    r.skip()  # logical names and the push setup object: no measurement
-                else:
-                    self._value(r, self._cap[2 * k + 1] if k < self._cap_count else NO_OBIS, k + 1)
-            return
-        pending = NO_OBIS
-        for k in range(n):
-            p = r.pos
-            t = mv[p]
-            if pending == NO_OBIS:
-                if t == _OCTET_STRING and mv[p + 1] == 6 and k + 1 < n and \
-                        obis.looks_like_obis(mv, p + 2):
-                    pending = p + 2  # flat layout: the value is the next element
-                    r.pos = p + 8
-                    continue
-                if t == _STRUCTURE and (mv[p + 1] == 2 or mv[p + 1] == 3) and \
-                        mv[p + 2] == _OCTET_STRING and mv[p + 3] == 6:
-                    self._register(r)
-                    continue
-            self._value(r, pending, k + 1)
-            pending = NO_OBIS
-
-    def _register(self, r):
-        # {OBIS, value} or {OBIS, value, {scaler, unit}} (class 3: value * 10^scaler unit).
-        mv = r.mv
-        m = mv[r.pos + 1]
-        ref = r.pos + 4
-        r.pos += 10
-        i = self._value(r, ref, 0)
-        if m == 3:
-            p = r.pos
-            if mv[p] == _STRUCTURE and mv[p + 1] == 2 and mv[p + 2] == _INT8 and \
-                    mv[p + 4] == _ENUM:
-                r.pos = p + 6
-                if i >= 0:
-                    s = mv[p + 3]
-                    self.push.scaler[i] = s - 256 if s > 127 else s
-                    self.push.unit[i] = mv[p + 5] or obis.UNIT_COUNT
-                    if self.push.tag[i] in _NUMBERS:
-                        self._unscaled -= 1
-            else:
-                r.skip()
-
-    def _value(self, r, ref, position):
-        """Store the element at r.pos as an item; return its index (-1: null or no room)."""
-        p = r.pos
-        push = self.push
-        mv = r.mv
+        mv = self.mv
         tag = mv[p]
         if tag == _UINT32 or tag == _UINT16:
             # The common case inline (no call): unsigned 32 and 16 bit values.
             if tag == _UINT32:
-                r.num = (mv[p + 1] << 24) | (mv[p + 2] << 16) | (mv[p + 3] << 8) | mv[p + 4]
-                r.pos = p + 5
-                r.size = 4
+                self.num = (mv[p + 1] << 24) | (mv[p + 2] << 16) | (mv[p + 3] << 8) | mv[p + 4]
+                self.pos = p + 5
+                self.size = 4
             else:
-                r.num = (mv[p + 1] << 8) | mv[p + 2]
-                r.pos = p + 3
-                r.size = 2
-            r.off = p + 1
+                self.num = (mv[p + 1] << 8) | mv[p + 2]
+                self.pos = p + 3
+                self.size = 2
+            self.off = p + 1
             self._unscaled += 1
-        elif r.element() == _STRUCTURE or tag == _ARRAY:
-            r.pos = p
-            r.skip()
-            r.off = p
-            r.size = r.pos - p
-            push.flags |= F_NESTED
+        elif axdr.element(self) == _STRUCTURE or tag == _ARRAY:
+            self.pos = p
+            axdr.skip(self)
+            self.off = p
+            self.size = self.pos - p
+            push.flags |= _NESTED
         elif tag == 0:
             return -1  # null-data placeholder (1-phase Kamstrup lists)
         elif tag in _NUMBERS:
             self._unscaled += 1
         i = push.count
         if i >= push.capacity:
-            push.flags |= F_TRUNCATED
+            push.flags |= _TRUNCATED
             return -1
         push.obis[i] = ref
         push.tag[i] = tag
-        push.num[i] = r.num
-        push.off[i] = r.off
-        push.size[i] = r.size
+        push.num[i] = self.num
+        push.off[i] = self.off
+        push.size[i] = self.size
         push.scaler[i] = 0
         push.unit[i] = 0
         push.position[i] = position
         push.count = i + 1
         return i
 
-    def _capture_list(self, r):
-        # Array of capture-object definitions {class-id, logical name, attribute, data index}:
-        # 02 04 12 cc cc 09 06 <6 bytes> 0F aa 12 ii ii, 18 bytes each (push setup, attribute 3).
-        mv = r.mv
-        p = r.pos
-        if mv[p + 2] != _STRUCTURE or mv[p + 3] != 4 or mv[p + 4] != _UINT16 or \
-                mv[p + 7] != _OCTET_STRING or mv[p + 8] != 6:
+    def _starts_with(self, i, prefix):
+        """True if item i is a string that begins with the bytes prefix."""
+        push = self.push
+        if push.tag[i] not in _STRINGS or push.size[i] < len(prefix):
             return False
-        r.element()
-        n = r.num
-        if n > len(self._cap_attr):
-            raise Malformed("capture object list too long")
-        for k in range(n):
-            p = r.pos
-            if mv[p] != _STRUCTURE or mv[p + 1] != 4 or mv[p + 2] != _UINT16 or \
-                    mv[p + 5] != _OCTET_STRING or mv[p + 6] != 6 or mv[p + 13] != _INT8 or \
-                    mv[p + 15] != _UINT16:
-                raise Malformed("malformed capture object definition")
-            self._cap[2 * k] = (mv[p + 3] << 8) | mv[p + 4]
-            self._cap[2 * k + 1] = p + 7
-            self._cap_attr[k] = mv[p + 14]
-            r.pos = p + 18
-        self._cap_count = n
+        off = push.off[i]
+        for k in range(len(prefix)):
+            if push.mv[off + k] != prefix[k]:
+                return False
         return True
 
     # -- layout, vendor and scale ----------------------------------------------------------
 
-    def _resolve(self):
+    def _resolve(self, length):
+        # length: items in the top-level list.
         push = self.push
         n = push.count
         coded = 0
@@ -441,70 +465,72 @@ class DlmsDecoder:
                 coded += 1
         if coded == n and not self._unscaled:
             return  # every value has its OBIS code and its scale: nothing to resolve
+        scales = None  # the vendor document's scale table (obis.*_SCALE)
         if n and not coded:
-            if not self._positional():
-                push.flags |= F_UNKNOWN_LIST
+            # No OBIS code at all: only a vendor document can say what the positions mean.
+            codes = None
+            if push.count == length:
+                if length == 1:
+                    codes = obis.KAIFA_LIST1
+                elif length == 9 or length == 14:
+                    codes = obis.KAIFA_1PHASE
+                elif length == 13 or length == 18:
+                    codes = obis.KAIFA_3PHASE
+                if codes is not None and (self._starts_with(0, b"KFM") if length > 1 else
+                                          push.tag[0] == _UINT32 or push.tag[0] == _INT32):
+                    scales = obis.KAIFA_SCALE
+                elif push.tag[0:length] == obis.BURGENLAND_TYPES:
+                    scales = obis.BURGENLAND_SCALE
+                    codes = obis.BURGENLAND_MAP
+                else:
+                    codes = None
+            if codes is None:
+                push.flags |= _UNKNOWN_LIST
                 return
+            for i in range(length):
+                if codes[i] != obis.NO_CODE:
+                    push.obis[i] = -2 - codes[i]
         else:
             for i in range(n):
                 if push.obis[i] == NO_OBIS:
-                    if push.version < 0 and push.position[i] == 1 and push.tag[i] in (9, 10, 12):
+                    if push.version < 0 and push.position[i] == 1 and push.tag[i] in _STRINGS:
                         push.version = i  # Kamstrup's leading list version string
                     else:
-                        push.flags |= F_UNKNOWN_ITEMS
-            self._vendor_from_version()
+                        push.flags |= _UNKNOWN_ITEMS
+            # The list version names the vendor: "Kamstrup_V0001", "KFM_001", "AIDON_V0001"
+            # (Aidon sends its scalers: no table), either as the leading string or as the value
+            # of x-x:0.2.129. Here every OBIS code is an offset into the APDU.
+            mv = push.mv
+            for i in range(n):
+                ref = push.obis[i]
+                if i == push.version or (ref >= 0 and mv[ref + 2] == 0 and mv[ref + 3] == 2 and
+                                         mv[ref + 4] == 129):
+                    if self._starts_with(i, b"Kamstrup"):
+                        scales = obis.KAMSTRUP_SCALE
+                    elif self._starts_with(i, b"KFM"):
+                        scales = obis.KAIFA_SCALE
+                    break
         if not self._unscaled:
             return
         for i in range(n):
-            if push.unit[i] or push.obis[i] == NO_OBIS or push.tag[i] not in _NUMBERS:
-                continue  # scaled already, no OBIS, or not a number (strings, enums, booleans)
             ref = push.obis[i]
-            if ref >= 0:
-                mv = push.mv
-            else:
-                mv = obis.CODES
+            if push.unit[i] or ref == NO_OBIS or push.tag[i] not in _NUMBERS:
+                continue  # scaled already, no OBIS, or not a number (strings, enums, booleans)
+            src = push.mv
+            if ref < 0:
+                src = obis.CODES
                 ref = 6 * (-2 - ref)
-            scale = obis.vendor_scale(push.vendor, mv[ref + 2], mv[ref + 3], mv[ref + 4])
-            if scale is None:
-                push.flags |= F_UNSCALED
+            # Rows of the vendor's table: C, D, scaler + 128, unit, for codes C.D.0.
+            k = 0
+            end = len(scales) if scales is not None and src[ref + 4] == 0 else 0
+            while k < end:
+                if scales[k] == src[ref + 2] and scales[k + 1] == src[ref + 3]:
+                    push.scaler[i] = scales[k + 2] - 128
+                    push.unit[i] = scales[k + 3]
+                    break
+                k += 4
             else:
-                push.scaler[i] = scale >> 8
-                push.unit[i] = scale & 0xFF
-
-    def _vendor_from_version(self):
-        # The list version names the vendor: "Kamstrup_V0001", "KFM_001", "AIDON_V0001", either
-        # as the leading string or as the value of x-x:0.2.129.
-        push = self.push
-        for i in range(push.count):
-            if i == push.version or (push.obis[i] != NO_OBIS and push.code(i, 2) == 0 and
-                                     push.code(i, 3) == 2 and push.code(i, 4) == 129):
-                if push.starts_with(i, b"Kamstrup"):
-                    push.vendor = obis.VENDOR_KAMSTRUP
-                elif push.starts_with(i, b"KFM"):
-                    push.vendor = obis.VENDOR_KAIFA
-                elif push.starts_with(i, b"AIDON"):
-                    push.vendor = obis.VENDOR_AIDON
-                return
-
-    def _positional(self):
-        # Lists without any OBIS code: only a vendor document can say what the positions mean.
-        push = self.push
-        n = self._list_len
-        if push.count != n:
-            return False
-        codes = obis.kaifa_map(n)
-        if codes is not None and (push.starts_with(0, b"KFM") if n > 1 else
-                                  push.tag[0] == _UINT32 or push.tag[0] == 5):
-            push.vendor = obis.VENDOR_KAIFA
-        elif push.tag[0:n] == obis.BURGENLAND_TYPES:
-            push.vendor = obis.VENDOR_BURGENLAND
-            codes = obis.BURGENLAND_MAP
-        else:
-            return False
-        for i in range(n):
-            if codes[i] != obis.NO_CODE:
-                push.obis[i] = -2 - codes[i]
-        return True
+                push.flags |= _UNSCALED
 
 
 def datetime_text(mv, off):

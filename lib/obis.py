@@ -1,13 +1,9 @@
 # OBIS codes (IEC 62056-6-1), DLMS units (Blue Book: unit enumeration of the class 3
 # scaler_unit) and what vendor documents fix for meters whose pushes carry no OBIS codes or no
-# scalers. Tables are bytes literals: one object each, in RAM once, on CPython and in .mpy alike.
+# scalers. Tables are bytes literals: one object each, in RAM once, on CPython and in .mpy alike;
+# dlms.py walks them (no lookup functions here: each function costs heap where modules load
+# from .mpy files into RAM).
 from micropython import const
-
-VENDOR_NONE = const(0)
-VENDOR_KAIFA = const(1)  # Kaifa "HAN OBIS codes KFM_001" (Norway/Sweden)
-VENDOR_KAMSTRUP = const(2)  # Kamstrup "HAN-NVE" interface description (Norway/Denmark/Sweden)
-VENDOR_BURGENLAND = const(3)  # Netz Burgenland L&G E450 customer interface description
-VENDOR_AIDON = const(4)  # Aidon HAN interface description (scaler and unit in the frame)
 
 UNIT_COUNT = const(255)  # "count": a scaled number without unit
 
@@ -42,16 +38,6 @@ def unit_class(code):
     return 0
 
 
-def obis_text(src, off):
-    """'A-B:C.D.E' of the OBIS code at src[off] (group F is 255 in pushes and not shown)."""
-    return "%d-%d:%d.%d.%d" % (src[off], src[off + 1], src[off + 2], src[off + 3], src[off + 4])
-
-
-def looks_like_obis(src, off):
-    """A 6-byte octet-string in a key position of a flat list: A is a medium (0..15), F 255."""
-    return src[off] <= 15 and src[off + 5] == 0xFF
-
-
 # Codes the vendor position maps refer to, 6 bytes each, code i at CODES[6 * i].
 CODES = (
     b"\x01\x01\x00\x02\x81\xff"  # 0  1-1:0.2.129 list version ("KFM_001")
@@ -76,19 +62,12 @@ CODES = (
 NO_CODE = const(255)  # a position without documented meaning: reported raw as "item<N>"
 
 
-def kaifa_map(length):
-    """Kaifa KFM_001 positional lists by length: list 1 (1 item), list 2 (9 items 1-phase, 13
-    items 3-phase), list 3 (14 / 18: list 2 plus clock and the four energy registers)."""
-    if length == 1:
-        return b"\x03"
-    if length == 9 or length == 14:
-        m = b"\x00\x01\x02\x03\x04\x05\x06\x07\x0a"
-    elif length == 13 or length == 18:
-        m = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c"
-    else:
-        return None
-    return m + b"\x0d\x0e\x0f\x10\x11" if length > 13 else m
-
+# Kaifa KFM_001 positional lists by length: list 1 (1 item: KAIFA_LIST1), list 2 (9 items
+# 1-phase, 13 items 3-phase), list 3 (14 / 18: list 2 plus clock and the four energy
+# registers). A list 2 map is the first 9 / 13 positions of the list 3 map.
+KAIFA_LIST1 = b"\x03"
+KAIFA_1PHASE = b"\x00\x01\x02\x03\x04\x05\x06\x07\x0a\x0d\x0e\x0f\x10\x11"
+KAIFA_3PHASE = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11"
 
 # Netz Burgenland L&G E450 (14 items, no OBIS): U1-U3, I1-I3 (scale not documented), P+, P-,
 # A+, A-, three undocumented values, meter number. Recognised by exactly these A-XDR types.
@@ -96,38 +75,21 @@ BURGENLAND_MAP = b"\x0a\x0b\x0c\x07\x08\x09\x03\x04\x0e\x0f\xff\xff\xff\x01"
 BURGENLAND_TYPES = b"\x12\x12\x12\x12\x12\x12\x06\x06\x06\x06\x12\x12\x12\x09"
 
 # Scaling the vendor documents give where the frame sends none, for C.D.0 codes: rows of
-# C, D, scaler + 128, unit (27 W, 29 var, 30 Wh, 32 varh, 33 A, 35 V).
-# Quantities not listed keep the raw number and get no unit.
-_KAIFA_SCALE = (
+# C, D, scaler + 128, unit (27 W, 29 var, 30 Wh, 32 varh, 33 A, 35 V). Aidon sends its scalers
+# and has no table. Quantities not listed keep the raw number and get no unit.
+KAIFA_SCALE = (
     b"\x01\x07\x80\x1b\x02\x07\x80\x1b\x03\x07\x80\x1d\x04\x07\x80\x1d"  # P, Q: W, var
     b"\x1f\x07\x7d\x21\x33\x07\x7d\x21\x47\x07\x7d\x21"  # I1-I3: mA
     b"\x20\x07\x7f\x23\x34\x07\x7f\x23\x48\x07\x7f\x23"  # U1-U3: 0.1 V
     b"\x01\x08\x80\x1e\x02\x08\x80\x1e\x03\x08\x80\x20\x04\x08\x80\x20"  # energy: Wh, varh
 )
-_KAMSTRUP_SCALE = (
+KAMSTRUP_SCALE = (
     b"\x01\x07\x80\x1b\x02\x07\x80\x1b\x03\x07\x80\x1d\x04\x07\x80\x1d"  # P, Q: W, var
     b"\x1f\x07\x7e\x21\x33\x07\x7e\x21\x47\x07\x7e\x21"  # I1-I3: 0.01 A
     b"\x20\x07\x80\x23\x34\x07\x80\x23\x48\x07\x80\x23"  # U1-U3: 1 V
     b"\x01\x08\x81\x1e\x02\x08\x81\x1e\x03\x08\x81\x20\x04\x08\x81\x20"  # energy: 10 Wh (Norway)
 )
-_BURGENLAND_SCALE = (
+BURGENLAND_SCALE = (
     b"\x20\x07\x80\x23\x34\x07\x80\x23\x48\x07\x80\x23"  # U1-U3: 1 V
     b"\x01\x07\x80\x1b\x02\x07\x80\x1b\x01\x08\x80\x1e\x02\x08\x80\x1e"  # P: W, energy: Wh
 )
-
-
-def vendor_scale(vendor, c, d, e):
-    """scaler * 256 + unit the vendor document gives for OBIS group C.D.E, or None."""
-    if vendor == VENDOR_KAIFA:
-        table = _KAIFA_SCALE
-    elif vendor == VENDOR_KAMSTRUP:
-        table = _KAMSTRUP_SCALE
-    elif vendor == VENDOR_BURGENLAND:
-        table = _BURGENLAND_SCALE
-    else:
-        return None
-    if e == 0:
-        for i in range(0, len(table), 4):
-            if table[i] == c and table[i + 1] == d:
-                return (table[i + 2] - 128) * 256 + table[i + 3]
-    return None
