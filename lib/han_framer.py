@@ -16,6 +16,8 @@
 # Memory is bounded: one receive buffer (default 2100 bytes, enough for a 2047-byte HDLC frame and
 # its flags) and one reassembly buffer for segmented pushes; nothing grows with the input.
 # Rejections never raise: they are counted and reported through `on_reject(reason)`.
+# Heap: where modules load from .mpy files into RAM every function and string constant costs
+# heap, so steps used once are written inline and the reasons are numbers into one text.
 from micropython import const
 
 from crc16 import crc16_arc, crc16_x25
@@ -38,6 +40,48 @@ _NEED_MORE = const(-1)
 _SKIP = const(-2)  # not a frame start here: drop one byte, keep hunting
 _BAD = const(-3)  # a frame start that failed a check: reason reported, drop one byte
 _SKIPPING = const(9)  # _seg_kind while the remaining segments of a dropped push go by
+
+# Rejection reasons by number (_reject): line n of _REASONS. The number also says which counter
+# counts it: below _FRAME_ERRORS crc_errors, below _PUSHES_DROPPED frame_errors, then
+# pushes_dropped.
+_HCS = const(0)
+_FCS = const(1)
+_MBUS_CHECKSUM = const(2)
+_TELEGRAM_CRC = const(3)
+_FRAME_ERRORS = const(4)
+_TOO_LARGE = const(4)
+_INCOMPLETE = const(5)
+_HDLC_LENGTH = const(6)
+_HDLC_ADDRESS = const(7)
+_HDLC_CLOSING_FLAG = const(8)
+_MBUS_NO_DLMS = const(9)
+_MBUS_SEQUENCE = const(10)
+_TELEGRAM_BINARY = const(11)
+_TELEGRAM_TOO_LONG = const(12)
+_TELEGRAM_END_LINE = const(13)
+_PUSHES_DROPPED = const(14)
+_SEGMENTS_INCOMPLETE = const(14)
+_SEGMENTS_TOO_LARGE = const(15)
+_SEGMENTS_OUT_OF_SEQUENCE = const(16)
+_REASONS = (
+    "HDLC HCS mismatch\n"
+    "HDLC FCS mismatch\n"
+    "M-Bus checksum or stop byte mismatch\n"
+    "telegram CRC mismatch\n"
+    "frame larger than the buffer\n"
+    "incomplete frame at end of input\n"
+    "HDLC length field does not fit the header\n"
+    "HDLC address field malformed\n"
+    "HDLC frame without closing flag at its length\n"
+    "M-Bus frame without DLMS (CI not 00..1F)\n"
+    "M-Bus segment out of sequence: push dropped\n"
+    "telegram interrupted by binary data\n"
+    "telegram longer than the buffer\n"
+    "telegram end line malformed\n"
+    "incomplete segmented push dropped\n"
+    "segmented push too large: dropped\n"
+    "M-Bus segment out of sequence: push dropped\n"
+)
 
 
 class HanFramer:
@@ -79,12 +123,20 @@ class HanFramer:
         while pos < n:
             start = self._start
             if start and (start >= self._end - start or size - self._end < n - pos):
-                self._compact()
+                # Move the unconsumed tail to the front. Slice assignment is not memmove on
+                # every port, so an overlapping move goes through a copy (rare: a long
+                # candidate still waiting when the buffer fills).
+                k = self._end - start
+                mv = self._mv
+                if k:
+                    mv[0:k] = mv[start : start + k] if start >= k else bytes(mv[start : start + k])
+                self._start = 0
+                self._end = k
             room = size - self._end
             if room == 0:
                 # A candidate filled the whole buffer without completing: it cannot be a frame.
-                self._reject("frame larger than the buffer", 0)
-                self._drop(1)
+                self._reject(_TOO_LARGE)
+                self._drop()
                 continue
             k = n - pos if n - pos < room else room
             if pos == 0 and k == len(data):
@@ -113,27 +165,15 @@ class HanFramer:
         self.flush()
         if self._seg_kind == _SKIPPING:
             self._seg_kind = 0
-        self._drop_segments("incomplete segmented push dropped")
+        self._drop_segments(_SEGMENTS_INCOMPLETE)
 
     # -- scanning -----------------------------------------------------------------------------
 
-    def _compact(self):
-        # Move the unconsumed tail to the front. Slice assignment is not memmove on every
-        # port, so an overlapping move goes through a copy (rare: a long candidate still
-        # waiting when the buffer fills).
-        s = self._start
-        n = self._end - s
-        mv = self._mv
-        if n:
-            mv[0:n] = mv[s : s + n] if s >= n else bytes(mv[s : s + n])
-        self._start = 0
-        self._end = n
-
-    def _drop(self, k):
-        # Discard k bytes at the start of the window (flags are not garbage).
+    def _drop(self):
+        # Discard the byte at the start of the window (a flag is not garbage).
         if self._buf[self._start] != _FLAG:
-            self.bytes_discarded += k
-        self._start += k
+            self.bytes_discarded += 1
+        self._start += 1
 
     def _scan(self):
         buf = self._buf
@@ -170,18 +210,24 @@ class HanFramer:
                 if k == self._end:
                     self._start = k  # only flags left
                     return
-                self._reject("incomplete frame at end of input", 0)
+                self._reject(_INCOMPLETE)
                 r = _BAD
             if r < 0:
-                self._drop(1)
+                self._drop()
             else:
                 self._start = r
 
-    def _reject(self, reason, crc):
-        if crc:
+    def _reject(self, reason):
+        if reason < _FRAME_ERRORS:
             self.crc_errors += 1
-        else:
+        elif reason < _PUSHES_DROPPED:
             self.frame_errors += 1
+        else:
+            self.pushes_dropped += 1
+        start = 0
+        for _ in range(reason):
+            start = _REASONS.find("\n", start) + 1
+        reason = _REASONS[start : _REASONS.find("\n", start)]
         self.last_reason = reason
         if self._on_reject:
             self._on_reject(reason)
@@ -200,7 +246,7 @@ class HanFramer:
             return _SKIP  # a closing flag followed by something else
         length = ((f & 0x07) << 8) | buf[s + 2]
         if length < 7:
-            self._reject("HDLC length field does not fit the header", 0)
+            self._reject(_HDLC_LENGTH)
             return _BAD
         last = s + length  # index of the FCS high byte
         # Address fields: 1, 2 or 4 bytes each, the last byte marked by bit 0 (IEC 62056-46 6.4.2).
@@ -209,7 +255,7 @@ class HanFramer:
             j = i
             while True:
                 if j - i > 3 or j >= last:
-                    self._reject("HDLC address field malformed", 0)
+                    self._reject(_HDLC_ADDRESS)
                     return _BAD
                 if j >= e:
                     return _NEED_MORE
@@ -217,35 +263,37 @@ class HanFramer:
                     break
                 j += 1
             if j - i == 2:
-                self._reject("HDLC address field malformed", 0)
+                self._reject(_HDLC_ADDRESS)
                 return _BAD
             i = j + 1
         control = i
         hcs = control + 1
         has_info = hcs + 2 < last - 1
         if not has_info and hcs != last - 1:
-            self._reject("HDLC length field does not fit the header", 0)
+            self._reject(_HDLC_LENGTH)
             return _BAD
         if has_info:
             if hcs + 2 > e:
                 return _NEED_MORE
             if crc16_x25(buf, s + 1, hcs) != buf[hcs] | (buf[hcs + 1] << 8):
-                self._reject("HDLC HCS mismatch", 1)
+                self._reject(_HCS)
                 return _BAD
         if last + 2 > e:
             return _NEED_MORE
         if buf[last + 1] != _FLAG:
-            self._reject("HDLC frame without closing flag at its length", 0)
+            self._reject(_HDLC_CLOSING_FLAG)
             return _BAD
         if crc16_x25(buf, s + 1, last - 1) != buf[last - 1] | (buf[last] << 8):
-            self._reject("HDLC FCS mismatch", 1)
+            self._reject(_FCS)
             return _BAD
         self.frames_ok += 1
-        if has_info:
-            self._hdlc_info(buf, hcs + 2, last - 1, f & 0x08)
-        return last + 1  # keep the closing flag: it may open the next frame
-
-    def _hdlc_info(self, buf, a, b, segmented):
+        end = last + 1  # keep the closing flag: it may open the next frame
+        if not has_info:
+            return end
+        # The information field buf[a:b].
+        a = hcs + 2
+        b = last - 1
+        segmented = f & 0x08
         llc = b - a >= 3 and buf[a] == 0xE6 and buf[a + 1] in (0xE6, 0xE7) and buf[a + 2] == 0
         if llc:
             a += 3  # LLC: destination LSAP E6, source LSAP E7 (response), quality 00
@@ -256,53 +304,47 @@ class HanFramer:
             # The rest of a push already dropped: wait for its last segment.
             if not segmented:
                 self._seg_kind = 0
-            return
+            return end
         if kind and (kind != KIND_HDLC or llc):
             # A new push starts (LLC header) while the last one never got its final segment.
-            self._drop_segments("incomplete segmented push dropped")
+            self._drop_segments(_SEGMENTS_INCOMPLETE)
             kind = 0
         if not segmented and not kind:
-            self._emit(KIND_HDLC, buf, a, b, 0)
-            return
+            self.pushes_ok += 1
+            self._on_push(KIND_HDLC, buf, a, b, 0)
+            return end
         if self._seg_len + b - a > len(self._seg):
             self._seg_kind = KIND_HDLC
-            self._drop_segments("segmented push too large: dropped")
+            self._drop_segments(_SEGMENTS_TOO_LARGE)
             if segmented:
                 self._seg_kind = _SKIPPING
-            return
-        self._append(buf, a, b)
-        self._seg_kind = KIND_HDLC
-        if not segmented:
-            self._emit_segments(KIND_HDLC)
+            return end
+        self._append(buf, a, b, KIND_HDLC, not segmented)
+        return end
 
     # -- segments ---------------------------------------------------------------------------
 
-    def _append(self, buf, a, b):
+    def _append(self, buf, a, b, kind, final):
+        # Add buf[a:b] to the open push of this kind; hand the push on after its final segment.
         # A byte loop, not a slice copy: slices allocate on MicroPython, and segments are few.
         seg = self._seg
         k = self._seg_len - a
         for i in range(a, b):
             seg[k + i] = buf[i]
         self._seg_len += b - a
-
-    def _emit_segments(self, kind):
-        n = self._seg_len
-        self._seg_len = 0
-        self._seg_kind = 0
-        self._emit(kind, self._seg, 0, n, 0)
+        self._seg_kind = kind
+        if final:
+            n = self._seg_len
+            self._seg_len = 0
+            self._seg_kind = 0
+            self.pushes_ok += 1
+            self._on_push(kind, seg, 0, n, 0)
 
     def _drop_segments(self, reason):
         if self._seg_kind and self._seg_kind != _SKIPPING:
             self._seg_kind = 0
             self._seg_len = 0
-            self.pushes_dropped += 1
-            self.last_reason = reason
-            if self._on_reject:
-                self._on_reject(reason)
-
-    def _emit(self, kind, buf, a, b, flags):
-        self.pushes_ok += 1
-        self._on_push(kind, buf, a, b, flags)
+            self._reject(reason)
 
     # -- M-Bus ------------------------------------------------------------------------------
 
@@ -321,12 +363,12 @@ class HanFramer:
         for i in range(s + 4, s + 4 + n):
             total += buf[i]
         if total & 0xFF != buf[s + 4 + n] or buf[s + 5 + n] != _MBUS_STOP:
-            self._reject("M-Bus checksum or stop byte mismatch", 1)
+            self._reject(_MBUS_CHECKSUM)
             return _BAD
         self.frames_ok += 1
         ci = buf[s + 6]
         if ci > 0x1F or n < 5:
-            self._reject("M-Bus frame without DLMS (CI not 00..1F)", 0)
+            self._reject(_MBUS_NO_DLMS)
             return end
         a = s + 9  # after C, A, CI and the STSAP/DTSAP pair
         b = s + 4 + n
@@ -334,28 +376,26 @@ class HanFramer:
         final = ci & 0x10
         if number == 0:
             if self._seg_kind:
-                self._drop_segments("incomplete segmented push dropped")
+                self._drop_segments(_SEGMENTS_INCOMPLETE)
                 self._seg_kind = 0
             if final:
-                self._emit(KIND_MBUS, buf, a, b, 0)
+                self.pushes_ok += 1
+                self._on_push(KIND_MBUS, buf, a, b, 0)
                 return end
         elif self._seg_kind != KIND_MBUS or number != self._mbus_next:
             if self._seg_kind and self._seg_kind != _SKIPPING:
-                self._drop_segments("M-Bus segment out of sequence: push dropped")
+                self._drop_segments(_SEGMENTS_OUT_OF_SEQUENCE)
             elif self._seg_kind != _SKIPPING:
-                self._reject("M-Bus segment out of sequence: push dropped", 0)
+                self._reject(_MBUS_SEQUENCE)
             self._seg_kind = 0 if final else _SKIPPING
             return end
         if self._seg_len + b - a > len(self._seg):
             self._seg_kind = KIND_MBUS
-            self._drop_segments("segmented push too large: dropped")
+            self._drop_segments(_SEGMENTS_TOO_LARGE)
             self._seg_kind = 0 if final else _SKIPPING
             return end
-        self._append(buf, a, b)
-        self._seg_kind = KIND_MBUS
         self._mbus_next = (number + 1) & 0x0F
-        if final:
-            self._emit_segments(KIND_MBUS)
+        self._append(buf, a, b, KIND_MBUS, final)
         return end
 
     # -- ASCII ------------------------------------------------------------------------------
@@ -376,11 +416,11 @@ class HanFramer:
         bang = buf.find(b"!", s, e)
         flag = buf.find(b"\x7e", s, bang if bang >= 0 else e)
         if flag >= 0:
-            self._reject("telegram interrupted by binary data", 0)
+            self._reject(_TELEGRAM_BINARY)
             return _BAD
         if bang < 0:
             if e - s >= len(buf):
-                self._reject("telegram longer than the buffer", 0)
+                self._reject(_TELEGRAM_TOO_LONG)
                 return _BAD
             return _NEED_MORE
         # "!" then either CR LF (no CRC) or 4 hex digits then CR LF (LF alone accepted).
@@ -394,20 +434,20 @@ class HanFramer:
             if c == _CR or c == _LF:
                 break
             if digits == 4:
-                self._reject("telegram end line malformed", 0)
+                self._reject(_TELEGRAM_END_LINE)
                 return _BAD
             if 0x30 <= c <= 0x39:
                 c -= 0x30
             elif 0x41 <= (c & 0xDF) <= 0x46:
                 c = (c & 0xDF) - 0x37
             else:
-                self._reject("telegram end line malformed", 0)
+                self._reject(_TELEGRAM_END_LINE)
                 return _BAD
             crc = (crc << 4) | c
             digits += 1
             k += 1
         if digits not in (0, 4):
-            self._reject("telegram end line malformed", 0)
+            self._reject(_TELEGRAM_END_LINE)
             return _BAD
         if buf[k] == _CR:
             if k + 1 >= e:
@@ -419,12 +459,13 @@ class HanFramer:
         if digits:
             if crc16_arc(buf, s, bang + 1) != crc:
                 # The telegram's extent is certain: drop all of it, not just the "/".
-                self._reject("telegram CRC mismatch", 1)
+                self._reject(_TELEGRAM_CRC)
                 self.bytes_discarded += end - s
                 return end
         else:
             flags = FLAG_NO_CRC
             self.no_crc += 1
         self.frames_ok += 1
-        self._emit(KIND_ASCII, buf, s, end, flags)
+        self.pushes_ok += 1
+        self._on_push(KIND_ASCII, buf, s, end, flags)
         return end
