@@ -25,15 +25,15 @@ _METER_QUIET_MS = const(30000)  # meters push every 1-10 s (research han_protoco
 _VICTRON_KEEPALIVE_MS = const(30000)  # half of dbus-mqtt-grid's 60 s silence timeout
 _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
 # (a board may set TRIAL_MS: the sim board shortens it for tests)
-_SITE_FILE = "site.json"  # first-boot / provisioning settings (make deploy, tools/sim.py)
-_TRIAL_FILE = "config.trial"  # the previous config while a connectivity change is on trial
 _HA_KEYS_FILE = "ha_keys"  # Home Assistant sensors announced so far (key-set string)
 _MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see main())
 
 
-# Code that runs rarely (config changes, commands, signing) is imported when needed and dropped
-# again, so it does not hold heap in the steady state (the ESP8266 has about 36 KB in all).
-_RARE_MODULES = ("config_schema", "config_store", "commands", "signing", "home_assistant")
+# Code that runs rarely (config changes, commands, signing, HA discovery) is imported when needed
+# and dropped again, so it does not hold heap in the steady state (the ESP8266 has about 36 KB in
+# all).
+_RARE_MODULES = ("config_change", "config_schema", "config_store", "commands", "signing",
+                 "home_assistant")
 
 
 def _drop_rare_modules():
@@ -52,15 +52,6 @@ def _presence(obj, fields):
             mask |= bit
         bit <<= 1
     return mask
-
-
-def _sleep_ms(ms):
-    import time
-
-    if hasattr(time, "sleep_ms"):
-        time.sleep_ms(ms)
-    else:
-        time.sleep(ms / 1000)
 
 
 class App:
@@ -104,7 +95,7 @@ class App:
                 % (crash_log.unhealthy_starts(), crash_log.last()))
         else:
             self._build_source()
-        self._build_link()
+        self.build_link()
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -131,7 +122,7 @@ class App:
             if note:
                 self.notices.append(note)
 
-    def _build_link(self):
+    def build_link(self):
         import umqtt.simple
         from mqtt_link import MqttLink
 
@@ -142,36 +133,24 @@ class App:
             subscriptions.append(self.ha_status_topic)
         ssl = None
         if mqtt.get("tls"):
-            ssl = self._tls_context()
+            import config_change
+
+            ssl = config_change.tls_context()
         self.link = MqttLink(umqtt.simple, self.ctx.device_id, mqtt["host"], mqtt["port"],
                              mqtt["user"], mqtt["password"], mqtt["keepalive_s"],
                              self.ctx.status_topic, subscriptions, ssl=ssl,
                              outbox_len=getattr(self.board, "OUTBOX_LEN", 8))
         self.link.on_connect = self._on_connect
 
-    def _tls_context(self):
-        """TLS to the broker (ESP32; the ESP8266 lacks the RAM). With the broker's CA
-        certificate on flash as ca.der (DER), the broker is verified; without it the link is
-        encrypted but not authenticated, and the log says so."""
-        import ssl
-
-        context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-        try:
-            with open("ca.der", "rb") as f:
-                context.load_verify_locations(cadata=f.read())
-            context.verify_mode = ssl.CERT_REQUIRED
-        except OSError:
-            log.warning("mqtt: TLS without ca.der: encrypted, but the broker is not verified")
-            context.verify_mode = ssl.CERT_NONE
-        return context
-
     def _on_connect(self):
-        self.publish_config()
+        import config_change
+
+        config_change.publish_config(self)
         if self.rollback_report is not None:
             self.reply(self.base + "/config/result", self.rollback_report)
             self.rollback_report = None
         if self.trial_deadline_ms is not None:
-            self._end_trial(confirmed=True)
+            config_change.end_trial(self, True)
         for note in self.notices:
             self.link.publish(self.base + "/notice", note.encode())
         self.notices = []
@@ -182,24 +161,34 @@ class App:
     # -- the loop -------------------------------------------------------------------------------
 
     def run(self):
+        import time
+
         log.info("app: %s on board %s, source %s, topics under %s", VERSION, self.board.NAME,
                  self.config["source"], self.base)
         while self.running:
             self.step()
-            _sleep_ms(_LOOP_SLEEP_MS)
+            if hasattr(time, "sleep_ms"):
+                time.sleep_ms(_LOOP_SLEEP_MS)
+            else:
+                time.sleep(_LOOP_SLEEP_MS / 1000)
 
     def step(self):
         self.wdt.feed()
         now = ticks_ms()
         if self.board.network_up(self.config):
             self.link.service()
-        self._check_trial(now)
+        if self.trial_deadline_ms is not None and ticks_diff(now, self.trial_deadline_ms) >= 0:
+            import config_change
+
+            config_change.end_trial(self, False)  # the broker was not reached: roll back
+            _drop_rare_modules()
         while self.link.inbox:
             topic, payload = self.link.inbox.pop(0)
             self.handle_message(topic, payload)
         if self.source is not None and self._poll_source(now):
             self.publish_reading()
-        if self.source is not None and self.ctx.victron_enabled and self.reading_ready() \
+        if self.source is not None and self.ctx.victron_enabled \
+                and self.last_publish_ms is not None \
                 and ticks_diff(now, self.last_victron_ms) >= self.victron_keepalive_ms:
             self._victron_keepalive(now)
         if self.source is not None and ticks_diff(now, self.last_condition_ms) >= 1000:
@@ -238,9 +227,6 @@ class App:
         if self.link.connected:
             for topic, payload, retain in victron.messages(self.reading, self.ctx):
                 self.link.publish(topic, payload, retain)
-
-    def reading_ready(self):
-        return self.last_publish_ms is not None
 
     def _poll_source(self, now):
         """True when a reading is due for publishing."""
@@ -301,7 +287,7 @@ class App:
         self.session_announced = True
         if merged != known:
             self.announced_keys = merged
-            self._save_announced()
+            self.save_announced()
 
     def _new_values_seen(self):
         """True when the reading has a value (or channel) no earlier reading had: only then can
@@ -329,33 +315,11 @@ class App:
             index += 1
         return fresh
 
-    def prune_announcements(self):
-        """Remove the HA sensors the current reading (and config) no longer has, then announce."""
-        import home_assistant
-
-        current = home_assistant.key_set(self.reading, self.ctx) if self.ctx.ha_enabled else ""
-        for topic, payload, retain in home_assistant.removals(self.announced_keys, current,
-                                                               self.ctx):
-            if not self.link.publish(topic, payload, retain):
-                return False
-        self.announced_keys = current
-        self._save_announced()
-        self.session_announced = False
-        if self.ctx.ha_enabled:
-            self.announce()
-        return True
-
-    def _save_announced(self):
+    def save_announced(self):
         try:
             storage.write_atomic(_HA_KEYS_FILE, self.announced_keys)
         except OSError as e:  # flash full: the worst case is announcing again after a reboot
             log.error("ha: cannot save the announced sensors: %s", e)
-
-    def publish_config(self):
-        import config_schema
-
-        payload = json.dumps(config_schema.redact(self.config)).encode()
-        self.link.publish(self.base + "/config", payload, True, 1)
 
     def publish_diag(self):
         self.last_diag_ms = ticks_ms()
@@ -384,7 +348,9 @@ class App:
         if isinstance(topic, bytes):
             topic = topic.decode()
         if topic == self.base + "/config/set":
-            self.handle_config_set(payload)
+            import config_change
+
+            config_change.handle_set(self, payload)
             _drop_rare_modules()
         elif topic == self.base + "/cmd":
             import commands
@@ -399,146 +365,6 @@ class App:
     def reply(self, topic, result):
         self.link.publish(topic, json.dumps(result).encode())
 
-    def handle_config_set(self, payload):
-        import config_schema
-        import config_store
-
-        result_topic = self.base + "/config/result"
-        body, error = self.verify_signature(payload)
-        if error:
-            self.reply(result_topic, {"ok": False, "error": error})
-            return
-        result, new_config = config_schema.apply_change(self.config, body)
-        if not result["ok"]:
-            log.warning("config: refused: %s", result["error"])
-            self.reply(result_topic, result)
-            return
-        changed = result["changed"]
-        if not changed:
-            self.reply(result_topic, result)
-            return
-        link_change = config_schema.touches_connectivity(changed)
-        if link_change:
-            others = [key for key in changed if not config_schema.is_connectivity(key)]
-            if others:
-                # A failed connection rolls the whole change back: keep the two apart.
-                error = ("change connection settings (wifi.*, mqtt.host/port/user/password/tls)"
-                         " on their own, not with %s, so a rollback undoes nothing else"
-                         % ", ".join(others))
-                self.reply(result_topic, {"ok": False, "error": error})
-                return
-        try:
-            if link_change:
-                # The way back is on flash before the new settings are: a reset in between
-                # still rolls back.
-                storage.write_atomic(_TRIAL_FILE, json.dumps(self.config))
-            config_store.save(new_config)
-        except OSError as e:  # flash full or failing: keep running on the old config
-            storage.remove(_TRIAL_FILE)
-            self.reply(result_topic, {"ok": False, "error": "could not save config: %s" % e})
-            return
-        old_config = self.config
-        self.config = new_config
-        log.info("config: changed %s", ", ".join(changed))
-        self.reply(result_topic, result)
-        self.publish_config()
-        if link_change:
-            self._start_trial(old_config)
-        elif result["restart"] or self.safe_mode:
-            self.request_reset("config change needs a restart")
-        else:
-            self._apply_live(changed)
-
-    def _apply_live(self, changed):
-        """Settings that take effect without a restart: formats, meter settings, calibration."""
-        sections = {key.split(".")[0] for key in changed}
-        if "homeassistant" in sections:
-            # its status topic is one of the link's subscriptions
-            self._replace_link()
-        self.ctx = PublishContext(self.config, self.board, VERSION)
-        if self.source is not None and self.config["source"] in sections:
-            self.source.apply_settings(self.config[self.config["source"]])
-        # Sensors may have been ruled out (HA off, a CT's role "off"): prune and re-announce.
-        if ("homeassistant" in sections or "atm90e32" in sections) and self.reading_ready() \
-                and self.link.connected:
-            self.prune_announcements()
-
-    def verify_signature(self, payload):
-        """(body bytes, None) when the message may be applied, (None, error) when refused."""
-        secret = self.config["security"]["secret"]
-        if not secret:
-            return payload, None
-        import signing
-
-        return signing.verify(secret, payload, self.replay_guard())
-
-    def replay_guard(self):
-        if not hasattr(self, "_replay"):
-            import signing
-
-            self._replay = signing.ReplayGuard("replay.json")
-            if self._replay.notice:
-                log.warning("signing: %s", self._replay.notice)
-                self.link.publish(self.base + "/notice", self._replay.notice.encode())
-        return self._replay
-
-    # -- connectivity changes on trial ------------------------------------------------------------
-
-    def _start_trial(self, old_config):
-        """Try the new broker/WiFi settings (the old ones are in _TRIAL_FILE); roll back by
-        itself if they do not connect."""
-        self.trial_deadline_ms = ticks_add(ticks_ms(), self.trial_ms)
-        log.info("config: trying the new connection settings for %d s", self.trial_ms // 1000)
-        self._replace_link()
-
-    def _replace_link(self):
-        """A new link for changed settings, keeping what the old one still had to deliver."""
-        old = self.link
-        old.close()
-        self.ctx = PublishContext(self.config, self.board, VERSION)
-        self.base = self.ctx.base
-        self._build_link()
-        self.link.adopt(old)
-
-    def _check_trial(self, now):
-        if self.trial_deadline_ms is None or ticks_diff(now, self.trial_deadline_ms) < 0:
-            return
-        self._end_trial(confirmed=False)
-        _drop_rare_modules()
-
-    def _end_trial(self, confirmed):
-        self.trial_deadline_ms = None
-        if confirmed:
-            storage.remove(_TRIAL_FILE)
-            log.info("config: new connection settings confirmed")
-            return
-        import config_schema
-        import config_store
-
-        text = storage.read_text(_TRIAL_FILE)
-        try:
-            old_config, _, error = config_schema.load_dict(json.loads(text or ""))
-        except ValueError:
-            old_config, error = None, "not valid JSON"
-        if old_config is None:
-            # Nothing sound to go back to: keep trying the new settings rather than guess.
-            log.error("config: cannot roll back, %s is unusable: %s", _TRIAL_FILE, error)
-            storage.remove(_TRIAL_FILE)
-            return
-        failed = self.link.last_error or "no connection"
-        self.config = old_config
-        try:
-            config_store.save(old_config)
-        except OSError as e:  # keep the trial file: the next boot rolls back again
-            log.error("config: cannot save the rolled back config: %s", e)
-        else:
-            storage.remove(_TRIAL_FILE)
-        note = "rolled back a connectivity change: the broker was not reachable within %d s (%s)"
-        self.notices.append(note % (self.trial_ms // 1000, failed))
-        self.rollback_report = {"ok": False, "error": note % (self.trial_ms // 1000, failed)}
-        log.warning("config: " + note, self.trial_ms // 1000, failed)
-        self._replace_link()
-
     # -- shutdown -------------------------------------------------------------------------------
 
     def request_reset(self, reason):
@@ -546,39 +372,6 @@ class App:
         self.reset_requested = True
         self.running = False
         crash_log.healthy()  # a deliberate reset is not a crash: it also leaves safe mode
-
-    def shutdown(self, clean=True):
-        if self.energy is not None:
-            self.energy.save()
-        self.link.close()
-        if clean:
-            crash_log.clean_exit()
-
-
-def _load_config():
-    import config_schema
-    import config_store
-
-    config, notice = config_store.load()
-    notices = [notice] if notice else []
-    if storage.exists(_SITE_FILE):
-        # Site settings from make deploy / tools/sim.py: applied once, validated like any change.
-        with open(_SITE_FILE, "rb") as f:
-            result, new_config = config_schema.apply_change(config, f.read(), limit=None,
-                                                             local=True)
-        if result["ok"]:
-            config = new_config
-            try:
-                config_store.save(config)
-            except OSError as e:  # run on them anyway; site.json stays for the next boot
-                notices.append("site settings applied but not saved: %s" % e)
-                return config, notices
-        else:
-            notices.append("site settings refused: %s" % result["error"])
-        storage.remove(_SITE_FILE)
-    if storage.exists(_TRIAL_FILE):
-        notices.append("a connectivity change was on trial at reset; trying it again")
-    return config, notices
 
 
 def main():
@@ -591,11 +384,15 @@ def main():
     crashed = None
     interrupted = False
     try:
-        config, notices = _load_config()
+        import config_change
+
+        config, notices, on_trial = config_change.load_at_boot()
+        del config_change  # main() runs for good: its locals must not keep the module alive
+        _drop_rare_modules()  # before the source and the link take their share of the heap
         board = __import__("boards." + config["board"], None, None, ("NAME",))
         safe_mode = crash_log.boot(board.reset_cause())
         app = App(board, config, notices, safe_mode)
-        if storage.exists(_TRIAL_FILE):
+        if on_trial:
             app.trial_deadline_ms = ticks_add(ticks_ms(), app.trial_ms)
         _drop_rare_modules()
         app.run()
@@ -607,7 +404,11 @@ def main():
         crash_log.record(e)
     if app is not None:
         try:
-            app.shutdown(clean=crashed is None)
+            if app.energy is not None:
+                app.energy.save()
+            app.link.close()
+            if crashed is None:
+                crash_log.clean_exit()
         except Exception as e:  # going down anyway; say why the goodbye failed
             log.error("app: shutdown: %s", e)
     if crashed is not None:

@@ -9,6 +9,7 @@
 #   {"cmd": "reset_energy", "confirm": "reset_energy"}   zero the ATM90E32 lifetime counters
 import json
 
+import config_change
 import config_schema
 import config_store
 import log
@@ -45,7 +46,7 @@ def _number(request, key, low, high):
 
 def handle(app, payload):
     topic = app.base + "/cmd/result"
-    body, error = app.verify_signature(payload)
+    body, error = config_change.verify_signature(app, payload)
     request = None
     if not error:
         request, error = _parse(body)
@@ -81,9 +82,9 @@ def _run(app, name, request, result):
         seconds = int(_number(request, "seconds", 1, 300)) if "seconds" in request else 10
         app.board.identify(seconds)
     elif name == "announce":
-        if not app.reading_ready():
+        if app.last_publish_ms is None:
             raise ValueError("announce: no reading yet to announce sensors for")
-        if not app.prune_announcements():
+        if not config_change.prune_announcements(app):
             raise OSError("announce: the link went down while announcing")
     elif name == "calibrate":
         _calibrate(app, request, result)
@@ -118,6 +119,6 @@ def _calibrate(app, request, result):
         raise ValueError("calibrate: new gains refused: %s" % outcome["error"])
     config_store.save(new_config)
     app.config = new_config
-    app.publish_config()
+    config_change.publish_config(app)
     result["channel"] = channel
     result.update(gains)

@@ -1,0 +1,212 @@
+# Config changes, at boot and while the firmware runs: site settings, config/set messages,
+# signed messages, connectivity changes on trial (rolled back when the broker stays out of
+# reach) and the TLS context mqtt.tls asks for.
+#
+# All of it runs rarely, so app.py imports this module only when needed and drops it again
+# (with config_schema, config_store and signing): in the steady state it holds no heap.
+import json
+
+import config_schema
+import config_store
+import log
+import storage
+from clock import ticks_add, ticks_ms
+from publish_context import PublishContext
+
+TRIAL_FILE = "config.trial"  # the previous config while a connectivity change is on trial
+_SITE_FILE = "site.json"  # first-boot / provisioning settings (make deploy, tools/sim.py)
+
+
+def load_at_boot():
+    """(config, notices, on_trial): the config on flash with any site settings applied, the
+    notices to say on MQTT once connected, and whether a connectivity change was on trial."""
+    config, notice = config_store.load()
+    notices = [notice] if notice else []
+    if storage.exists(_SITE_FILE):
+        # Site settings from make deploy / tools/sim.py: applied once, validated like any change.
+        with open(_SITE_FILE, "rb") as f:
+            result, new_config = config_schema.apply_change(config, f.read(), limit=None,
+                                                             local=True)
+        if result["ok"]:
+            config = new_config
+            try:
+                config_store.save(config)
+            except OSError as e:  # run on them anyway; site.json stays for the next boot
+                notices.append("site settings applied but not saved: %s" % e)
+                return config, notices, storage.exists(TRIAL_FILE)
+        else:
+            notices.append("site settings refused: %s" % result["error"])
+        storage.remove(_SITE_FILE)
+    on_trial = storage.exists(TRIAL_FILE)
+    if on_trial:
+        notices.append("a connectivity change was on trial at reset; trying it again")
+    return config, notices, on_trial
+
+
+def tls_context():
+    """TLS to the broker (ESP32; the ESP8266 lacks the RAM). With the broker's CA certificate on
+    flash as ca.der (DER), the broker is verified; without it the link is encrypted but not
+    authenticated, and the log says so."""
+    import ssl
+
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    try:
+        with open("ca.der", "rb") as f:
+            context.load_verify_locations(cadata=f.read())
+        context.verify_mode = ssl.CERT_REQUIRED
+    except OSError:
+        log.warning("mqtt: TLS without ca.der: encrypted, but the broker is not verified")
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def publish_config(app):
+    """The config in force, secrets redacted, retained on <base>/config."""
+    payload = json.dumps(config_schema.redact(app.config)).encode()
+    app.link.publish(app.base + "/config", payload, True, 1)
+
+
+def verify_signature(app, payload):
+    """(body bytes, None) when the message may be applied, (None, error) when refused."""
+    secret = app.config["security"]["secret"]
+    if not secret:
+        return payload, None
+    import signing
+
+    guard = getattr(app, "replay_guard", None)
+    if guard is None:
+        # kept by the app: the counters it has seen must outlive this module
+        guard = app.replay_guard = signing.ReplayGuard("replay.json")
+        if guard.notice:
+            log.warning("signing: %s", guard.notice)
+            app.link.publish(app.base + "/notice", guard.notice.encode())
+    return signing.verify(secret, payload, guard)
+
+
+def handle_set(app, payload):
+    """A message on <base>/config/set: validate, save, answer on config/result, apply."""
+    result_topic = app.base + "/config/result"
+    body, error = verify_signature(app, payload)
+    if error:
+        app.reply(result_topic, {"ok": False, "error": error})
+        return
+    result, new_config = config_schema.apply_change(app.config, body)
+    if not result["ok"]:
+        log.warning("config: refused: %s", result["error"])
+        app.reply(result_topic, result)
+        return
+    changed = result["changed"]
+    if not changed:
+        app.reply(result_topic, result)
+        return
+    link_change = config_schema.touches_connectivity(changed)
+    if link_change:
+        others = [key for key in changed if not config_schema.is_connectivity(key)]
+        if others:
+            # A failed connection rolls the whole change back: keep the two apart.
+            error = ("change connection settings (wifi.*, mqtt.host/port/user/password/tls)"
+                     " on their own, not with %s, so a rollback undoes nothing else"
+                     % ", ".join(others))
+            app.reply(result_topic, {"ok": False, "error": error})
+            return
+    try:
+        if link_change:
+            # The way back is on flash before the new settings are: a reset in between still
+            # rolls back.
+            storage.write_atomic(TRIAL_FILE, json.dumps(app.config))
+        config_store.save(new_config)
+    except OSError as e:  # flash full or failing: keep running on the old config
+        storage.remove(TRIAL_FILE)
+        app.reply(result_topic, {"ok": False, "error": "could not save config: %s" % e})
+        return
+    app.config = new_config
+    log.info("config: changed %s", ", ".join(changed))
+    app.reply(result_topic, result)
+    publish_config(app)
+    if link_change:
+        # Try the new broker/WiFi settings (the old ones are in TRIAL_FILE); end_trial() rolls
+        # back by itself if they do not connect.
+        app.trial_deadline_ms = ticks_add(ticks_ms(), app.trial_ms)
+        log.info("config: trying the new connection settings for %d s", app.trial_ms // 1000)
+        replace_link(app)
+    elif result["restart"] or app.safe_mode:
+        app.request_reset("config change needs a restart")
+    else:
+        _apply_live(app, changed)
+
+
+def _apply_live(app, changed):
+    """Settings that take effect without a restart: formats, meter settings, calibration."""
+    sections = {key.split(".")[0] for key in changed}
+    if "homeassistant" in sections:
+        # its status topic is one of the link's subscriptions
+        replace_link(app)
+    app.ctx = PublishContext(app.config, app.board, app.ctx.sw_version)
+    source = app.config["source"]
+    if app.source is not None and source in sections:
+        app.source.apply_settings(app.config[source])
+    # Sensors may have been ruled out (HA off, a CT's role "off"): prune and re-announce.
+    if ("homeassistant" in sections or "atm90e32" in sections) \
+            and app.last_publish_ms is not None and app.link.connected:
+        prune_announcements(app)
+
+
+def prune_announcements(app):
+    """Remove the HA sensors the current reading (and config) no longer has, then announce.
+    False when the link went down on the way."""
+    import home_assistant
+
+    ctx = app.ctx
+    current = home_assistant.key_set(app.reading, ctx) if ctx.ha_enabled else ""
+    for topic, payload, retain in home_assistant.removals(app.announced_keys, current, ctx):
+        if not app.link.publish(topic, payload, retain):
+            return False
+    app.announced_keys = current
+    app.save_announced()
+    app.session_announced = False
+    if ctx.ha_enabled:
+        app.announce()
+    return True
+
+
+def replace_link(app):
+    """A new link for changed settings, keeping what the old one still had to deliver."""
+    old = app.link
+    old.close()
+    app.ctx = PublishContext(app.config, app.board, app.ctx.sw_version)
+    app.base = app.ctx.base
+    app.build_link()
+    app.link.adopt(old)
+
+
+def end_trial(app, confirmed):
+    """The connectivity change on trial reached the broker (confirmed), or its time ran out:
+    roll back to the config in TRIAL_FILE."""
+    app.trial_deadline_ms = None
+    if confirmed:
+        storage.remove(TRIAL_FILE)
+        log.info("config: new connection settings confirmed")
+        return
+    text = storage.read_text(TRIAL_FILE)
+    try:
+        old_config, _, error = config_schema.load_dict(json.loads(text or ""))
+    except ValueError:
+        old_config, error = None, "not valid JSON"
+    if old_config is None:
+        # Nothing sound to go back to: keep trying the new settings rather than guess.
+        log.error("config: cannot roll back, %s is unusable: %s", TRIAL_FILE, error)
+        storage.remove(TRIAL_FILE)
+        return
+    failed = app.link.last_error or "no connection"
+    app.config = old_config
+    try:
+        config_store.save(old_config)
+    except OSError as e:  # keep the trial file: the next boot rolls back again
+        log.error("config: cannot save the rolled back config: %s", e)
+    else:
+        storage.remove(TRIAL_FILE)
+    note = "rolled back a connectivity change: the broker was not reachable within %d s (%s)"
+    app.notices.append(note % (app.trial_ms // 1000, failed))
+    app.rollback_report = {"ok": False, "error": note % (app.trial_ms // 1000, failed)}
+    log.warning("config: " + note, app.trial_ms // 1000, failed)
+    replace_link(app)
