@@ -7,14 +7,14 @@
 # value of everything the meter has sent. A different meter id clears the reading.
 # Only values whose scale is known (a unit from the frame, a vendor document or the telegram)
 # reach the reading; energy registers become integer Wh/varh after han.*_multiplier.
-# All buffers are allocated here, once; a push allocates only the ints, floats and the few
-# strings (meter id and time) it sets.
+# All buffers are allocated once; a push allocates only the ints, floats and the few strings
+# (meter id and time) it sets. The decoder of each framing (dlms for binary HDLC/M-Bus frames,
+# dsmr for ASCII telegrams) is imported and built on the first frame of its kind: a meter
+# speaks one of the two, and the other's code and buffers would only take heap.
 from micropython import const
 
 import obis
 from clock import ticks_diff, ticks_ms
-from dlms import DONE, NO_OBIS, DlmsDecoder, datetime_text
-from dsmr import DsmrParser
 from han_framer import KIND_ASCII, HanFramer
 from han_meter import HanMeter, to_number
 
@@ -42,8 +42,8 @@ class HanSource:
         self._rx = bytearray(_RX_SIZE)
         self._rx_mv = memoryview(self._rx)
         self._framer = HanFramer(self._on_push, self._on_reject)
-        self._dlms = DlmsDecoder(self.meter.key, self.meter.auth_key, self._on_reject)
-        self._dsmr = DsmrParser()
+        self._dlms = None  # dlms.DlmsDecoder, from the first binary frame on
+        self._dsmr = None  # dsmr.DsmrParser, from the first ASCII telegram on
         self._fresh = False
         self._last_push_ms = None
         self._last_rx_ms = self._started_ms = ticks_ms()
@@ -89,6 +89,7 @@ class HanSource:
     def diagnostics(self):
         """Counters for the firmware's diag topic (the same dict, updated in place)."""
         f = self._framer
+        dlms = self._dlms
         d = self._diag
         d["format"] = self.format
         d["pushes"] = self.pushes
@@ -96,8 +97,8 @@ class HanSource:
         d["crc_errors"] = f.crc_errors
         d["frame_errors"] = f.frame_errors
         d["bytes_discarded"] = f.bytes_discarded
-        d["pushes_dropped"] = f.pushes_dropped + self._dlms.blocks_dropped
-        d["rejected"] = self._dlms.rejected
+        d["pushes_dropped"] = f.pushes_dropped + (dlms.blocks_dropped if dlms else 0)
+        d["rejected"] = dlms.rejected if dlms else 0
         d["last_error"] = self.last_error
         d["since_push_s"] = None if self._last_push_ms is None else \
             ticks_diff(ticks_ms(), self._last_push_ms) // 1000
@@ -159,8 +160,19 @@ class HanSource:
             self._fresh = True
 
     def _on_push(self, kind, buf, start, end, flags):
-        if kind != KIND_ASCII and self._dlms.decode(buf, start, end) != DONE:
-            return
+        if kind == KIND_ASCII:
+            if self._dsmr is None:
+                from dsmr import DsmrParser
+
+                self._dsmr = DsmrParser()
+        else:
+            import dlms
+
+            if self._dlms is None:
+                self._dlms = dlms.DlmsDecoder(self.meter.key, self.meter.auth_key,
+                                              self._on_reject)
+            if self._dlms.decode(buf, start, end) != dlms.DONE:
+                return
         # A new meter id clears the reading; the push is then applied again from the start so
         # that values before the id in this same push are kept.
         for _ in range(2):
@@ -179,6 +191,8 @@ class HanSource:
         self._end("dsmr" if kind == KIND_ASCII else "dlms")
 
     def _apply_dlms(self, push):
+        from dlms import NO_OBIS, datetime_text
+
         codes = obis.CODES
         for i in range(push.count):
             ref = push.obis[i]
@@ -203,6 +217,8 @@ class HanSource:
         off = push.off[i]
         size = push.size[i]
         if a == 0 and c == 1 and d == 0 and e == 0 and size == 12:
+            from dlms import datetime_text
+
             self._reading.meter_time = datetime_text(mv, off)
             return
         field = _id_field(a, b, c, d, e)
