@@ -57,51 +57,52 @@ class _WatchedSocket:
     read and write by the link's timeout instead of umqtt.simple's `setblocking(True)`."""
 
     def __init__(self, sock, raw, timeout_s, link):
-        self._sock = sock  # what umqtt reads and writes: the TCP socket, or the TLS one over it
-        self._raw = raw  # the TCP socket, which takes timeouts (a TLS socket has no settimeout)
-        self._timeout_s = timeout_s
-        self._link = link
+        self.sock = sock  # what umqtt reads and writes: the TCP socket, or the TLS one over it
+        self.raw = raw  # the TCP socket, which takes timeouts (a TLS socket has no settimeout)
+        self.timeout_s = timeout_s
+        self.link = link
 
     def read(self, n):
-        data = self._sock.read(n)
+        data = self.sock.read(n)
         if data:
-            self._link.last_rx_ms = ticks_ms()
+            self.link.last_rx_ms = ticks_ms()
         return data
 
     def write(self, buf, n=None):
         if n is None:
-            return self._sock.write(buf)
-        return self._sock.write(buf, n)
+            return self.sock.write(buf)
+        return self.sock.write(buf, n)
 
     def setblocking(self, flag):
         if flag:
-            if self._sock is not self._raw:
-                self._sock.setblocking(True)
-            self._raw.settimeout(self._timeout_s)
+            if self.sock is not self.raw:
+                self.sock.setblocking(True)
+            self.raw.settimeout(self.timeout_s)
         else:
-            self._sock.setblocking(False)
+            self.sock.setblocking(False)
 
     def settimeout(self, timeout_s):
-        self._raw.settimeout(self._timeout_s if timeout_s is None else timeout_s)
+        self.raw.settimeout(self.timeout_s if timeout_s is None else timeout_s)
 
     def close(self):
-        self._sock.close()
+        self.sock.close()
 
 
 class MqttLink:
     def __init__(self, mqtt_module, client_id, host, port, user, password, keepalive_s,
                  status_topic, subscriptions=(), ssl=None, timeout_s=5, backoff_max_ms=60000,
                  outbox_len=8):
-        self._mqtt = mqtt_module  # umqtt.simple (or a test double with the same API)
-        self._client_id = client_id
-        self._host = host
-        self._port = port
-        self._user = user or None
-        self._password = password or None
-        self._keepalive_s = keepalive_s
-        self._ssl = ssl
-        self._timeout_s = timeout_s
-        self._backoff_max_ms = backoff_max_ms
+        # Attributes share their parameters' names: every distinct name costs RAM on a board.
+        self.mqtt_module = mqtt_module  # umqtt.simple (or a test double with the same API)
+        self.client_id = client_id
+        self.host = host
+        self.port = port
+        self.user = user or None
+        self.password = password or None
+        self.keepalive_s = keepalive_s
+        self.ssl = ssl
+        self.timeout_s = timeout_s
+        self.backoff_max_ms = backoff_max_ms
         # Topics as bytes: umqtt.simple sizes packets with len(), which counts characters of a
         # str; a non-ASCII prefix from the config would make every CONNECT malformed.
         self.status_topic = _bytes(status_topic)
@@ -120,18 +121,8 @@ class MqttLink:
         self.last_rx_ms = ticks_ms()
         self._last_ping_ms = ticks_ms()
         self._next_attempt_ms = ticks_ms()
-        self._patched = False
 
     # -- connection ---------------------------------------------------------------------------
-
-    def _patch_umqtt(self):
-        if not self._patched:
-            factory = getattr(self._mqtt, "socket", None)
-            if isinstance(factory, _SocketFactory):
-                factory.timeout_s = self._timeout_s
-            elif factory is not None:
-                self._mqtt.socket = _SocketFactory(self._timeout_s)
-        self._patched = True
 
     def _on_message(self, topic, payload):
         if len(self.inbox) >= _MAX_INBOX:
@@ -141,24 +132,28 @@ class MqttLink:
         self.inbox.append((topic, payload))
 
     def _connect(self):
-        self._patch_umqtt()
-        client = self._mqtt.MQTTClient(self._client_id, self._host, port=self._port,
-                                    user=self._user, password=self._password,
-                                    keepalive=self._keepalive_s, ssl=self._ssl)
+        mqtt = self.mqtt_module
+        factory = getattr(mqtt, "socket", None)
+        if isinstance(factory, _SocketFactory):
+            factory.timeout_s = self.timeout_s
+        elif factory is not None:
+            factory = mqtt.socket = _SocketFactory(self.timeout_s)
+        client = mqtt.MQTTClient(self.client_id, self.host, port=self.port, user=self.user,
+                                 password=self.password, keepalive=self.keepalive_s,
+                                 ssl=self.ssl)
         client.set_callback(self._on_message)
         client.set_last_will(self.status_topic, b"offline", retain=True, qos=1)
         self.client = client
         try:
-            client.connect(True, self._timeout_s)  # umqtt.simple >= 1.5 takes a timeout
+            client.connect(True, self.timeout_s)  # umqtt.simple >= 1.5 takes a timeout
         except TypeError:
-            if self._ssl is not None:
+            if self.ssl is not None:
                 # umqtt.simple before 1.4 takes ssl as a flag and ignores an SSLContext: the
                 # broker would go unverified. Refuse rather than pretend.
                 raise OSError("mqtt.tls needs umqtt.simple 1.5 or later (SSLContext)") from None
             client.connect(True)  # 1.3.4: bounded by the socket factory's timeout
-        factory = getattr(self._mqtt, "socket", None)
         raw = factory.last if isinstance(factory, _SocketFactory) and factory.last else client.sock
-        client.sock = _WatchedSocket(client.sock, raw, self._timeout_s, self)
+        client.sock = _WatchedSocket(client.sock, raw, self.timeout_s, self)
         self.last_rx_ms = self._last_ping_ms = ticks_ms()
         for topic in self.subscriptions:
             client.subscribe(topic, 0)
@@ -166,7 +161,7 @@ class MqttLink:
         self.connected = True
         self.connects += 1
         self.failures = 0
-        log.info("mqtt: connected to %s:%d as %s", self._host, self._port, self._client_id)
+        log.info("mqtt: connected to %s:%d as %s", self.host, self.port, self.client_id)
         if self.on_connect:
             self.on_connect()
         self.flush_outbox()
@@ -177,7 +172,14 @@ class MqttLink:
         self.connected = False
         self.last_error = reason
         self._close_socket()
-        self._schedule_retry()
+        self.failures += 1
+        # Capped exponential backoff with jitter in [50 %, 100 %] of the step.
+        step = _BACKOFF_MIN_MS << min(self.failures - 1, 10)
+        if step > self.backoff_max_ms:
+            step = self.backoff_max_ms
+        step = step // 2 + (step // 2) * random.getrandbits(8) // 255
+        self._next_attempt_ms = ticks_add(ticks_ms(), step)
+        self.retry_in_ms = step
 
     def _close_socket(self):
         if self.client is not None and self.client.sock is not None:
@@ -185,16 +187,6 @@ class MqttLink:
                 self.client.sock.close()
             except OSError as e:  # the socket is already gone; nothing else to release
                 log.debug("mqtt: close after failure: %s", e)
-
-    def _schedule_retry(self):
-        self.failures += 1
-        # Capped exponential backoff with jitter in [50 %, 100 %] of the step.
-        step = _BACKOFF_MIN_MS << min(self.failures - 1, 10)
-        if step > self._backoff_max_ms:
-            step = self._backoff_max_ms
-        step = step // 2 + (step // 2) * random.getrandbits(8) // 255
-        self._next_attempt_ms = ticks_add(ticks_ms(), step)
-        self.retry_in_ms = step
 
     def service(self):
         """Call from the main loop: connects when due, reads incoming messages, keeps alive."""
@@ -207,7 +199,7 @@ class MqttLink:
             except Exception as e:  # OSError, MQTTException, or umqtt's asserts on a bad CONNACK
                 self._drop(_describe(e))
                 log.warning("mqtt: connect to %s:%d failed (%s); retry in %d ms",
-                            self._host, self._port, self.last_error, self.retry_in_ms)
+                            self.host, self.port, self.last_error, self.retry_in_ms)
                 return False
             return True
         try:
@@ -215,7 +207,7 @@ class MqttLink:
                 if self.client.check_msg() is None:
                     break
             now = ticks_ms()
-            keepalive_ms = self._keepalive_s * 1000
+            keepalive_ms = self.keepalive_s * 1000
             if ticks_diff(now, self.last_rx_ms) > keepalive_ms * 3 // 2:
                 self._drop("no traffic from the broker for %d s" % (keepalive_ms * 3 // 2000))
                 return False
