@@ -23,9 +23,8 @@
 # announced, re-announces when the union grows, and removes (removals) only what its config or
 # the meter's phase count rules out, not what one short list lacks.
 from json_writer import is_number
-from publish_context import FIRMWARE_NAME, channel_label, channel_role, slug
-
-_HEX = "0123456789abcdef"
+from publish_context import (FIRMWARE_NAME, HEX_DIGITS, channel_label, channel_role, slug,
+                             slug_safe)
 
 _M = "measurement"
 # total_increasing, not total: a counter that drops (reset_energy, a replaced meter) then starts
@@ -191,7 +190,7 @@ def _jinja_literal(text):
         if ch == "\\" or ch == "'":
             out.append("\\" + ch)
         elif code < 0x20 or code == 0x7F:
-            out.append("\\x" + _HEX[code >> 4] + _HEX[code & 15])
+            out.append("\\x" + HEX_DIGITS[code >> 4] + HEX_DIGITS[code & 15])
         else:
             out.append(ch)
     out.append("'")
@@ -298,13 +297,9 @@ def _valid_key(key):
     if not key:
         return False
     for ch in key:
-        if not (_safe_id_char(ord(ch)) or ch == "_"):
+        if not (slug_safe(ord(ch)) or ch == "_"):
             return False
     return True
-
-
-def _safe_id_char(code):
-    return 0x30 <= code <= 0x39 or 0x41 <= code <= 0x5A or 0x61 <= code <= 0x7A or code == 0x2D
 
 
 def removals(previous_keys, current_keys, ctx):

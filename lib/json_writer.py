@@ -15,22 +15,12 @@ _INF = float("inf")
 _NINF = float("-inf")
 
 
-def _dumps_into_bytes():
-    try:
-        json.dump(0, io.BytesIO())
-    except TypeError:  # CPython: json.dump writes str chunks
-        return False
-    return True
-
-
-_IN_PLACE = _dumps_into_bytes()
-
-
-def _quote(text):
-    """`text` (str) as a JSON string literal in UTF-8 bytes."""
-    if _IN_PLACE:  # MicroPython: never escapes non-ASCII, takes no ensure_ascii
-        return json.dumps(text).encode("utf-8")
-    return json.dumps(text, ensure_ascii=False).encode("utf-8")
+# Whether json.dump() writes into a BytesIO: MicroPython does, CPython writes str chunks.
+try:
+    json.dump(0, io.BytesIO())
+    _IN_PLACE = True
+except TypeError:
+    _IN_PLACE = False
 
 
 def is_number(value):
@@ -63,14 +53,11 @@ class JsonWriter:
         self._out = io.BytesIO(size) if _IN_PLACE else io.BytesIO()
         self._comma = False
 
-    def _write(self, data):
-        self._out.write(data)
-
     def _text(self, text):
-        if _IN_PLACE:
+        if _IN_PLACE:  # MicroPython: never escapes non-ASCII, takes no ensure_ascii
             json.dump(text, self._out)
         else:
-            self._out.write(_quote(text))
+            self._out.write(json.dumps(text, ensure_ascii=False).encode("utf-8"))
 
     def _number(self, value):
         if _IN_PLACE:
@@ -171,6 +158,3 @@ class JsonWriter:
         size = self._out.tell()
         self._out.seek(0)
         return self._out.read(size)
-
-    def size(self):
-        return self._out.tell()

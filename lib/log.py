@@ -1,33 +1,32 @@
 # Minimal levelled logging to the console (the REPL UART on a board, stdout on the sim board).
 # Callers pass format arguments separately, so a suppressed debug line builds no string.
 # Never pass a secret: config values reach logs only through config_schema.redact().
+from micropython import const
 
-DEBUG = 10
-INFO = 20
-WARNING = 30
-ERROR = 40
+_DEBUG = const(10)
+_INFO = const(20)
+_WARNING = const(30)
+_ERROR = const(40)
 
-level = INFO
-_NAMES = {DEBUG: "D", INFO: "I", WARNING: "W", ERROR: "E"}
+level = _INFO  # lines below this level are not printed
 
 
-def log(lvl, fmt, *args):
-    if lvl < level:
-        return
-    print(_NAMES.get(lvl, "?"), fmt % args if args else fmt)
+def _log(lvl, tag, fmt, args):
+    if lvl >= level:
+        print(tag, fmt % args if args else fmt)
 
 
 def debug(fmt, *args):
-    log(DEBUG, fmt, *args)
+    _log(_DEBUG, "D", fmt, args)
 
 
 def info(fmt, *args):
-    log(INFO, fmt, *args)
+    _log(_INFO, "I", fmt, args)
 
 
 def warning(fmt, *args):
-    log(WARNING, fmt, *args)
+    _log(_WARNING, "W", fmt, args)
 
 
 def error(fmt, *args):
-    log(ERROR, fmt, *args)
+    _log(_ERROR, "E", fmt, args)

@@ -34,16 +34,9 @@ TOTAL_FIELDS = (
 )  # fmt: skip
 
 
-def channel_has_values(channel):
-    fields = CHANNEL_FIELDS
-    for i in range(1, len(fields), 2):
-        if is_number(getattr(channel, fields[i])):
-            return True
-    return False
-
-
-def write_state(reading, writer):
-    """Writes the state document of `reading` into `writer` (a JsonWriter)."""
+def state_payload(reading, ctx):
+    """The state JSON of `reading` as bytes, built in the context's shared JsonWriter."""
+    writer = ctx.writer
     writer.begin()
     writer.number(b"seq", reading.seq)
     writer.number(b"ts", reading.timestamp)
@@ -54,28 +47,27 @@ def write_state(reading, writer):
     fields = TOTAL_FIELDS
     for i in range(0, len(fields), 2):
         writer.number(fields[i], getattr(reading, fields[i + 1]))
+    fields = CHANNEL_FIELDS
     opened = False
     for channel in reading.channels:
-        # a channel without a single value (an unused CT port) is left out, not sent as {}
-        if type(channel.name) is not str or not channel_has_values(channel):
+        if type(channel.name) is not str:
             continue
+        for i in range(1, len(fields), 2):
+            if is_number(getattr(channel, fields[i])):
+                break
+        else:
+            continue  # a channel without a single value (an unused CT port) is left out, not {}
         if not opened:
             writer.begin_object(b"ch")
             opened = True
         writer.begin_object(channel.name)
-        fields = CHANNEL_FIELDS
         for i in range(0, len(fields), 2):
             writer.number(fields[i], getattr(channel, fields[i + 1]))
         writer.end()
     if opened:
         writer.end()
     writer.end()
-
-
-def state_payload(reading, ctx):
-    """The state JSON as bytes."""
-    write_state(reading, ctx.writer)
-    return ctx.writer.payload()
+    return writer.payload()
 
 
 def messages(reading, ctx):

@@ -10,10 +10,6 @@ from json_writer import JsonWriter, is_number
 # The firmware's name as Home Assistant shows it in the discovery "origin" (`o`).
 FIRMWARE_NAME = "meter-reader"
 
-DEFAULT_PREFIX = "meters"
-DEFAULT_HA_PREFIX = "homeassistant"
-DEFAULT_TASMOTA_PREFIX = "SML"
-
 
 def _section(config, name):
     section = config.get(name) if type(config) is dict else None
@@ -40,7 +36,7 @@ def _strip_slashes(topic):
     return topic
 
 
-_HEX = "0123456789abcdef"
+HEX_DIGITS = "0123456789abcdef"  # also used by home_assistant
 
 
 def slug(text):
@@ -52,20 +48,21 @@ def slug(text):
     if type(text) is not str:
         text = str(text)
     for ch in text:  # iterating a str allocates nothing on MicroPython
-        if not _safe_byte(ord(ch)):
+        if not slug_safe(ord(ch)):
             break
     else:
         return text
     out = []
     for byte in text.encode("utf-8"):
-        if _safe_byte(byte):
+        if slug_safe(byte):
             out.append(chr(byte))
         else:
-            out.append("_" + _HEX[byte >> 4] + _HEX[byte & 15])
+            out.append("_" + HEX_DIGITS[byte >> 4] + HEX_DIGITS[byte & 15])
     return "".join(out)
 
 
-def _safe_byte(code):
+def slug_safe(code):
+    """True for the characters slug() keeps as they are (A-Z a-z 0-9 -), by code."""
     return 0x30 <= code <= 0x39 or 0x41 <= code <= 0x5A or 0x61 <= code <= 0x7A or code == 0x2D
 
 
@@ -140,14 +137,6 @@ def grid_energy(reading, phases, attr):
     return total
 
 
-def default_device_id(board):
-    """The board's unique id in hex: stable across reflashes, unique per chip."""
-    try:
-        return binascii.hexlify(board.unique_id()).decode()
-    except (AttributeError, TypeError, ValueError, OSError):
-        return "meter"
-
-
 class PublishContext:
     """Topics, identity and per-format settings for one reader.
 
@@ -165,10 +154,14 @@ class PublishContext:
         if not device_id:
             device_id = config.get("device_id")
         if type(device_id) is not str or not device_id:
-            device_id = default_device_id(board)
+            # the board's unique id in hex: stable across reflashes, unique per chip
+            try:
+                device_id = binascii.hexlify(board.unique_id()).decode()
+            except (AttributeError, TypeError, ValueError, OSError):
+                device_id = "meter"
         self.device_id = device_id
         mqtt = _section(config, "mqtt")
-        self.prefix = _strip_slashes(_text(mqtt, "prefix", DEFAULT_PREFIX)) or DEFAULT_PREFIX
+        self.prefix = _strip_slashes(_text(mqtt, "prefix", "meters")) or "meters"
         self.base = self.prefix + "/" + device_id
         self.state_topic = self.base + "/state"
         self.status_topic = self.base + "/status"
@@ -187,7 +180,7 @@ class PublishContext:
 
         ha = _section(config, "homeassistant")
         self.ha_enabled = _flag(ha, "enabled", True)
-        self.ha_prefix = _strip_slashes(_text(ha, "prefix", "")) or DEFAULT_HA_PREFIX
+        self.ha_prefix = _strip_slashes(_text(ha, "prefix", "")) or "homeassistant"
 
         ct6 = _section(config, "ct6")
         self.ct6_enabled = _flag(ct6, "enabled", False)
@@ -202,7 +195,7 @@ class PublishContext:
         # Tasmota telemetry goes to tele/<topic>/SENSOR (default FullTopic %prefix%/%topic%/)
         topic = _strip_slashes(_text(tasmota, "topic", "")) or device_id
         self.tasmota_topic = "tele/" + topic + "/SENSOR"
-        self.tasmota_prefix = _text(tasmota, "prefix", "") or DEFAULT_TASMOTA_PREFIX
+        self.tasmota_prefix = _text(tasmota, "prefix", "") or "SML"
 
         values = _section(config, "values")
         self.values_enabled = _flag(values, "enabled", False)
