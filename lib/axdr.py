@@ -8,11 +8,18 @@
 #
 # The functions read through a cursor `r`: any object with `mv` (a memoryview that ends exactly
 # where the APDU ends, so reading past the end raises IndexError, which the caller turns into a
-# rejection) and `pos`; element() fills its `tag`, `num`, `off` and `size`. The DLMS decoder is
+# rejection) and `pos`; element() fills its `num`, `off` and `size`. The DLMS decoder is
 # its own cursor (functions, not a Reader class: one type object less in RAM). Malformed data
-# raises ValueError with the reason. Nothing is allocated per element except the Python ints of
-# large values.
+# raises ValueError(n): n is the line of the reason text in dlms._REASONS (the decoder's one
+# text constant for all its rejection reasons). Nothing is allocated per element except the
+# Python ints of large values.
 from micropython import const
+
+# Lines of dlms._REASONS.
+_LENGTH_TOO_LONG = const(14)  # "A-XDR length too long"
+_PAST_THE_END = const(15)  # "value past the APDU end"
+_UNSUPPORTED_TYPE = const(16)  # "unsupported A-XDR type"
+_TOO_DEEP = const(17)  # "A-XDR nesting too deep"
 
 _ARRAY = const(1)
 _STRUCTURE = const(2)
@@ -37,7 +44,7 @@ def length(r):
         return n
     k = n & 0x7F
     if k > 2:
-        raise ValueError("A-XDR length too long")
+        raise ValueError(_LENGTH_TOO_LONG)
     n = 0
     for _ in range(k):
         n = (n << 8) | mv[r.pos]
@@ -46,14 +53,13 @@ def length(r):
 
 
 def element(r):
-    """Decode the element at r.pos into r.tag, r.num (integer value, or element count of a
+    """Decode the element at r.pos into r.num (integer value, or element count of a
     container), r.off (where the value or the container content starts) and r.size (value
     length in bytes); r.pos moves past its header (containers) or past all of it. Returns
     the tag."""
     mv = r.mv
     tag = mv[r.pos]
     r.pos += 1
-    r.tag = tag
     if tag < 28:
         info = _SIZE[tag]
         size = info & 0x3F
@@ -63,7 +69,7 @@ def element(r):
             r.size = size
             r.pos = off + size
             if r.pos > len(mv):
-                raise ValueError("value past the APDU end")
+                raise ValueError(_PAST_THE_END)
             if not info & 0x40:
                 v = 0
                 for i in range(off, off + size):
@@ -84,12 +90,12 @@ def element(r):
         r.size = 0
         return tag
     else:
-        raise ValueError("unsupported A-XDR type")
+        raise ValueError(_UNSUPPORTED_TYPE)
     r.off = r.pos
     r.size = n
     r.pos += n
     if r.pos > len(mv):
-        raise ValueError("value past the APDU end")
+        raise ValueError(_PAST_THE_END)
     return tag
 
 
@@ -98,7 +104,7 @@ def skip(r, depth=0):
     tag = element(r)
     if tag == _STRUCTURE or tag == _ARRAY:
         if depth >= _MAX_DEPTH:
-            raise ValueError("A-XDR nesting too deep")
+            raise ValueError(_TOO_DEEP)
         for _ in range(r.num):
             skip(r, depth + 1)
     return tag

@@ -5,18 +5,29 @@
 # - CRC-16/ARC (DSMR P1 telegram, DSMR 5.0.2 P1 companion standard 6.2): polynomial 0x8005
 #   reflected (0xA001), init 0, no final xor, sent as 4 hex digits after "!".
 #
-# Both are table driven four bits at a time: a 16-entry table per polynomial (entry n: the
-# nibble n shifted out through four steps of the reflected polynomial; host_tests recompute
-# them) instead of 256-entry tables, which would cost 1 KB of heap where modules load from .mpy
-# files into RAM (ESP8266), for two table steps per byte instead of one. The loops allocate
-# nothing per byte. On CPython, X.25 takes a C-speed path through binascii.crc_hqx (the same
-# polynomial unreflected) on bit-reversed input; host tests check that both paths agree.
+# Both are table driven four bits at a time: a 16-entry table per polynomial, built at import
+# (entry n: the nibble n shifted out through four steps of the reflected polynomial), instead of
+# 256-entry tables, which would cost 1 KB of heap where modules load from .mpy files into RAM
+# (ESP8266), for two table steps per byte instead of one. The loops allocate nothing per byte.
+# On CPython, X.25 takes a C-speed path through binascii.crc_hqx (the same polynomial
+# unreflected) on bit-reversed input; host tests check that both paths agree.
 import sys
+from array import array
 
-_X25_NIBBLES = (0x0000, 0x1081, 0x2102, 0x3183, 0x4204, 0x5285, 0x6306, 0x7387,
-                0x8408, 0x9489, 0xA50A, 0xB58B, 0xC60C, 0xD68D, 0xE70E, 0xF78F)
-_ARC_NIBBLES = (0x0000, 0xCC01, 0xD801, 0x1400, 0xF001, 0x3C00, 0x2800, 0xE401,
-                0xA001, 0x6C00, 0x7800, 0xB401, 0x5000, 0x9C01, 0x8801, 0x4400)
+
+def _nibble_table(poly):
+    table = array("H", bytes(32))
+    for n in range(16):
+        crc = n
+        for _ in range(4):
+            crc = (crc >> 1) ^ poly if crc & 1 else crc >> 1
+        table[n] = crc
+    return table
+
+
+_X25_NIBBLES = _nibble_table(0x8408)
+_ARC_NIBBLES = _nibble_table(0xA001)
+del _nibble_table  # needed at import only
 
 
 def crc16_x25_loop(buf, start, end):
@@ -49,9 +60,8 @@ if sys.implementation.name == "cpython":
     # A reflected CRC equals the bit-reversed unreflected CRC of bit-reversed input bytes.
     _REV8 = bytes(int("{:08b}".format(n)[::-1], 2) for n in range(256))
 
-    def _crc16_x25_fast(buf, start, end):
+    def crc16_x25(buf, start, end):  # the C-speed variant on CPython
+        """CRC-16/X.25 of buf[start:end]."""
         crc = binascii.crc_hqx(bytes(buf[start:end]).translate(_REV8), 0xFFFF)
         rev = (_REV8[crc & 0xFF] << 8) | _REV8[crc >> 8]
         return rev ^ 0xFFFF
-
-    crc16_x25 = _crc16_x25_fast

@@ -52,7 +52,8 @@ _ENUM = const(22)
 _NUMBERS = b"\x05\x06\x0d\x0f\x10\x11\x12\x14\x15\x17\x18"  # integer and float tags, no enum
 _STRINGS = b"\x09\x0a\x0c"  # octet-, visible- and utf8-string
 
-# Rejection reasons by number (_report): line n of _REASONS.
+# Rejection reasons by number (_report): line n of _REASONS. Reasons _BLOCKS_INCOMPLETE to
+# _BLOCKS_TOO_LARGE also drop the open block transfer.
 _SHORT = const(0)
 _DEEP = const(1)
 _UNSUPPORTED_APDU = const(2)
@@ -82,6 +83,10 @@ _REASONS = (
     "decrypted push is no valid APDU (wrong key?)\n"
     "capture object list too long\n"
     "malformed capture object definition\n"
+    "A-XDR length too long\n"  # 14-17: raised by axdr.py
+    "value past the APDU end\n"
+    "unsupported A-XDR type\n"
+    "A-XDR nesting too deep\n"
 )
 
 
@@ -135,7 +140,7 @@ class DlmsDecoder:
         self._on_reject = on_reject
         # The A-XDR cursor (axdr.py): the APDU, the read position and the last element.
         self.mv = None
-        self.pos = self.tag = self.num = self.off = self.size = 0
+        self.pos = self.num = self.off = self.size = 0
         self._blocks = bytearray(block_size)
         self._block_len = 0
         self._block_next = 0  # next expected block number; 0: no transfer open
@@ -154,21 +159,23 @@ class DlmsDecoder:
         self._in_blocks = False
         try:
             return self._apdu(memoryview(buf)[start:end], 0)
-        except ValueError as e:  # malformed: our reason number, or axdr's reason text
+        except ValueError as e:  # malformed: the reason's number
             return self._reject(e.args[0])
         except IndexError:
             return self._reject(_SHORT)
 
     def end_of_input(self):
         if self._block_next:
-            self._drop_blocks()
+            self._report(_BLOCKS_INCOMPLETE)
 
     def _report(self, reason):
-        if isinstance(reason, int):
-            start = 0
-            for _ in range(reason):
-                start = _REASONS.find("\n", start) + 1
-            reason = _REASONS[start : _REASONS.find("\n", start)]
+        if _BLOCKS_INCOMPLETE <= reason <= _BLOCKS_TOO_LARGE:
+            self._block_next = self._block_len = 0
+            self.blocks_dropped += 1
+        start = 0
+        for _ in range(reason):
+            start = _REASONS.find("\n", start) + 1
+        reason = _REASONS[start : _REASONS.find("\n", start)]
         self.last_reason = reason
         if self._on_reject:
             self._on_reject(reason)
@@ -178,11 +185,6 @@ class DlmsDecoder:
         self._report(reason)
         return REJECTED
 
-    def _drop_blocks(self):
-        self._block_next = self._block_len = 0
-        self.blocks_dropped += 1
-        self._report(_BLOCKS_INCOMPLETE)
-
     def _apdu(self, mv, depth):
         if depth > 3:
             raise ValueError(_DEEP)
@@ -190,7 +192,7 @@ class DlmsDecoder:
         if tag == 0xE0:
             return self._block(mv, depth)
         if self._block_next and not self._in_blocks:
-            self._drop_blocks()
+            self._report(_BLOCKS_INCOMPLETE)
         if tag == 0xDB:
             return self._ciphered(mv, depth)
         if tag != 0x0F:
@@ -308,15 +310,11 @@ class DlmsDecoder:
         k = self._block_len
         if number == 1:
             if self._block_next:
-                self._drop_blocks()
+                self._report(_BLOCKS_INCOMPLETE)
             k = 0
         elif number != self._block_next:
-            self._block_next = self._block_len = 0
-            self.blocks_dropped += 1
             return self._reject(_BLOCKS_OUT_OF_SEQUENCE)
         if k + n > len(self._blocks):
-            self._block_next = self._block_len = 0
-            self.blocks_dropped += 1
             return self._reject(_BLOCKS_TOO_LARGE)
         blocks = memoryview(self._blocks)
         blocks[k : k + n] = mv[p : p + n]

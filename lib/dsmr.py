@@ -9,7 +9,11 @@
 # and exponent and the unit's DLMS code.
 from micropython import const
 
+# Byte values; find() takes them as ints (a bytes constant each would be an object in RAM).
+_LF = const(0x0A)
 _LPAREN = const(0x28)
+_RPAREN = const(0x29)
+_STAR = const(0x2A)
 
 # Unit spellings (lower case) and their DLMS unit code and power of ten to the base unit, one
 # bytes literal (no tuple and bytes object per spelling in RAM): per entry the spelling's
@@ -51,9 +55,9 @@ class DsmrParser:
     def parse(self, buf, start, end, on_line):
         """on_line(self) for each data line of the telegram buf[start:end]."""
         self.malformed = 0
-        i = buf.find(b"\n", start, end) + 1  # the identification line is not data
+        i = buf.find(_LF, start, end) + 1  # the identification line is not data
         while 0 < i < end:
-            j = buf.find(b"\n", i, end)
+            j = buf.find(_LF, i, end)
             if j < 0:
                 j = end
             le = j - 1 if j > i and buf[j - 1] == 0x0D else j
@@ -66,49 +70,52 @@ class DsmrParser:
                     self.malformed += 1
             i = j + 1
 
-    def _obis(self, buf, i, end):
-        # "A-B:C.D.E" or "C.D.E", every group 0..255.
-        o = self.obis
-        k = 0
-        pattern = 0  # the separators seen, two bits each: 1 "-", 2 ":", 3 "."
-        while True:
-            d = _digits(buf, i, end, 3)
-            if not d & 255 or d >> 8 > 255 or k == 5:
-                return False
-            o[k] = d >> 8
-            k += 1
-            i += d & 255
-            if i == end:
-                break
-            c = buf[i]
-            pattern = pattern * 4 + (1 if c == 0x2D else 2 if c == 0x3A else 3 if c == 0x2E else 0)
-            if not pattern & 3:
-                return False
-            i += 1
-        if k == 3 and pattern == 0xF:  # "C.D.E": no medium and channel given
-            o[4] = o[2]
-            o[3] = o[1]
-            o[2] = o[0]
-            o[0] = o[1] = 255
-            return True
-        return k == 5 and pattern == 0x6F  # "-", ":", ".", "."
     def _line(self, buf, ls, le):
+        # One data line buf[ls:le] into the fields; False if it is malformed.
         self.line_start = ls
         self.line_end = le
         self.continuation = buf[ls] == _LPAREN
-        p = ls if self.continuation else buf.find(b"(", ls, le)
-        if p < 0 or not (self.continuation or self._obis(buf, ls, p)):
+        p = ls if self.continuation else buf.find(_LPAREN, ls, le)
+        if p < 0:
             return False
+        if not self.continuation:
+            # The OBIS code "A-B:C.D.E" or "C.D.E" in buf[ls:p], every group 0..255.
+            o = self.obis
+            i = ls
+            k = 0
+            pattern = 0  # the separators seen, two bits each: 1 "-", 2 ":", 3 "."
+            while True:
+                d = _digits(buf, i, p, 3)
+                if not d & 255 or d >> 8 > 255 or k == 5:
+                    return False
+                o[k] = d >> 8
+                k += 1
+                i += d & 255
+                if i == p:
+                    break
+                c = buf[i]
+                pattern = pattern * 4 + (1 if c == 0x2D else 2 if c == 0x3A else
+                                         3 if c == 0x2E else 0)
+                if not pattern & 3:
+                    return False
+                i += 1
+            if k == 3 and pattern == 0xF:  # "C.D.E": no medium and channel given
+                o[4] = o[2]
+                o[3] = o[1]
+                o[2] = o[0]
+                o[0] = o[1] = 255
+            elif k != 5 or pattern != 0x6F:  # "-", ":", ".", "."
+                return False
         self.key_end = p
         n = 0
         while p < le:
             if buf[p] != _LPAREN:
                 return False
-            q = buf.find(b")", p, le)
+            q = buf.find(_RPAREN, p, le)
             if q < 0:
                 return False
             if n == 0:
-                star = buf.find(b"*", p + 1, q)
+                star = buf.find(_STAR, p + 1, q)
                 self.value_start = p + 1
                 self.value_end = q if star < 0 else star
                 self.unit_start = q if star < 0 else star + 1
@@ -116,46 +123,42 @@ class DsmrParser:
             n += 1
             p = q + 1
         self.groups = n
-        self.numeric = n == 1 and self.unit_end > self.unit_start and self._decimal(buf)
+        self.numeric = False
+        if n == 1 and self.unit_end > self.unit_start:
+            # "number*unit": an optionally signed decimal number.
+            i = self.value_start
+            end = self.value_end
+            neg = buf[i] == 0x2D
+            if neg or buf[i] == 0x2B:
+                i += 1
+            d = _digits(buf, i, end, 30)
+            if d & 255:
+                m = d >> 8
+                j = i + (d & 255)
+                e = 0
+                if j < end and buf[j] == 0x2E:
+                    d = _digits(buf, j + 1, end, 30)
+                    e = d & 255
+                    m = m * 10**e + (d >> 8)
+                    j += 1 + e
+                self.mant = -m if neg else m
+                self.exp = -e
+                self.numeric = j == end
         if self.numeric:
-            self._unit(buf)
+            # The unit's DLMS code and power of ten, from _UNITS.
+            self.unit = self.unit_exp = 0
+            a = self.unit_start
+            size = self.unit_end - a
+            units = _UNITS
+            t = 0
+            while t < len(units):
+                if units[t] == size:
+                    k = 0
+                    while k < size and buf[a + k] | 0x20 == units[t + 1 + k]:
+                        k += 1
+                    if k == size:
+                        self.unit = units[t + 1 + size]
+                        self.unit_exp = units[t + 2 + size]
+                        break
+                t += units[t] + 3
         return n > 0
-
-    def _decimal(self, buf):
-        i = self.value_start
-        end = self.value_end
-        neg = buf[i] == 0x2D
-        if neg or buf[i] == 0x2B:
-            i += 1
-        d = _digits(buf, i, end, 30)
-        if not d & 255:
-            return False
-        m = d >> 8
-        j = i + (d & 255)
-        e = 0
-        if j < end and buf[j] == 0x2E:
-            d = _digits(buf, j + 1, end, 30)
-            e = d & 255
-            m = m * 10**e + (d >> 8)
-            j += 1 + e
-        self.mant = -m if neg else m
-        self.exp = -e
-        return j == end
-
-    def _unit(self, buf):
-        self.unit = self.unit_exp = 0
-        a = self.unit_start
-        n = self.unit_end - a
-        units = _UNITS
-        t = 0
-        while t < len(units):
-            size = units[t]
-            if size == n:
-                k = 0
-                while k < n and buf[a + k] | 0x20 == units[t + 1 + k]:
-                    k += 1
-                if k == n:
-                    self.unit = units[t + 1 + n]
-                    self.unit_exp = units[t + 2 + n]
-                    return
-            t += size + 3

@@ -73,7 +73,8 @@ class AesGcm:
                 i = j
         ctr = self._ctr
         ctr[0:12] = iv
-        ctr[12:16] = b"\x00\x00\x00\x01"  # J0
+        ctr[12] = ctr[13] = ctr[14] = 0  # J0: the counter part is 1
+        ctr[15] = 1
         self._ecb.encrypt(ctr, self._ks)
         return (y ^ int.from_bytes(bytes(self._ks), "big")).to_bytes(16, "big")
 

@@ -35,6 +35,7 @@ _SLASH = const(0x2F)
 _BANG = const(0x21)
 _CR = const(0x0D)
 _LF = const(0x0A)
+# find() takes these as ints: a bytes constant per byte value would be one more object in RAM.
 
 _NEED_MORE = const(-1)
 _SKIP = const(-2)  # not a frame start here: drop one byte, keep hunting
@@ -43,7 +44,7 @@ _SKIPPING = const(9)  # _seg_kind while the remaining segments of a dropped push
 
 # Rejection reasons by number (_reject): line n of _REASONS. The number also says which counter
 # counts it: below _FRAME_ERRORS crc_errors, below _PUSHES_DROPPED frame_errors, then
-# pushes_dropped.
+# pushes_dropped (those drop the open segmented push, and are no reason without one).
 _HCS = const(0)
 _FCS = const(1)
 _MBUS_CHECKSUM = const(2)
@@ -136,7 +137,9 @@ class HanFramer:
             if room == 0:
                 # A candidate filled the whole buffer without completing: it cannot be a frame.
                 self._reject(_TOO_LARGE)
-                self._drop()
+                if self._buf[self._start] != _FLAG:  # drop its first byte (a flag is no garbage)
+                    self.bytes_discarded += 1
+                self._start += 1
                 continue
             k = n - pos if n - pos < room else room
             if pos == 0 and k == len(data):
@@ -165,15 +168,9 @@ class HanFramer:
         self.flush()
         if self._seg_kind == _SKIPPING:
             self._seg_kind = 0
-        self._drop_segments(_SEGMENTS_INCOMPLETE)
+        self._reject(_SEGMENTS_INCOMPLETE)
 
     # -- scanning -----------------------------------------------------------------------------
-
-    def _drop(self):
-        # Discard the byte at the start of the window (a flag is not garbage).
-        if self._buf[self._start] != _FLAG:
-            self.bytes_discarded += 1
-        self._start += 1
 
     def _scan(self):
         buf = self._buf
@@ -189,13 +186,13 @@ class HanFramer:
             else:
                 # Hunt: the next possible start byte; everything before it is garbage.
                 e = self._end
-                nxt = buf.find(b"\x7e", s, e)
+                nxt = buf.find(_FLAG, s, e)
                 if nxt < 0:
                     nxt = e
-                c = buf.find(b"h", s, nxt)  # 0x68
+                c = buf.find(_MBUS_START, s, nxt)
                 if c >= 0:
                     nxt = c
-                c = buf.find(b"/", s, nxt)
+                c = buf.find(_SLASH, s, nxt)
                 if c >= 0:
                     nxt = c
                 self.bytes_discarded += nxt - s
@@ -213,7 +210,10 @@ class HanFramer:
                 self._reject(_INCOMPLETE)
                 r = _BAD
             if r < 0:
-                self._drop()
+                # Drop one byte and hunt on (a flag is not garbage).
+                if b != _FLAG:
+                    self.bytes_discarded += 1
+                self._start = s + 1
             else:
                 self._start = r
 
@@ -223,6 +223,10 @@ class HanFramer:
         elif reason < _PUSHES_DROPPED:
             self.frame_errors += 1
         else:
+            if not self._seg_kind or self._seg_kind == _SKIPPING:
+                return  # no segmented push open
+            self._seg_kind = 0
+            self._seg_len = 0
             self.pushes_dropped += 1
         start = 0
         for _ in range(reason):
@@ -307,7 +311,7 @@ class HanFramer:
             return end
         if kind and (kind != KIND_HDLC or llc):
             # A new push starts (LLC header) while the last one never got its final segment.
-            self._drop_segments(_SEGMENTS_INCOMPLETE)
+            self._reject(_SEGMENTS_INCOMPLETE)
             kind = 0
         if not segmented and not kind:
             self.pushes_ok += 1
@@ -315,7 +319,7 @@ class HanFramer:
             return end
         if self._seg_len + b - a > len(self._seg):
             self._seg_kind = KIND_HDLC
-            self._drop_segments(_SEGMENTS_TOO_LARGE)
+            self._reject(_SEGMENTS_TOO_LARGE)
             if segmented:
                 self._seg_kind = _SKIPPING
             return end
@@ -340,11 +344,6 @@ class HanFramer:
             self.pushes_ok += 1
             self._on_push(kind, seg, 0, n, 0)
 
-    def _drop_segments(self, reason):
-        if self._seg_kind and self._seg_kind != _SKIPPING:
-            self._seg_kind = 0
-            self._seg_len = 0
-            self._reject(reason)
 
     # -- M-Bus ------------------------------------------------------------------------------
 
@@ -376,7 +375,7 @@ class HanFramer:
         final = ci & 0x10
         if number == 0:
             if self._seg_kind:
-                self._drop_segments(_SEGMENTS_INCOMPLETE)
+                self._reject(_SEGMENTS_INCOMPLETE)
                 self._seg_kind = 0
             if final:
                 self.pushes_ok += 1
@@ -384,14 +383,14 @@ class HanFramer:
                 return end
         elif self._seg_kind != KIND_MBUS or number != self._mbus_next:
             if self._seg_kind and self._seg_kind != _SKIPPING:
-                self._drop_segments(_SEGMENTS_OUT_OF_SEQUENCE)
+                self._reject(_SEGMENTS_OUT_OF_SEQUENCE)
             elif self._seg_kind != _SKIPPING:
                 self._reject(_MBUS_SEQUENCE)
             self._seg_kind = 0 if final else _SKIPPING
             return end
         if self._seg_len + b - a > len(self._seg):
             self._seg_kind = KIND_MBUS
-            self._drop_segments(_SEGMENTS_TOO_LARGE)
+            self._reject(_SEGMENTS_TOO_LARGE)
             self._seg_kind = 0 if final else _SKIPPING
             return end
         self._mbus_next = (number + 1) & 0x0F
@@ -413,8 +412,8 @@ class HanFramer:
         c = buf[s + 4]
         if not (0x30 <= c <= 0x39 or 0x41 <= c <= 0x5A or 0x61 <= c <= 0x7A):
             return _SKIP
-        bang = buf.find(b"!", s, e)
-        flag = buf.find(b"\x7e", s, bang if bang >= 0 else e)
+        bang = buf.find(_BANG, s, e)
+        flag = buf.find(_FLAG, s, bang if bang >= 0 else e)
         if flag >= 0:
             self._reject(_TELEGRAM_BINARY)
             return _BAD

@@ -6,43 +6,8 @@
 #   key, auth_key: AES keys as hex strings ("" = none) for general-glo-ciphering.
 # Multipliers are kept as exact decimals (mantissa, power of ten) so 10 Wh * 0.1 stays an
 # integer number of Wh instead of picking up float error.
-import obis
-
-MULTIPLIER_KEYS = ("energy_multiplier", "power_multiplier", "voltage_multiplier",
-                   "current_multiplier")
-
-
-def decimal(x):
-    """(mantissa, exponent) with mantissa * 10**exponent == x to 9 significant digits."""
-    text = "%.9g" % float(x)
-    exp = 0
-    k = text.find("e")
-    if k >= 0:
-        exp = int(text[k + 1 :])
-        text = text[:k]
-    k = text.find(".")
-    if k >= 0:
-        frac = text[k + 1 :].rstrip("0")
-        exp -= len(frac)
-        text = text[:k] + frac
-    mant = int(text)
-    while mant and mant % 10 == 0:
-        mant //= 10
-        exp += 1
-    return mant, exp
-
-
-def parse_key(text, name):
-    """bytes of a hex key string; None for "" or None. Raises ValueError with a clear reason."""
-    if not text:
-        return None
-    text = text.replace(" ", "").replace(":", "")
-    if len(text) not in (32, 48, 64):
-        raise ValueError("han.%s must be 32 or 64 hex digits" % name)
-    try:
-        return bytes(int(text[i : i + 2], 16) for i in range(0, len(text), 2))
-    except ValueError:
-        raise ValueError("han.%s is not hex" % name) from None
+# Heap: where modules load from .mpy files into RAM each function costs heap, so parsing the
+# settings is written inline in HanMeter.__init__.
 
 
 def to_number(mant, exp):
@@ -65,19 +30,61 @@ def number_text(mant, exp):
 class HanMeter:
     def __init__(self, settings=None):
         settings = settings or {}
-        # Index = obis.CLASS_*: (mantissa, exponent) of the multiplier.
+        # Index = the unit class of scale(): (mantissa, exponent) of the multiplier.
         self.multipliers = [(1, 0)] * 5
-        for n, key in enumerate(MULTIPLIER_KEYS):
+        for n, key in enumerate(("energy_multiplier", "power_multiplier", "voltage_multiplier",
+                                 "current_multiplier")):
             value = settings.get(key, 1.0)
             if not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError("han.%s must be a positive number" % key)
-            self.multipliers[n + 1] = decimal(value)
-        self.key = parse_key(settings.get("key", ""), "key")
-        self.auth_key = parse_key(settings.get("auth_key", ""), "auth_key")
+            # (mantissa, exponent) with mantissa * 10**exponent == value to 9 significant
+            # digits.
+            text = "%.9g" % float(value)
+            exp = 0
+            k = text.find("e")
+            if k >= 0:
+                exp = int(text[k + 1 :])
+                text = text[:k]
+            k = text.find(".")
+            if k >= 0:
+                frac = text[k + 1 :].rstrip("0")
+                exp -= len(frac)
+                text = text[:k] + frac
+            mant = int(text)
+            while mant and mant % 10 == 0:
+                mant //= 10
+                exp += 1
+            self.multipliers[n + 1] = (mant, exp)
+        # key, auth_key: bytes of the hex key strings; None for "" or None.
+        keys = []
+        for name in ("key", "auth_key"):
+            text = settings.get(name, "")
+            key = None
+            if text:
+                text = text.replace(" ", "").replace(":", "")
+                if len(text) not in (32, 48, 64):
+                    raise ValueError("han.%s must be 32 or 64 hex digits" % name)
+                try:
+                    key = bytes(int(text[i : i + 2], 16) for i in range(0, len(text), 2))
+                except ValueError:
+                    raise ValueError("han.%s is not hex" % name) from None
+            keys.append(key)
+        self.key, self.auth_key = keys
 
     def scale(self, unit, mant, exp):
         """Apply the multiplier of the unit's class to mant * 10**exp; returns (mant, exp)."""
-        m = self.multipliers[obis.unit_class(unit)]
+        # Unit classes: 1 energy (Wh, VAh, varh: 30-32), 2 power (W, VA, var: 27-29),
+        # 3 voltage (V: 35), 4 current (A: 33), 0 none.
+        if 27 <= unit <= 29:
+            m = self.multipliers[2]
+        elif 30 <= unit <= 32:
+            m = self.multipliers[1]
+        elif unit == 35:
+            m = self.multipliers[3]
+        elif unit == 33:
+            m = self.multipliers[4]
+        else:
+            return mant, exp
         if m[0] == 1 and m[1] == 0:
             return mant, exp
         return mant * m[0], exp + m[1]

@@ -24,20 +24,6 @@ def unit_name(code):
     return _UNITS[start:] if end < 0 else _UNITS[start:end]
 
 
-def unit_class(code):
-    """Which han.*_multiplier applies: 1 energy (Wh, VAh, varh), 2 power (W, VA, var),
-    3 voltage, 4 current, 0 none."""
-    if 27 <= code <= 29:
-        return 2
-    if 30 <= code <= 32:
-        return 1
-    if code == 35:
-        return 3
-    if code == 33:
-        return 4
-    return 0
-
-
 # Codes the vendor position maps refer to, 6 bytes each, code i at CODES[6 * i].
 CODES = (
     b"\x01\x01\x00\x02\x81\xff"  # 0  1-1:0.2.129 list version ("KFM_001")
