@@ -57,108 +57,110 @@ class DsmrParser:
         self.malformed = 0
         i = buf.find(_LF, start, end) + 1  # the identification line is not data
         while 0 < i < end:
+            ls = i  # the line is buf[ls:le], without CR LF
             j = buf.find(_LF, i, end)
             if j < 0:
                 j = end
             le = j - 1 if j > i and buf[j - 1] == 0x0D else j
-            if le > i:
-                if buf[i] == 0x21:  # "!": end line
-                    return
-                if self._line(buf, i, le):
-                    on_line(self)
-                else:
-                    self.malformed += 1
             i = j + 1
-
-    def _line(self, buf, ls, le):
-        # One data line buf[ls:le] into the fields; False if it is malformed.
-        self.line_start = ls
-        self.line_end = le
-        self.continuation = buf[ls] == _LPAREN
-        p = ls if self.continuation else buf.find(_LPAREN, ls, le)
-        if p < 0:
-            return False
-        if not self.continuation:
-            # The OBIS code "A-B:C.D.E" or "C.D.E" in buf[ls:p], every group 0..255.
-            o = self.obis
-            i = ls
-            k = 0
-            pattern = 0  # the separators seen, two bits each: 1 "-", 2 ":", 3 "."
-            while True:
-                d = _digits(buf, i, p, 3)
-                if not d & 255 or d >> 8 > 255 or k == 5:
-                    return False
-                o[k] = d >> 8
-                k += 1
-                i += d & 255
-                if i == p:
-                    break
-                c = buf[i]
-                pattern = pattern * 4 + (1 if c == 0x2D else 2 if c == 0x3A else
-                                         3 if c == 0x2E else 0)
-                if not pattern & 3:
-                    return False
-                i += 1
-            if k == 3 and pattern == 0xF:  # "C.D.E": no medium and channel given
-                o[4] = o[2]
-                o[3] = o[1]
-                o[2] = o[0]
-                o[0] = o[1] = 255
-            elif k != 5 or pattern != 0x6F:  # "-", ":", ".", "."
-                return False
-        self.key_end = p
-        n = 0
-        while p < le:
-            if buf[p] != _LPAREN:
-                return False
-            q = buf.find(_RPAREN, p, le)
-            if q < 0:
-                return False
-            if n == 0:
-                star = buf.find(_STAR, p + 1, q)
-                self.value_start = p + 1
-                self.value_end = q if star < 0 else star
-                self.unit_start = q if star < 0 else star + 1
-                self.unit_end = q
-            n += 1
-            p = q + 1
-        self.groups = n
-        self.numeric = False
-        if n == 1 and self.unit_end > self.unit_start:
-            # "number*unit": an optionally signed decimal number.
-            i = self.value_start
-            end = self.value_end
-            neg = buf[i] == 0x2D
-            if neg or buf[i] == 0x2B:
-                i += 1
-            d = _digits(buf, i, end, 30)
-            if d & 255:
-                m = d >> 8
-                j = i + (d & 255)
-                e = 0
-                if j < end and buf[j] == 0x2E:
-                    d = _digits(buf, j + 1, end, 30)
-                    e = d & 255
-                    m = m * 10**e + (d >> 8)
-                    j += 1 + e
-                self.mant = -m if neg else m
-                self.exp = -e
-                self.numeric = j == end
-        if self.numeric:
-            # The unit's DLMS code and power of ten, from _UNITS.
-            self.unit = self.unit_exp = 0
-            a = self.unit_start
-            size = self.unit_end - a
-            units = _UNITS
-            t = 0
-            while t < len(units):
-                if units[t] == size:
-                    k = 0
-                    while k < size and buf[a + k] | 0x20 == units[t + 1 + k]:
-                        k += 1
-                    if k == size:
-                        self.unit = units[t + 1 + size]
-                        self.unit_exp = units[t + 2 + size]
+            if le <= ls:
+                continue
+            if buf[ls] == 0x21:  # "!": end line
+                return
+            # Counted as malformed until it has parsed (every "continue" below skips it).
+            self.malformed += 1
+            self.line_start = ls
+            self.line_end = le
+            self.continuation = buf[ls] == _LPAREN
+            p = ls if self.continuation else buf.find(_LPAREN, ls, le)
+            if p < 0:
+                continue
+            if not self.continuation:
+                # The OBIS code "A-B:C.D.E" or "C.D.E" in buf[ls:p], every group 0..255.
+                o = self.obis
+                q = ls
+                k = 0  # groups read; 0 after a malformed one
+                pattern = 0  # the separators seen, two bits each: 1 "-", 2 ":", 3 "."
+                while True:
+                    d = _digits(buf, q, p, 3)
+                    if not d & 255 or d >> 8 > 255 or k == 5:
+                        k = 0
                         break
-                t += units[t] + 3
-        return n > 0
+                    o[k] = d >> 8
+                    k += 1
+                    q += d & 255
+                    if q == p:
+                        break
+                    c = buf[q]
+                    pattern = pattern * 4 + (1 if c == 0x2D else 2 if c == 0x3A else
+                                             3 if c == 0x2E else 0)
+                    if not pattern & 3:
+                        k = 0
+                        break
+                    q += 1
+                if k == 3 and pattern == 0xF:  # "C.D.E": no medium and channel given
+                    o[4] = o[2]
+                    o[3] = o[1]
+                    o[2] = o[0]
+                    o[0] = o[1] = 255
+                elif k != 5 or pattern != 0x6F:  # "-", ":", ".", "."
+                    continue
+            self.key_end = p
+            n = 0  # "(...)" groups; -1: malformed
+            while p < le:
+                q = buf.find(_RPAREN, p, le)
+                if buf[p] != _LPAREN or q < 0:
+                    n = -1
+                    break
+                if n == 0:
+                    star = buf.find(_STAR, p + 1, q)
+                    self.value_start = p + 1
+                    self.value_end = q if star < 0 else star
+                    self.unit_start = q if star < 0 else star + 1
+                    self.unit_end = q
+                n += 1
+                p = q + 1
+            if n < 0:
+                continue
+            self.groups = n
+            self.numeric = False
+            if n == 1 and self.unit_end > self.unit_start:
+                # "number*unit": an optionally signed decimal number.
+                q = self.value_start
+                e = self.value_end
+                neg = buf[q] == 0x2D
+                if neg or buf[q] == 0x2B:
+                    q += 1
+                d = _digits(buf, q, e, 30)
+                if d & 255:
+                    m = d >> 8
+                    q += d & 255
+                    k = 0
+                    if q < e and buf[q] == 0x2E:
+                        d = _digits(buf, q + 1, e, 30)
+                        k = d & 255
+                        m = m * 10**k + (d >> 8)
+                        q += 1 + k
+                    self.mant = -m if neg else m
+                    self.exp = -k
+                    self.numeric = q == e
+            if self.numeric:
+                # The unit's DLMS code and power of ten, from _UNITS.
+                self.unit = self.unit_exp = 0
+                a = self.unit_start
+                size = self.unit_end - a
+                units = _UNITS
+                t = 0
+                while t < len(units):
+                    if units[t] == size:
+                        k = 0
+                        while k < size and buf[a + k] | 0x20 == units[t + 1 + k]:
+                            k += 1
+                        if k == size:
+                            self.unit = units[t + 1 + size]
+                            self.unit_exp = units[t + 2 + size]
+                            break
+                    t += units[t] + 3
+            if n:
+                self.malformed -= 1
+                on_line(self)
