@@ -6,13 +6,13 @@
 # 18 uint16, 19 compact-array (unsupported), 20 int64, 21 uint64, 22 enum, 23 float32,
 # 24 float64, 25 date-time, 26 date, 27 time.
 #
-# The functions read through a cursor `r`: any object with `mv` (a memoryview that ends exactly
-# where the APDU ends, so reading past the end raises IndexError, which the caller turns into a
-# rejection) and `pos`; element() fills its `num`, `off` and `size`. The DLMS decoder is
-# its own cursor (functions, not a Reader class: one type object less in RAM). Malformed data
-# raises ValueError(n): n is the line of the reason text in dlms._REASONS (the decoder's one
-# text constant for all its rejection reasons). Nothing is allocated per element except the
-# Python ints of large values.
+# The functions read through a cursor `r`: any object with `apdu` (a memoryview that ends
+# exactly where the APDU ends, so reading past the end raises IndexError, which the caller turns
+# into a rejection) and `pos`; element() fills its `value`, `value_start` and `value_size`. The
+# DLMS decoder is its own cursor (functions, not a Reader class: one type object less in RAM).
+# Malformed data raises ValueError(n): n is the line of the reason text in dlms._REASONS (the
+# decoder's one text constant for all its rejection reasons). Nothing is allocated per element
+# except the Python ints of large values.
 from micropython import const
 
 # Lines of dlms._REASONS.
@@ -37,7 +37,7 @@ _SIZE = b"\x00\x00\x00\x01\x00\x84\x04\x00\x00\x00\x00\x00\x00\x01\x00\x81\x82\x
 
 def length(r):
     """The A-XDR length at r.pos; r.pos moves past it."""
-    mv = r.mv
+    mv = r.apdu
     n = mv[r.pos]
     r.pos += 1
     if n < 0x80:
@@ -53,11 +53,11 @@ def length(r):
 
 
 def element(r):
-    """Decode the element at r.pos into r.num (integer value, or element count of a
-    container), r.off (where the value or the container content starts) and r.size (value
-    length in bytes); r.pos moves past its header (containers) or past all of it. Returns
-    the tag."""
-    mv = r.mv
+    """Decode the element at r.pos into r.value (integer value, or element count of a
+    container), r.value_start (where the value or the container content starts) and
+    r.value_size (value length in bytes); r.pos moves past its header (containers) or past all
+    of it. Returns the tag."""
+    mv = r.apdu
     tag = mv[r.pos]
     r.pos += 1
     if tag < 28:
@@ -65,8 +65,8 @@ def element(r):
         size = info & 0x3F
         if size:
             off = r.pos
-            r.off = off
-            r.size = size
+            r.value_start = off
+            r.value_size = size
             r.pos = off + size
             if r.pos > len(mv):
                 raise ValueError(_PAST_THE_END)
@@ -76,23 +76,23 @@ def element(r):
                     v = (v << 8) | mv[i]
                 if info & 0x80 and mv[off] & 0x80:
                     v -= 1 << (8 * size)
-                r.num = v
+                r.value = v
             return tag
     if tag == _STRUCTURE or tag == _ARRAY:
-        r.num = length(r)
-        r.off = r.pos
+        r.value = length(r)
+        r.value_start = r.pos
         return tag
     if tag == _OCTET_STRING or tag == _VISIBLE_STRING or tag == _UTF8_STRING:
         n = length(r)
     elif tag == _BIT_STRING:
         n = (length(r) + 7) >> 3
     elif tag == 0:
-        r.size = 0
+        r.value_size = 0
         return tag
     else:
         raise ValueError(_UNSUPPORTED_TYPE)
-    r.off = r.pos
-    r.size = n
+    r.value_start = r.pos
+    r.value_size = n
     r.pos += n
     if r.pos > len(mv):
         raise ValueError(_PAST_THE_END)
@@ -105,6 +105,6 @@ def skip(r, depth=0):
     if tag == _STRUCTURE or tag == _ARRAY:
         if depth >= _MAX_DEPTH:
             raise ValueError(_TOO_DEEP)
-        for _ in range(r.num):
+        for _ in range(r.value):
             skip(r, depth + 1)
     return tag

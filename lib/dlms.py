@@ -1,7 +1,7 @@
 # DLMS/COSEM pushes: data-notification APDUs (IEC 62056-5-3, tag 0x0F), general block
 # transfer (tag 0xE0) reassembly across pushes and general-glo-ciphering (tag 0xDB).
 #
-# A decoded push is a table of items (Push), reused for every push: each item has an OBIS code
+# A decoded push is a table of items, reused for every push: each item has an OBIS code
 # (an offset into the APDU, or a vendor-document code), the A-XDR type and value, and a scaler
 # and unit when the frame or a vendor document gives them (unit 0: scale unknown).
 # Body layouts handled (han_protocol.md 5.6):
@@ -15,7 +15,8 @@
 #
 # Heap: on boards the module loads from .mpy into RAM, where every function, class and string
 # constant costs heap. So steps used once are written inline in their caller, the decoder is
-# itself the A-XDR cursor (axdr.py), and rejection reasons are numbers into one text constant.
+# itself the push table and the A-XDR cursor (axdr.py), and rejection reasons are numbers into
+# one text constant.
 from array import array
 
 from micropython import const
@@ -27,7 +28,7 @@ DONE = const(1)
 PENDING = const(0)  # a block transfer waits for more blocks
 REJECTED = const(-1)
 
-# Push.flags bits, named by FLAG_NAMES.
+# push.flags bits, named by FLAG_NAMES.
 _ENCRYPTED = const(1)
 _AUTHENTICATED = const(2)  # GCM tag verified with the authentication key
 _TAG_NOT_VERIFIED = const(4)  # the push has a tag but no authentication key is configured
@@ -90,10 +91,16 @@ _REASONS = (
 )
 
 
-class Push:
-    """The items of one decoded push (capacity fixed at construction)."""
+class DlmsDecoder:
+    """decode(buf, start, end) one APDU into self.push. Counters: decoded, rejected, blocks,
+    blocks_dropped, no_key, auth_failures; last_reason.
 
-    def __init__(self, capacity):
+    self.push, the decoded push, is the decoder itself (one object and one class less in RAM):
+    its items are i < count, with arrays indexed by item (capacity fixed at construction) and
+    obis_text(i)."""
+
+    def __init__(self, key=None, auth_key=None, on_reject=None, capacity=64, block_size=1024):
+        self.push = self
         self.capacity = capacity
         self.num = [0] * capacity  # integer value
         self.obis = array("h", bytes(2 * capacity))  # >= 0: offset in mv; <= -2: CODES index
@@ -104,9 +111,32 @@ class Push:
         self.tag = bytearray(capacity)
         self.unit = bytearray(capacity)
         self.system_title = bytearray(8)
-        self.clear(None)
+        self._clear_push(None)
+        self.decoded = self.rejected = self.blocks = self.blocks_dropped = 0
+        self.no_key = self.auth_failures = 0
+        self.last_reason = None
+        self._key = key or None
+        self._auth_key = auth_key or None
+        self._gcm = None
+        self._on_reject = on_reject
+        # The A-XDR cursor (axdr.py): the APDU being read (the push's mv once it is a
+        # data-notification), the read position and the last element read.
+        self.apdu = None
+        self.pos = self.value = self.value_start = self.value_size = 0
+        self._blocks = bytearray(block_size)
+        self._block_len = 0
+        self._block_next = 0  # next expected block number; 0: no transfer open
+        self._in_blocks = False
+        self._security = 0
+        self._title = False
+        self._unscaled = 0
+        self._cap = array("h", bytes(4 * capacity))  # class, OBIS offset per capture object
+        self._cap_attr = bytearray(capacity)
+        self._iv = bytearray(12)
 
-    def clear(self, mv):
+    # -- the push -------------------------------------------------------------------------------
+
+    def _clear_push(self, mv):
         self.mv = mv  # the APDU the offsets refer to (valid until the next push)
         self.count = 0
         self.flags = 0
@@ -124,33 +154,7 @@ class Push:
         return "%d-%d:%d.%d.%d" % (src[ref], src[ref + 1], src[ref + 2], src[ref + 3],
                                    src[ref + 4])
 
-
-class DlmsDecoder:
-    """decode(buf, start, end) one APDU into self.push. Counters: decoded, rejected, blocks,
-    blocks_dropped, no_key, auth_failures; last_reason."""
-
-    def __init__(self, key=None, auth_key=None, on_reject=None, capacity=64, block_size=1024):
-        self.push = Push(capacity)
-        self.decoded = self.rejected = self.blocks = self.blocks_dropped = 0
-        self.no_key = self.auth_failures = 0
-        self.last_reason = None
-        self._key = key or None
-        self._auth_key = auth_key or None
-        self._gcm = None
-        self._on_reject = on_reject
-        # The A-XDR cursor (axdr.py): the APDU, the read position and the last element.
-        self.mv = None
-        self.pos = self.num = self.off = self.size = 0
-        self._blocks = bytearray(block_size)
-        self._block_len = 0
-        self._block_next = 0  # next expected block number; 0: no transfer open
-        self._in_blocks = False
-        self._security = 0
-        self._title = False
-        self._unscaled = 0
-        self._cap = array("h", bytes(4 * capacity))  # class, OBIS offset per capture object
-        self._cap_attr = bytearray(capacity)
-        self._iv = bytearray(12)
+    # -- decoding -------------------------------------------------------------------------------
 
     def decode(self, buf, start, end):
         """DONE (self.push filled), PENDING (block transfer open) or REJECTED."""
@@ -213,19 +217,18 @@ class DlmsDecoder:
             p += 1 + b
         if p >= len(mv):
             raise ValueError(_SHORT)
-        push = self.push
-        push.clear(mv)
-        push.time_off = time_off
-        push.flags = self._security
-        push.has_title = self._title
-        self.mv = mv
+        self._clear_push(mv)
+        self.time_off = time_off
+        self.flags = self._security
+        self.has_title = self._title
+        self.apdu = mv
         self.pos = p
         self._unscaled = 0  # numbers stored without a scale so far
         n = 1  # length of the top-level list: a lone value is read as a list of one
         t = mv[p]
         if t == _STRUCTURE or t == _ARRAY:
             axdr.element(self)
-            n = self.num
+            n = self.value
         captures = -1  # objects in the capture-object list; -1: the push has none
         p = self.pos
         # Capture-object definitions {class-id, logical name, attribute, data index}:
@@ -233,7 +236,7 @@ class DlmsDecoder:
         if n and mv[p] == _ARRAY and mv[p + 2] == _STRUCTURE and mv[p + 3] == 4 and \
                 mv[p + 4] == _UINT16 and mv[p + 7] == _OCTET_STRING and mv[p + 8] == 6:
             axdr.element(self)
-            captures = self.num
+            captures = self.value
             if captures > len(self._cap_attr):
                 raise ValueError(_CAPTURES_TOO_LONG)
             for k in range(captures):
@@ -279,9 +282,9 @@ class DlmsDecoder:
                                 self.pos = q + 6
                                 if i >= 0:
                                     s = mv[q + 3]
-                                    push.scaler[i] = s - 256 if s > 127 else s
-                                    push.unit[i] = mv[q + 5] or obis.UNIT_COUNT
-                                    if push.tag[i] in _NUMBERS:
+                                    self.scaler[i] = s - 256 if s > 127 else s
+                                    self.unit[i] = mv[q + 5] or obis.UNIT_COUNT
+                                    if self.tag[i] in _NUMBERS:
                                         self._unscaled -= 1
                             else:
                                 axdr.skip(self)
@@ -299,7 +302,7 @@ class DlmsDecoder:
         # block-data (octet string).
         if self._in_blocks:
             raise ValueError(_DEEP)
-        self.mv = mv
+        self.apdu = mv
         self.pos = 6
         n = axdr.length(self)
         p = self.pos
@@ -333,10 +336,10 @@ class DlmsDecoder:
         # and a 12-byte tag when the control byte has the authentication bit (0x10).
         if mv[1] != 8:
             raise ValueError(_TITLE_LENGTH)
-        title = self.push.system_title
+        title = self.system_title
         title[0:8] = mv[2:10]
         self._title = True
-        self.mv = mv
+        self.apdu = mv
         self.pos = 10
         n = axdr.length(self)
         p = self.pos
@@ -391,7 +394,7 @@ class DlmsDecoder:
             try:
                 return self._apdu(inner, depth + 1)
             except (ValueError, IndexError):
-                self.push.clear(None)  # half-filled by garbage: nothing of it is reported
+                self._clear_push(None)  # half-filled by garbage: nothing of it is reported
         return self._reject(_WRONG_KEY)
 
     # -- items --------------------------------------------------------------------------------
@@ -399,54 +402,52 @@ class DlmsDecoder:
     def _value(self, ref, position):
         """Store the element at self.pos as an item; return its index (-1: null or no room)."""
         p = self.pos
-        push = self.push
-        mv = self.mv
+        mv = self.apdu
         tag = mv[p]
         if tag == _UINT32 or tag == _UINT16:
             # The common case inline (no call): unsigned 32 and 16 bit values.
             if tag == _UINT32:
-                self.num = (mv[p + 1] << 24) | (mv[p + 2] << 16) | (mv[p + 3] << 8) | mv[p + 4]
+                self.value = (mv[p + 1] << 24) | (mv[p + 2] << 16) | (mv[p + 3] << 8) | mv[p + 4]
                 self.pos = p + 5
-                self.size = 4
+                self.value_size = 4
             else:
-                self.num = (mv[p + 1] << 8) | mv[p + 2]
+                self.value = (mv[p + 1] << 8) | mv[p + 2]
                 self.pos = p + 3
-                self.size = 2
-            self.off = p + 1
+                self.value_size = 2
+            self.value_start = p + 1
             self._unscaled += 1
         elif axdr.element(self) == _STRUCTURE or tag == _ARRAY:
             self.pos = p
             axdr.skip(self)
-            self.off = p
-            self.size = self.pos - p
-            push.flags |= _NESTED
+            self.value_start = p
+            self.value_size = self.pos - p
+            self.flags |= _NESTED
         elif tag == 0:
             return -1  # null-data placeholder (1-phase Kamstrup lists)
         elif tag in _NUMBERS:
             self._unscaled += 1
-        i = push.count
-        if i >= push.capacity:
-            push.flags |= _TRUNCATED
+        i = self.count
+        if i >= self.capacity:
+            self.flags |= _TRUNCATED
             return -1
-        push.obis[i] = ref
-        push.tag[i] = tag
-        push.num[i] = self.num
-        push.off[i] = self.off
-        push.size[i] = self.size
-        push.scaler[i] = 0
-        push.unit[i] = 0
-        push.position[i] = position
-        push.count = i + 1
+        self.obis[i] = ref
+        self.tag[i] = tag
+        self.num[i] = self.value
+        self.off[i] = self.value_start
+        self.size[i] = self.value_size
+        self.scaler[i] = 0
+        self.unit[i] = 0
+        self.position[i] = position
+        self.count = i + 1
         return i
 
     def _starts_with(self, i, prefix):
         """True if item i is a string that begins with the bytes prefix."""
-        push = self.push
-        if push.tag[i] not in _STRINGS or push.size[i] < len(prefix):
+        if self.tag[i] not in _STRINGS or self.size[i] < len(prefix):
             return False
-        off = push.off[i]
+        off = self.off[i]
         for k in range(len(prefix)):
-            if push.mv[off + k] != prefix[k]:
+            if self.mv[off + k] != prefix[k]:
                 return False
         return True
 
@@ -454,10 +455,9 @@ class DlmsDecoder:
 
     def _resolve(self, length):
         # length: items in the top-level list.
-        push = self.push
-        n = push.count
+        n = self.count
         coded = 0
-        refs = push.obis
+        refs = self.obis
         for i in range(n):
             if refs[i] != NO_OBIS:
                 coded += 1
@@ -467,7 +467,7 @@ class DlmsDecoder:
         if n and not coded:
             # No OBIS code at all: only a vendor document can say what the positions mean.
             codes = None
-            if push.count == length:
+            if self.count == length:
                 if length == 1:
                     codes = obis.KAIFA_LIST1
                 elif length == 9 or length == 14:
@@ -475,33 +475,33 @@ class DlmsDecoder:
                 elif length == 13 or length == 18:
                     codes = obis.KAIFA_3PHASE
                 if codes is not None and (self._starts_with(0, b"KFM") if length > 1 else
-                                          push.tag[0] == _UINT32 or push.tag[0] == _INT32):
+                                          self.tag[0] == _UINT32 or self.tag[0] == _INT32):
                     scales = obis.KAIFA_SCALE
-                elif push.tag[0:length] == obis.BURGENLAND_TYPES:
+                elif self.tag[0:length] == obis.BURGENLAND_TYPES:
                     scales = obis.BURGENLAND_SCALE
                     codes = obis.BURGENLAND_MAP
                 else:
                     codes = None
             if codes is None:
-                push.flags |= _UNKNOWN_LIST
+                self.flags |= _UNKNOWN_LIST
                 return
             for i in range(length):
                 if codes[i] != obis.NO_CODE:
-                    push.obis[i] = -2 - codes[i]
+                    self.obis[i] = -2 - codes[i]
         else:
             for i in range(n):
-                if push.obis[i] == NO_OBIS:
-                    if push.version < 0 and push.position[i] == 1 and push.tag[i] in _STRINGS:
-                        push.version = i  # Kamstrup's leading list version string
+                if self.obis[i] == NO_OBIS:
+                    if self.version < 0 and self.position[i] == 1 and self.tag[i] in _STRINGS:
+                        self.version = i  # Kamstrup's leading list version string
                     else:
-                        push.flags |= _UNKNOWN_ITEMS
+                        self.flags |= _UNKNOWN_ITEMS
             # The list version names the vendor: "Kamstrup_V0001", "KFM_001", "AIDON_V0001"
             # (Aidon sends its scalers: no table), either as the leading string or as the value
             # of x-x:0.2.129. Here every OBIS code is an offset into the APDU.
-            mv = push.mv
+            mv = self.mv
             for i in range(n):
-                ref = push.obis[i]
-                if i == push.version or (ref >= 0 and mv[ref + 2] == 0 and mv[ref + 3] == 2 and
+                ref = self.obis[i]
+                if i == self.version or (ref >= 0 and mv[ref + 2] == 0 and mv[ref + 3] == 2 and
                                          mv[ref + 4] == 129):
                     if self._starts_with(i, b"Kamstrup"):
                         scales = obis.KAMSTRUP_SCALE
@@ -511,10 +511,10 @@ class DlmsDecoder:
         if not self._unscaled:
             return
         for i in range(n):
-            ref = push.obis[i]
-            if push.unit[i] or ref == NO_OBIS or push.tag[i] not in _NUMBERS:
+            ref = self.obis[i]
+            if self.unit[i] or ref == NO_OBIS or self.tag[i] not in _NUMBERS:
                 continue  # scaled already, no OBIS, or not a number (strings, enums, booleans)
-            src = push.mv
+            src = self.mv
             if ref < 0:
                 src = obis.CODES
                 ref = 6 * (-2 - ref)
@@ -523,12 +523,12 @@ class DlmsDecoder:
             end = len(scales) if scales is not None and src[ref + 4] == 0 else 0
             while k < end:
                 if scales[k] == src[ref + 2] and scales[k + 1] == src[ref + 3]:
-                    push.scaler[i] = scales[k + 2] - 128
-                    push.unit[i] = scales[k + 3]
+                    self.scaler[i] = scales[k + 2] - 128
+                    self.unit[i] = scales[k + 3]
                     break
                 k += 4
             else:
-                push.flags |= _UNSCALED
+                self.flags |= _UNSCALED
 
 
 def datetime_text(mv, off):
