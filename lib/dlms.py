@@ -51,7 +51,6 @@ _INT8 = const(15)
 _UINT16 = const(18)
 _ENUM = const(22)
 _NUMBERS = b"\x05\x06\x0d\x0f\x10\x11\x12\x14\x15\x17\x18"  # integer and float tags, no enum
-_STRINGS = b"\x09\x0a\x0c"  # octet-, visible- and utf8-string
 
 # Rejection reasons by number (_report): line n of _REASONS. Reasons _BLOCKS_INCOMPLETE to
 # _BLOCKS_TOO_LARGE also drop the open block transfer.
@@ -443,7 +442,8 @@ class DlmsDecoder:
 
     def _starts_with(self, i, prefix):
         """True if item i is a string that begins with the bytes prefix."""
-        if self.tag[i] not in _STRINGS or self.size[i] < len(prefix):
+        t = self.tag[i]
+        if (t != 9 and t != 10 and t != 12) or self.size[i] < len(prefix):
             return False
         off = self.off[i]
         for k in range(len(prefix)):
@@ -466,32 +466,38 @@ class DlmsDecoder:
         scales = None  # the vendor document's scale table (obis.*_SCALE)
         if n and not coded:
             # No OBIS code at all: only a vendor document can say what the positions mean.
-            codes = None
-            if self.count == length:
-                if length == 1:
-                    codes = obis.KAIFA_LIST1
-                elif length == 9 or length == 14:
-                    codes = obis.KAIFA_1PHASE
-                elif length == 13 or length == 18:
-                    codes = obis.KAIFA_3PHASE
-                if codes is not None and (self._starts_with(0, b"KFM") if length > 1 else
-                                          self.tag[0] == _UINT32 or self.tag[0] == _INT32):
-                    scales = obis.KAIFA_SCALE
-                elif self.tag[0:length] == obis.BURGENLAND_TYPES:
-                    scales = obis.BURGENLAND_SCALE
-                    codes = obis.BURGENLAND_MAP
-                else:
-                    codes = None
-            if codes is None:
+            # Kaifa KFM_001 lists by length: list 1 (1 item: active power +), list 2 (9 items
+            # 1-phase, 13 items 3-phase), list 3 (14 / 18: list 2 plus clock and the four
+            # energy registers).
+            if self.count == length and (length == 1 or length == 9 or length == 13 or
+                                         length == 14 or length == 18) and \
+                    (self._starts_with(0, b"KFM") if length > 1 else
+                     self.tag[0] == _UINT32 or self.tag[0] == _INT32):
+                scales = obis.KAIFA_SCALE
+            elif self.count == length and self.tag[0:length] == obis.BURGENLAND_TYPES:
+                scales = obis.BURGENLAND_SCALE
+            else:
                 self.flags |= _UNKNOWN_LIST
                 return
+            one_phase = length == 9 or length == 14
             for i in range(length):
-                if codes[i] != obis.NO_CODE:
-                    self.obis[i] = -2 - codes[i]
+                if scales is obis.BURGENLAND_SCALE:
+                    code = obis.BURGENLAND_MAP[i]
+                elif length == 1:
+                    code = 3  # 1-0:1.7.0
+                elif one_phase and i >= 8:
+                    # 1-phase: voltage L1 (10) after the first 8, then clock and energy (13-17)
+                    code = 10 if i == 8 else i + 4
+                else:
+                    code = i  # obis.CODES is in the order of Kaifa's 3-phase list 3
+                if code != obis.NO_CODE:
+                    self.obis[i] = -2 - code
         else:
             for i in range(n):
                 if self.obis[i] == NO_OBIS:
-                    if self.version < 0 and self.position[i] == 1 and self.tag[i] in _STRINGS:
+                    t = self.tag[i]
+                    if self.version < 0 and self.position[i] == 1 and (t == 9 or t == 10 or
+                                                                       t == 12):
                         self.version = i  # Kamstrup's leading list version string
                     else:
                         self.flags |= _UNKNOWN_ITEMS

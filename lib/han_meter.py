@@ -34,7 +34,7 @@ class HanMeter:
         self.multipliers = [(1, 0)] * 5
         for n, key in enumerate(("energy_multiplier", "power_multiplier", "voltage_multiplier",
                                  "current_multiplier")):
-            value = settings.get(key, 1.0)
+            value = settings.get(key, 1)
             if not isinstance(value, (int, float)) or value <= 0:
                 raise ValueError("han.%s must be a positive number" % key)
             # (mantissa, exponent) with mantissa * 10**exponent == value to 9 significant

@@ -24,7 +24,8 @@ def unit_name(code):
     return _UNITS[start:] if end < 0 else _UNITS[start:end]
 
 
-# Codes the vendor position maps refer to, 6 bytes each, code i at CODES[6 * i].
+# Codes the vendor position maps refer to, 6 bytes each, code i at CODES[6 * i]; in the order
+# of Kaifa's 3-phase list 3 (KFM_001), so that list maps to codes 0..17 (dlms.py).
 CODES = (
     b"\x01\x01\x00\x02\x81\xff"  # 0  1-1:0.2.129 list version ("KFM_001")
     b"\x00\x00\x60\x01\x00\xff"  # 1  0-0:96.1.0 meter id
@@ -47,13 +48,6 @@ CODES = (
 )
 NO_CODE = const(255)  # a position without documented meaning: reported raw as "item<N>"
 
-
-# Kaifa KFM_001 positional lists by length: list 1 (1 item: KAIFA_LIST1), list 2 (9 items
-# 1-phase, 13 items 3-phase), list 3 (14 / 18: list 2 plus clock and the four energy
-# registers). A list 2 map is the first 9 / 13 positions of the list 3 map.
-KAIFA_LIST1 = b"\x03"
-KAIFA_1PHASE = b"\x00\x01\x02\x03\x04\x05\x06\x07\x0a\x0d\x0e\x0f\x10\x11"
-KAIFA_3PHASE = b"\x00\x01\x02\x03\x04\x05\x06\x07\x08\x09\x0a\x0b\x0c\x0d\x0e\x0f\x10\x11"
 
 # Netz Burgenland L&G E450 (14 items, no OBIS): U1-U3, I1-I3 (scale not documented), P+, P-,
 # A+, A-, three undocumented values, meter number. Recognised by exactly these A-XDR types.
