@@ -139,6 +139,34 @@ def test_encrypted_push_with_keys_from_settings():
     assert r.meter_id == "1KFM0100000035"
 
 
+def test_settings_changed_while_running_apply_from_the_next_push():
+    entry = check.corpus_by_id()["kaifa-no-gh493-1"]
+    source, r = _source(entry)
+    assert _poll_all(source) == 1
+    assert r.import_power == 2269
+    han = check.entry_settings(entry)
+    han["power_multiplier"] = 2.0
+    source.apply_settings(han)
+    source._uart.add(check.entry_bytes(entry))
+    assert _poll_all(source) == 1
+    assert r.import_power == 2 * 2269
+
+
+def test_keys_changed_while_running_rebuild_the_decoder():
+    entry = check.corpus_by_id()["enc-kaifa-tinetz-at-doc"]
+    han = check.entry_settings(entry)
+    source = HanSource(FakeUart(check.entry_bytes(entry)), {}, Reading("han"))
+    assert _poll_all(source) == 0  # encrypted, no key yet
+    source.apply_settings(han)
+    source._uart.add(check.entry_bytes(entry))
+    assert _poll_all(source) == 1
+    assert source._reading.import_wh == 9108
+    source.apply_settings({"key": "not hex"})  # refused: the working keys stay
+    assert "key" in source.diagnostics()["last_error"]
+    source._uart.add(check.entry_bytes(entry))
+    assert _poll_all(source) == 1
+
+
 def test_bad_key_setting_is_reported_not_raised():
     source = HanSource(FakeUart(b""), {"key": "not hex"}, Reading("han"))
     assert "key" in source.diagnostics()["last_error"]

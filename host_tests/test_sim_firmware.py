@@ -7,7 +7,7 @@ import pytest
 
 from broker import Broker
 from ha_render import render_all
-from mqtt_observer import Observer, SimRun, wait_until
+from mqtt_observer import Observer, SimRun, publish, wait_until
 
 DEVICE = "testmeter"
 BASE = "meters/" + DEVICE
@@ -131,6 +131,29 @@ def test_han_replay_every_ha_sensor_renders_the_last_push(broker, tmp_path, ids,
         assert values["e_imp"] == pytest.approx(last_push["1-0:1.8.0"] * scale, abs=1)
         assert units["e_imp"] == "Wh"
     assert len(state_payloads) >= len(entries) + 1  # one state per push
+    observer.close()
+
+
+def test_han_meter_settings_change_over_mqtt_without_a_restart(broker, tmp_path):
+    entries = _corpus_entries(("aidon-no-tn3p-raw-1",))
+    capture = tmp_path / "capture.hex"
+    _write_capture(capture, entries)
+    power = entries[0]["expected"]["1-0:1.7.0"]
+    observer = Observer(broker, [BASE + "/#"])
+    sim = SimRun(broker, str(tmp_path / "state"), DEVICE, han=str(capture),
+                 extra_args=["--quiet", "--han-interval", "0.3"]).start()
+    try:
+        assert wait_until(lambda: len(states(observer)) >= 2, timeout=40), sim.log()
+        assert states(observer)[-1]["p"] == power
+        publish(broker, BASE + "/config/set", b'{"han": {"power_multiplier": 2}}')
+        assert wait_until(lambda: observer.payloads(BASE + "/config/result"), timeout=10)
+        answer = json.loads(observer.payloads(BASE + "/config/result")[-1])
+        assert answer == {"ok": True, "changed": ["han.power_multiplier"], "restart": False}
+        assert wait_until(lambda: states(observer)[-1]["p"] == 2 * power, timeout=10), \
+            sim.log()
+    finally:
+        assert sim.stop() == 0, sim.log()
+    assert "reset" not in sim.log(), sim.log()  # applied live, not by a restart
     observer.close()
 
 

@@ -61,6 +61,19 @@ class HanSource:
         self._id_raw = [None, None, None]  # bytes of the last meter id and model seen
         self._diag = {}
 
+    def apply_settings(self, han_settings):
+        """Meter settings changed over MQTT (multipliers, keys): in effect from the next push."""
+        try:
+            meter = HanMeter(han_settings)
+        except ValueError as e:  # validated before; keep the settings that work
+            self.last_error = str(e)
+            return
+        if meter.key != self.meter.key or meter.auth_key != self.meter.auth_key:
+            self._dlms = None  # rebuilt with the new keys on the next binary frame
+        self.meter = meter
+        self._scaled = meter.multipliers != [(1, 0)] * 5
+        self.last_error = None
+
     # -- polling ----------------------------------------------------------------------------
 
     def poll(self):
