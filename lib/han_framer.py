@@ -28,6 +28,7 @@ KIND_ASCII = const(3)  # payload: the whole telegram from "/" to the line end af
 
 FLAG_NO_CRC = const(1)  # ASCII telegram sent without CRC
 
+# Byte values; find() takes them as ints (a bytes constant each would be one more object in RAM).
 _FLAG = const(0x7E)
 _MBUS_START = const(0x68)
 _MBUS_STOP = const(0x16)
@@ -35,7 +36,6 @@ _SLASH = const(0x2F)
 _BANG = const(0x21)
 _CR = const(0x0D)
 _LF = const(0x0A)
-# find() takes these as ints: a bytes constant per byte value would be one more object in RAM.
 
 _NEED_MORE = const(-1)
 _SKIP = const(-2)  # not a frame start here: drop one byte, keep hunting
