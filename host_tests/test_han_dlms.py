@@ -136,6 +136,13 @@ def test_glo_ciphering_failures_are_rejected_with_reasons():
         decoder._on_reject = reasons.append
         assert _decode(data, decoder)[0] == REJECTED, reason
         assert reason in reasons[0], (reason, reasons)
+    # Truncated ciphered APDUs are rejected and leave the decoder whole for the next push.
+    decoder = DlmsDecoder(key, auth_key, on_reject=lambda r: None)
+    for n in range(1, 16):
+        assert _decode(frame[:n], decoder)[0] == REJECTED, n
+        assert len(decoder.system_title) == 8, n
+    status, result, _ = _decode(frame, decoder)
+    assert status == DONE and result["system_title"] == title.hex(), result
 
 
 def test_malformed_apdus_are_rejected_not_raised():

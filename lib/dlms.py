@@ -335,6 +335,8 @@ class DlmsDecoder:
         # and a 12-byte tag when the control byte has the authentication bit (0x10).
         if mv[1] != 8:
             raise ValueError(_TITLE_LENGTH)
+        if len(mv) < 11:  # a shorter slice would shrink the reused title buffer
+            raise ValueError(_SHORT)
         title = self.system_title
         title[0:8] = mv[2:10]
         self._title = True
