@@ -62,7 +62,7 @@ class HanMeter:
             key = None
             if text:
                 text = text.replace(" ", "").replace(":", "")
-                if len(text) not in (32, 48, 64):
+                if len(text) not in (32, 64):  # AES-128, or AES-256 (security suite 2)
                     raise ValueError("han.%s must be 32 or 64 hex digits" % name)
                 try:
                     key = bytes(int(text[i : i + 2], 16) for i in range(0, len(text), 2))
