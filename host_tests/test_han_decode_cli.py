@@ -16,15 +16,15 @@ import support
 CLI = os.path.join(support.REPO, "tools", "han_decode.py")
 # The unix port holds the compiled decoder in its heap, and compiling the largest module from
 # source needs more heap than running it (tests/test_config_memory.py: the 64-bit port needs
-# about twice a board's heap): the smallest source heap that passes is 128K, plus one 8K step.
+# about twice a board's heap): the smallest source heap that passes is 96K, plus one 8K step.
 # See test_han_heap.py for what decoding itself costs.
-SOURCE_HEAP = "136K"
+SOURCE_HEAP = "104K"
 # The decoder's modules in a ROMFS image (tools/mp_romfs.py: bytecode runs from flash, as on a
-# ROMFS or frozen-module board): the smallest 64-bit heap that passes is 80K, plus one 8K step.
-# The live heap is ~48 KB (imports, framer and DLMS buffers); the rest is what one push's
-# report needs while the heap is fragmented. Output is written piece by piece (no line-sized
-# string) and hex input decoded from one reused buffer; at 120K and 136K before those two.
-ROMFS_HEAP = "88K"
+# ROMFS or frozen-module board): the smallest 64-bit heap that passes is 72K, plus one 8K step.
+# The rest is what one push's report needs while the heap is fragmented. Output is written
+# piece by piece (no line-sized string) and hex input decoded from one reused buffer; with the
+# smaller decoder modules that took the need from 136K (source 192K) to 72K (source 96K).
+ROMFS_HEAP = "80K"
 
 
 def _run(args, stdin=None, micropython=False, heap=None, env=None, romfs=False):
