@@ -49,7 +49,7 @@ def build_parser():
                    help="a setting for this run, e.g. --set publish_interval_s=2 (repeatable; "
                         "VALUE is JSON, or a string)")
     p.add_argument("--duration", type=float, help="stop cleanly after SECONDS")
-    p.add_argument("--heap", help="MicroPython heap size, e.g. 24K (passed to -X heapsize=)")
+    p.add_argument("--heap", help="MicroPython heap size, e.g. 192K (passed to -X heapsize=)")
     p.add_argument("--watchdog-s", type=float, default=30.0,
                    help="restart the firmware when it has not fed its watchdog for this long")
     p.add_argument("--quiet", action="store_true", help="do not print the firmware's log")
