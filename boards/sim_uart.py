@@ -4,13 +4,12 @@
 # meter sent (tools/sim.py converts hex text, raw streams and the corpus into this). Between
 # pushes the line is idle for `interval_ms`, as a real meter pauses between telegrams. A zero
 # length is followed by a 2-byte pause in 10 ms units: the line stays silent that long.
-# Like a real UART it has a bounded receive buffer: bytes that arrive while the firmware is not
-# reading and the buffer is full are lost (counted in `overruns`).
-# Reads go straight from the file into preallocated buffers: replaying allocates nothing.
+# Like a real UART it has a bounded receive buffer of `rxbuf` bytes, and that buffer is all it
+# holds in the heap (the ESP8266 port allocates its UART ring buffer in the MicroPython heap, so a
+# board pays the same): bytes stay in the capture file until they arrive on the line, and bytes
+# that arrive while the firmware is not reading and the buffer is full are lost (counted in
+# `overruns`). Replaying allocates nothing after construction.
 from clock import ticks_diff, ticks_ms
-from micropython import const
-
-_MAX_PUSH = const(4096)
 
 
 class ReplayUart:
@@ -22,11 +21,13 @@ class ReplayUart:
         self._interval_ms = interval_ms
         self._rxbuf = rxbuf
         self._loop = loop
-        self._push = bytearray(_MAX_PUSH)
+        self._ring = bytearray(rxbuf)  # byte i of the push is at i % rxbuf
+        self._ring_mv = memoryview(self._ring)
         self._len_buf = bytearray(2)
+        self._data_at = 0  # file offset of the current push's first byte
         self._push_len = 0
         self._pause_ms = 0
-        self._pos = 0  # bytes of the current push already on the line
+        self._pos = 0  # bytes of the current push already on the line (and in the ring)
         self._read_pos = 0  # bytes of the current push already handed to the firmware
         self._push_start_ms = ticks_ms()
         self.pushes_sent = 0
@@ -35,10 +36,12 @@ class ReplayUart:
         self._next_push()
 
     def _next_push(self, start_ms=None):
-        n = self._file.readinto(self._len_buf)
+        f = self._file
+        f.seek(self._data_at + self._push_len)
+        n = f.readinto(self._len_buf)
         if n != 2 and self._loop:
-            self._file.seek(0)
-            n = self._file.readinto(self._len_buf)
+            f.seek(0)
+            n = f.readinto(self._len_buf)
         if n != 2:
             self.finished = True
             self._push_len = 0
@@ -46,11 +49,9 @@ class ReplayUart:
         length = (self._len_buf[0] << 8) | self._len_buf[1]
         self._pause_ms = 0
         if length == 0:
-            self._file.readinto(self._len_buf)
+            f.readinto(self._len_buf)
             self._pause_ms = ((self._len_buf[0] << 8) | self._len_buf[1]) * 10
-        if length > _MAX_PUSH:
-            raise ValueError("sim_uart: push of %d bytes exceeds %d" % (length, _MAX_PUSH))
-        self._file.readinto(memoryview(self._push)[:length])
+        self._data_at = f.tell()
         self._push_len = length
         self._pos = self._read_pos = 0
         self._push_start_ms = ticks_ms() if start_ms is None else start_ms
@@ -62,14 +63,37 @@ class ReplayUart:
 
     def _arrived(self, now):
         """How many bytes of the current push have arrived on the line by `now`."""
-        if self._baud == 0:
-            return self._push_len
-        elapsed = ticks_diff(now, self._push_start_ms)
-        n = elapsed * self._baud // (self._bits_per_byte * 1000)
+        if self._baud == 0:  # as fast as there is room in the receive buffer
+            n = self._read_pos + self._rxbuf
+        else:
+            n = ticks_diff(now, self._push_start_ms) * self._baud // (self._bits_per_byte * 1000)
         return n if n < self._push_len else self._push_len
 
+    def _receive(self, upto):
+        """Bytes [self._pos, upto) of the push arrive: into the ring, the oldest unread ones
+        overwritten (lost) when it is full."""
+        start = self._pos
+        if upto - start > self._rxbuf:
+            start = upto - self._rxbuf
+        f = self._file
+        f.seek(self._data_at + start)
+        size = self._rxbuf
+        while start < upto:
+            at = start % size
+            end = at + (upto - start)
+            if end > size:
+                end = size
+            f.readinto(self._ring_mv[at:end])
+            start += end - at
+        self._pos = upto
+        if self._pos - self._read_pos > size:
+            self.overruns += self._pos - self._read_pos - size
+            self._read_pos = self._pos - size
+
     def _advance(self, now):
-        self._pos = self._arrived(now)
+        arrived = self._arrived(now)
+        if arrived > self._pos:
+            self._receive(arrived)
         if self._pos >= self._push_len:
             next_start = (self._push_start_ms + self._line_ms(self._push_len) + self._interval_ms
                           + self._pause_ms)
@@ -82,11 +106,9 @@ class ReplayUart:
                 self._next_push(next_start if self._baud else now)
                 if self.finished:
                     return
-                self._pos = self._arrived(now)
-        # Bytes beyond the receive buffer that nobody read are lost, as on a real UART.
-        if self._pos - self._read_pos > self._rxbuf:
-            self.overruns += self._pos - self._read_pos - self._rxbuf
-            self._read_pos = self._pos - self._rxbuf
+                arrived = self._arrived(now)
+                if arrived > self._pos:
+                    self._receive(arrived)
 
     def any(self):
         if self.finished:
@@ -104,6 +126,14 @@ class ReplayUart:
             n = want
         if n <= 0:
             return None  # machine.UART.readinto returns None when nothing arrived (timeout)
-        buf[:n] = memoryview(self._push)[self._read_pos:self._read_pos + n]
+        size = self._rxbuf
+        done = 0
+        while done < n:
+            at = (self._read_pos + done) % size
+            end = at + (n - done)
+            if end > size:
+                end = size
+            buf[done:done + end - at] = self._ring_mv[at:end]
+            done += end - at
         self._read_pos += n
         return n
