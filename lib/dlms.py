@@ -122,7 +122,10 @@ class DlmsDecoder:
         # data-notification), the read position and the last element read.
         self.apdu = None
         self.pos = self.value = self.value_start = self.value_size = 0
-        self._blocks = bytearray(block_size)
+        # General block transfer joins blocks here; allocated with the first block (few meters
+        # use GBT, and a D1 mini keeps that 1 KB).
+        self._blocks = None
+        self._blocks_size = block_size
         self._block_len = 0
         self._block_next = 0  # next expected block number; 0: no transfer open
         self._in_blocks = False
@@ -316,8 +319,10 @@ class DlmsDecoder:
             k = 0
         elif number != self._block_next:
             return self._reject(_BLOCKS_OUT_OF_SEQUENCE)
-        if k + n > len(self._blocks):
+        if k + n > self._blocks_size:
             return self._reject(_BLOCKS_TOO_LARGE)
+        if self._blocks is None:
+            self._blocks = bytearray(self._blocks_size)
         blocks = memoryview(self._blocks)
         blocks[k : k + n] = mv[p : p + n]
         self._block_len = k + n

@@ -102,7 +102,10 @@ class HanFramer:
         self._mv = memoryview(self._buf)
         self._start = 0
         self._end = 0
-        self._seg = bytearray(reassembly_size)
+        # Segmented pushes (HDLC S bit, M-Bus CI sequence) are joined here; allocated with the
+        # first segment: most meters never segment, and a D1 mini keeps that 1 KB.
+        self._seg = None
+        self._seg_size = reassembly_size
         self._seg_len = 0
         self._seg_kind = 0  # KIND_HDLC / KIND_MBUS while a segmented push is open
         self._mbus_next = 0  # next expected M-Bus segment number
@@ -317,7 +320,7 @@ class HanFramer:
             self.pushes_ok += 1
             self._on_push(KIND_HDLC, buf, a, b, 0)
             return end
-        if self._seg_len + b - a > len(self._seg):
+        if self._seg_len + b - a > self._seg_size:
             self._seg_kind = KIND_HDLC
             self._reject(_SEGMENTS_TOO_LARGE)
             if segmented:
@@ -332,6 +335,8 @@ class HanFramer:
         # Add buf[a:b] to the open push of this kind; hand the push on after its final segment.
         # A byte loop, not a slice copy: slices allocate on MicroPython, and segments are few.
         seg = self._seg
+        if seg is None:
+            seg = self._seg = bytearray(self._seg_size)
         k = self._seg_len - a
         for i in range(a, b):
             seg[k + i] = buf[i]
@@ -388,7 +393,7 @@ class HanFramer:
                 self._reject(_MBUS_SEQUENCE)
             self._seg_kind = 0 if final else _SKIPPING
             return end
-        if self._seg_len + b - a > len(self._seg):
+        if self._seg_len + b - a > self._seg_size:
             self._seg_kind = KIND_MBUS
             self._reject(_SEGMENTS_TOO_LARGE)
             self._seg_kind = 0 if final else _SKIPPING

@@ -207,7 +207,7 @@ class PublishContext:
         self.ct_numbers = {}
         self.roles = {}
         atm = _section(config, "atm90e32")
-        for n in range(1, 7):
+        for n in range(1, 7 if atm else 1):
             ct = _section(atm, "ct" + str(n))
             names = ["CT" + str(n)]
             label = _text(ct, "name", "")
