@@ -62,8 +62,8 @@ def tls_context():
 
 def publish_config(app):
     """The config in force, secrets redacted, retained on <base>/config."""
-    payload = json.dumps(config_schema.redact(app.config)).encode()
-    app.link.publish(app.base + "/config", payload, True, 1)
+    app.link.publish_pieces(app.base + "/config",
+                            lambda: config_schema.redacted_json(app.config), True)
 
 
 def verify_signature(app, payload):

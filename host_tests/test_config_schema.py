@@ -324,6 +324,14 @@ def test_redact_masks_every_secret():
     assert sorted(cs.keys()) == sorted(k for k in cs.keys() if cs.get(redacted, k) is not None)
     assert config["mqtt"]["password"] == "mqtt-secret-2"  # the input is not changed
     assert sorted(redacted) == sorted(cs.defaults())  # and stray keys are left out
+    # The streamed form the firmware publishes is the same JSON, piece by piece.
+    streamed = b"".join(cs.redacted_json(config))
+    assert json.loads(streamed) == redacted
+    for needle in (b"wifi-secret", b"mqtt-secret", b"a1a1", b"b2b2", b"c3c3", b"stray-secret"):
+        assert needle not in streamed, needle
+    named = cs.defaults()
+    named["atm90e32"]["ct2"]["name"] = "K\u00fcche \"2\""
+    assert json.loads(b"".join(cs.redacted_json(named)).decode()) == cs.redact(named)
 
 
 def test_load_dict_merges_partial_files_and_drops_unknown_keys():

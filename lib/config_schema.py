@@ -299,6 +299,44 @@ def _redacted(node, prefix):
     return out
 
 
+def redacted_json(config):
+    """redact(config) as JSON text, yielded in small bytes pieces: the retained config is
+    published streamed (MqttLink.publish_pieces), because the whole text plus a redacted copy
+    would need ~3 KB at once, more than a D1 mini can count on while it runs."""
+    yield from _redacted_pieces(config, "")
+
+
+def _redacted_pieces(node, prefix):
+    # The same walk as _redacted(): only keys the schema knows, secrets masked.
+    separator = b"{"
+    for name in node:
+        if type(name) is not str or "." in name:
+            continue
+        value = node[name]
+        key = prefix + name
+        if type(value) is dict:
+            if not _is_group(key):
+                continue
+            yield separator
+            yield json.dumps(name).encode()
+            yield b":"
+            yield from _redacted_pieces(value, key + ".")
+        else:
+            fields = row(key)
+            if fields is None:
+                continue
+            if "s" in fields[3]:
+                value = MASK if value else ""
+            yield separator
+            yield json.dumps(name).encode()
+            yield b":"
+            yield json.dumps(value).encode()
+        separator = b","
+    if separator == b"{":
+        yield separator
+    yield b"}"
+
+
 # ---- checking one value -------------------------------------------------------------------------
 
 def _show(value):

@@ -238,6 +238,41 @@ class MqttLink:
             self._drop(_describe(e))
             return False
 
+    def publish_pieces(self, topic, pieces, retain=False):
+        """Publish a payload too large to build in one piece (the retained config) at QoS 0:
+        `pieces()` yields its bytes in small parts and is called twice, to measure the length
+        the PUBLISH header carries and to send (MQTT 3.1.1 §3.3). False if the link is down or
+        failed while sending."""
+        if not self.connected:
+            return False
+        topic = _bytes(topic)
+        size = 0
+        for piece in pieces():
+            size += len(piece)
+        remaining = 2 + len(topic) + size
+        header = bytearray(5)
+        header[0] = 0x31 if retain else 0x30  # PUBLISH, QoS 0, no DUP
+        n = 1
+        while True:  # remaining length: 7 bits a byte, least significant first (§2.2.3)
+            header[n] = remaining & 0x7F
+            remaining >>= 7
+            if remaining:
+                header[n] |= 0x80
+            n += 1
+            if not remaining:
+                break
+        try:
+            sock = self.client.sock
+            sock.write(header, n)
+            sock.write(bytes((len(topic) >> 8, len(topic) & 0xFF)))
+            sock.write(topic)
+            for piece in pieces():
+                sock.write(piece)
+            return True
+        except Exception as e:
+            self._drop(_describe(e))
+            return False
+
     def queue(self, topic, payload, retain=False):
         """Queue a message that must not be lost to a short outage (QoS 1, drop-oldest)."""
         if len(self.outbox) >= self.outbox_len:
