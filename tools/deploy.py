@@ -30,19 +30,11 @@ import mp_env
 REPO = mp_env.REPO
 VENV_BIN = os.path.join(REPO, ".venv", "bin")
 
-# What each board needs besides lib/ and firmware/: its board module(s), and umqtt.simple where
-# the stock firmware lacks it (ESP32/ESP8266 builds have it frozen in, and frozen modules win over
-# /lib; the unix port and the Pico W build do not have it).
-BOARDS = {
-    "sim": {"modules": ("sim", "sim_uart", "sim_atm90e32"), "umqtt": True},
-    "d1mini_han": {"modules": ("d1mini_han", "wifi", "hardware"), "umqtt": False},
-    "esp32_han": {"modules": ("esp32_han", "wifi", "hardware"), "umqtt": False},
-    "esp32_split": {"modules": ("esp32_split", "wifi", "hardware"), "umqtt": False},
-    "esp32_6ch": {"modules": ("esp32_6ch", "wifi", "hardware"), "umqtt": False},
-    "picow_ct6": {"modules": ("picow_ct6", "wifi", "hardware"), "umqtt": True},
-}
-HOST_ONLY = {"micropython.py", "cpython_ticks.py"}  # CPython stand-ins, never on a board
-SOURCE_FILES = {"main.py", "boot.py"}  # the board runs these as source
+# The boards and what each needs besides lib/ and firmware/ (its board modules; umqtt.simple
+# where the stock firmware lacks it): boards/catalog.py, the one board list.
+BOARDS = mp_env.catalog().BOARDS
+HOST_ONLY = set(mp_env.catalog().HOST_ONLY)  # CPython stand-ins, never on a board
+SOURCE_FILES = set(mp_env.catalog().SOURCE_FILES)  # the board runs these as source
 
 
 class DeployError(Exception):
