@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Put the firmware on a board with mpremote: `make deploy BOARD=<board> PORT=<device>
-[CONFIG=<json file>] [RESET=0]`.
+[CONFIG=<json file>] [RESET=0] [FROZEN=1]`.
 
 Compiles lib/, firmware/ and the board's modules with mpy-cross into build/<board>/ (main.py stays
 source), copies them to the board's filesystem with mpremote (mpremote skips files whose hash
@@ -14,6 +14,10 @@ or the pty of a virtual board: the unix port behind
 folder. mpremote is always used with `resume` (no soft reset), because a soft reset ends the unix
 port and would interrupt a real board's firmware mid-copy; a real board is first interrupted
 into maintenance mode (see README, "Deploy").
+
+FROZEN=1 (--frozen 1) is for a board running an image with the firmware frozen in (`make
+firmware`): only main.py (a board runs main.py from its filesystem, never a frozen one) and
+site.json are copied; frozen modules win over anything left in /lib.
 """
 
 import argparse
@@ -124,19 +128,40 @@ def check_port(port):
         raise DeployError("no board at %s (the device does not exist)" % port)
 
 
-def deploy(board, port, config_path, reset):
+def deploy(board, port, config_path, reset, frozen=False):
     if board not in BOARDS:
         raise DeployError("unknown board %r; boards: %s" % (board, ", ".join(sorted(BOARDS))))
     if not port:
         raise DeployError("PORT is required, e.g. make deploy BOARD=%s PORT=/dev/ttyUSB0" % board)
     site = site_settings(board, config_path)
     check_port(port)
-    out_dir = compile_tree(board, os.path.join(REPO, "build", board))
+    if frozen:  # the modules are in the image; nothing to compile
+        out_dir = None
+        _copy_with_retry(port, ("fs", "cp", os.path.join(REPO, "firmware", "main.py"),
+                                ":main.py"))
+    else:
+        out_dir = compile_tree(board, os.path.join(REPO, "build", board))
+        _copy_tree(port, out_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        site_file = os.path.join(tmp, "site.json")
+        with open(site_file, "w") as f:
+            json.dump(site, f)
+        mpremote(port, "fs", "cp", site_file, ":site.json")
+    if reset:
+        mpremote(port, "reset")
+    return out_dir
+
+
+def _copy_tree(port, out_dir):
     # `cp -r lib :.` lands in ./lib on a LittleFS board (where `:` alone is an existing
     # directory and would get a copy of the build folder inside it) and on a virtual board
     # alike; files whose hash already matches are skipped by mpremote.
     copy = ("fs", "cp", "-r", os.path.join(out_dir, "lib"), ":.",
             "+", "fs", "cp", os.path.join(out_dir, "main.py"), ":main.py")
+    _copy_with_retry(port, copy)
+
+
+def _copy_with_retry(port, copy):
     try:
         mpremote(port, *copy)
     except NoAnswer:
@@ -146,14 +171,6 @@ def deploy(board, port, config_path, reset):
         # files already copied are skipped by their hash.
         print("deploy: %s; retrying once" % first, file=sys.stderr)
         mpremote(port, *copy)
-    with tempfile.TemporaryDirectory() as tmp:
-        site_file = os.path.join(tmp, "site.json")
-        with open(site_file, "w") as f:
-            json.dump(site, f)
-        mpremote(port, "fs", "cp", site_file, ":site.json")
-    if reset:
-        mpremote(port, "reset")
-    return out_dir
 
 
 def main():
@@ -165,13 +182,18 @@ def main():
     parser.add_argument("--config", default="", help="JSON file with site settings")
     parser.add_argument("--reset", default="1", choices=("0", "1"),
                         help="reset the board afterwards (default 1)")
+    parser.add_argument("--frozen", default="0", choices=("0", "1"),
+                        help="1: the board runs an image with the firmware frozen in (make "
+                             "firmware): copy only main.py and site.json (default 0)")
     args = parser.parse_args()
     try:
-        out_dir = deploy(args.board, args.port, args.config, args.reset == "1")
+        out_dir = deploy(args.board, args.port, args.config, args.reset == "1",
+                         args.frozen == "1")
     except DeployError as e:
         print("deploy: %s" % e, file=sys.stderr)
         return 1
-    print("deploy: %s deployed to %s (%s)" % (args.board, args.port, os.path.relpath(out_dir)))
+    what = os.path.relpath(out_dir) if out_dir else "main.py and site settings; frozen image"
+    print("deploy: %s deployed to %s (%s)" % (args.board, args.port, what))
     return 0
 
 

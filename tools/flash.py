@@ -1,13 +1,15 @@
 #!/usr/bin/env python3
 """Write a MicroPython firmware image to a board with esptool, then deploy the firmware:
-`make flash BOARD=<board> PORT=<serial device> IMAGE=<firmware file> [CONFIG=<json>]`.
+`make flash BOARD=<board> PORT=<serial device> IMAGE=<firmware file> [CONFIG=<json>]
+[FROZEN=1]`.
 
 This machine cannot download firmware images; get them from the MicroPython download page for
 your board (micropython.org/download): ESP32_GENERIC for the ESP32 boards, and for the Wemos D1
 mini ESP8266_GENERIC, preferably its FLASH_2M_ROMFS variant (code in ROMFS runs from flash and
 leaves the ESP8266's small heap to the data; see README "Memory"). The Pico W (picow_ct6) is
 flashed by copying its .uf2 onto the drive it shows when started with BOOTSEL held; then run
-`make deploy`.
+`make deploy`. An image built by `make firmware` (the firmware frozen in) is flashed the same
+way with FROZEN=1: the deploy afterwards then copies only main.py and the site settings.
 
 esptool is installed into the project's .venv on first use (pinned).
 """
@@ -21,14 +23,10 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import deploy
 
 ESPTOOL = "esptool==5.6.0"
-# chip and image offset per board: the ESP32's image starts with its bootloader at 0x1000,
-# the ESP8266's at 0 (MicroPython docs, esp32/esp8266 "Deploying the firmware")
-CHIPS = {
-    "d1mini_han": ("esp8266", "0x0"),
-    "esp32_han": ("esp32", "0x1000"),
-    "esp32_split": ("esp32", "0x1000"),
-    "esp32_6ch": ("esp32", "0x1000"),
-}
+# chip and image offset per board, from its port (boards/catalog.py PORTS)
+CHIPS = {name: deploy.mp_env.catalog().PORTS[spec["port"]]["flash"]
+         for name, spec in deploy.BOARDS.items()
+         if deploy.mp_env.catalog().PORTS[spec["port"]]["flash"]}
 
 
 class FlashError(Exception):
@@ -49,10 +47,10 @@ def esptool_command():
     return [python, "-m", "esptool"]
 
 
-def flash(board, port, image, config, reset):
-    if board == "picow_ct6":
+def flash(board, port, image, config, reset, frozen=False):
+    if deploy.BOARDS.get(board, {}).get("port") == "rp2":
         raise FlashError("the Pico W is flashed by copying the MicroPython .uf2 onto its BOOTSEL "
-                         "drive; then run: make deploy BOARD=picow_ct6 PORT=<device>")
+                         "drive; then run: make deploy BOARD=%s PORT=<device>" % board)
     if board not in CHIPS:
         known = ", ".join(sorted(CHIPS))
         raise FlashError("board %r has no firmware image to flash (boards: %s)" % (board, known))
@@ -70,7 +68,7 @@ def flash(board, port, image, config, reset):
         if result.returncode != 0:
             raise FlashError("esptool %s failed (exit %d)" % (args[4], result.returncode))
     # The fresh firmware formats its filesystem at first boot; give it a moment.
-    deploy.deploy(board, port, config, reset)
+    deploy.deploy(board, port, config, reset, frozen)
 
 
 def main():
@@ -82,9 +80,12 @@ def main():
     parser.add_argument("--image", default="")
     parser.add_argument("--config", default="")
     parser.add_argument("--reset", default="1", choices=("0", "1"))
+    parser.add_argument("--frozen", default="0", choices=("0", "1"),
+                        help="1: IMAGE has the firmware frozen in (make firmware)")
     args = parser.parse_args()
     try:
-        flash(args.board, args.port, args.image, args.config, args.reset == "1")
+        flash(args.board, args.port, args.image, args.config, args.reset == "1",
+              args.frozen == "1")
     except (FlashError, deploy.DeployError) as e:
         print("flash: %s" % e, file=sys.stderr)
         return 1

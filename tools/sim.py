@@ -7,12 +7,16 @@ capture at the line's byte rate, a watchdog, a folder as the flash filesystem). 
 is the board's power supply and watchdog: it starts the firmware, restarts it when it resets
 itself or its watchdog expires, and prints the readings it publishes.
 
-Without --broker it starts a private Mosquitto on a free loopback port.
+Without --broker it starts a private Mosquitto on a free loopback port. --target picks the
+interpreter (host: the .venv unix port, 64-bit; esp8266/esp32: 32-bit builds configured like
+those boards, the emulated hardware frozen in) and --modules where the firmware's modules come
+from (tools/mp_env.py), e.g. --target esp8266 --modules frozen --heap 38K.
 """
 
 import argparse
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,13 +29,20 @@ from broker import Broker
 from cli_args import parse_assignments, parse_broker
 from han_capture import load_pushes, write_replay
 
+_HEAP = re.compile(r"^[0-9]+[kKmM]?$")
 RESET_EXIT_CODE = 100  # boards/sim.py: reset() exits the unix port with this code
 WATCHDOG_FILE = ".sim_watchdog"  # boards/sim.py touches it when the firmware feeds the watchdog
 
 
+class _Parser(argparse.ArgumentParser):
+    """Bad usage: one line on stderr, exit 2 (GUIDE: host CLIs)."""
+
+    def error(self, message):
+        self.exit(2, "sim: %s (tools/sim.py --help)\n" % message)
+
+
 def build_parser():
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
-                                epilog=__doc__.split("\n\n", 1)[1])
+    p = _Parser(description=__doc__.split("\n\n")[0], epilog=__doc__.split("\n\n", 1)[1])
     p.add_argument("--broker", metavar="[USER:PASSWORD@]HOST:PORT",
                    help="MQTT broker to use (default: a private Mosquitto on a free port)")
     p.add_argument("--device-id", help="device id (default: derived from the board's unique id)")
@@ -49,7 +60,8 @@ def build_parser():
                    help="a setting for this run, e.g. --set publish_interval_s=2 (repeatable; "
                         "VALUE is JSON, or a string)")
     p.add_argument("--duration", type=float, help="stop cleanly after SECONDS")
-    p.add_argument("--heap", help="MicroPython heap size, e.g. 192K (passed to -X heapsize=)")
+    p.add_argument("--heap", help="MicroPython heap size, e.g. 192K or 38K (-X heapsize=)")
+    mp_env.add_arguments(p)
     p.add_argument("--watchdog-s", type=float, default=30.0,
                    help="restart the firmware when it has not fed its watchdog for this long")
     p.add_argument("--quiet", action="store_true", help="do not print the firmware's log")
@@ -89,7 +101,7 @@ class Sim:
             write_replay(pushes, os.path.join(self.state_dir, "sim_han.bin"))
 
     def env(self, reset_cause):
-        env = mp_env.micropython_env()
+        env = dict(os.environ)
         env["SIM_RESET_CAUSE"] = reset_cause
         if self.args.han:
             env["SIM_HAN"] = os.path.join(self.state_dir, "sim_han.bin")
@@ -102,10 +114,9 @@ class Sim:
         watchdog = os.path.join(self.state_dir, WATCHDOG_FILE)
         if os.path.exists(watchdog):
             os.remove(watchdog)
-        cmd = mp_env.micropython_command(os.path.join(mp_env.REPO, "firmware", "main.py"),
-                                         heap=self.args.heap)
+        cmd, env = firmware_command(self.args, self.env(reset_cause))
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(cmd, cwd=self.state_dir, env=self.env(reset_cause),
+        self.proc = subprocess.Popen(cmd, cwd=self.state_dir, env=env,
                                      stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
         threading.Thread(target=self.pump_output, args=(self.proc,), daemon=True).start()
 
@@ -158,6 +169,12 @@ class Sim:
             time.sleep(0.1)
 
 
+def firmware_command(args, base_env=None):
+    """(argv, env) of the firmware on the chosen target; mp_env.TargetError when it cannot run."""
+    return mp_env.command(os.path.join(mp_env.REPO, "firmware", "main.py"), target=args.target,
+                          modules=args.modules, board="sim", heap=args.heap, base_env=base_env)
+
+
 def show_readings(host, port, user, password):
     """Print each state message the firmware publishes (what a newcomer wants to see)."""
     import paho.mqtt.client as mqtt
@@ -193,6 +210,20 @@ def main():
     if args.han and not os.path.exists(args.han):
         print("sim: no such capture file: %s" % args.han, file=sys.stderr)
         return 2
+    if args.heap and not _HEAP.match(args.heap):
+        print("sim: bad --heap %r: a byte count, optionally with K or M (e.g. 38K)" % args.heap,
+              file=sys.stderr)
+        return 2
+    try:
+        mp_env.check(args.target, args.modules, "sim")
+    except mp_env.TargetError as e:
+        print("sim: %s" % e, file=sys.stderr)
+        return 2
+    try:
+        firmware_command(args)  # builds the 32-bit binary now if needed (first time ~1 min)
+    except mp_env.TargetError as e:
+        print("sim: %s" % e, file=sys.stderr)
+        return 1
     broker = None
     if broker_addr is None:
         broker = Broker().start()

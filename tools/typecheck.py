@@ -15,14 +15,25 @@ import os
 import subprocess
 import sys
 
-REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import mp_env
 
-# Board modules per port; boards/sim* run on the unix port and are checked by the tests instead.
-PORT_BOARDS = {
-    "esp32": ("esp32_han", "esp32_split", "esp32_6ch", "wifi", "hardware"),
-    "esp8266": ("d1mini_han", "wifi", "hardware"),
-    "rp2": ("picow_ct6", "wifi", "hardware"),
-}
+REPO = mp_env.REPO
+
+
+def _port_boards():
+    """Board modules per port, from boards/catalog.py; the sim board (unix port) is checked by
+    the tests instead."""
+    catalog = mp_env.catalog()
+    ports = {}
+    for port in ("esp32", "esp8266", "rp2"):
+        modules = ports.setdefault(port, [])
+        for board in catalog.boards_on(port):
+            modules += [m for m in catalog.BOARDS[board]["modules"] if m not in modules]
+    return {port: tuple(modules) for port, modules in ports.items()}
+
+
+PORT_BOARDS = _port_boards()
 # Modules that only exist for the host: CPython stand-ins for MicroPython built-ins.
 HOST_ONLY = {"lib/micropython.py", "lib/cpython_ticks.py"}
 
