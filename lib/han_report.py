@@ -14,6 +14,8 @@
 # strings alive at once are what fragments it (a 300-byte text then finds no room).
 from binascii import hexlify
 
+from micropython import const
+
 import dlms
 import obis
 from han_meter import number_text
@@ -50,8 +52,8 @@ def _printable(mv, off, n, plain=False):
 
 
 def _write_object(names, top, write):
-    # names: top's keys, already in sorted order. Values are JSON texts or (writer, argument)
-    # pairs that write a nested object themselves.
+    # names: top's keys, already in sorted order. Values are JSON texts or (items, key, value)
+    # tables for _write_table.
     write("{")
     sep = ""
     for k in names:
@@ -65,8 +67,25 @@ def _write_object(names, top, write):
         if isinstance(v, str):
             write(v)
         else:
-            v[0](v[1], write)
+            _write_table(v, write)
         sep = ", "
+    write("}")
+
+
+def _write_table(table, write):
+    """{key(item): value} of items in key order; of items with the same key the last one
+    (a dict's update). value(item, write, head) writes head and the value, or nothing (then
+    returns False): the value text is made only here, and is garbage right after."""
+    items, key, value = table
+    items.sort(key=lambda i: (key(i), i))
+    write("{")
+    sep = ""
+    for n in range(len(items)):
+        k = key(items[n])
+        if n + 1 < len(items) and key(items[n + 1]) == k:
+            continue
+        if value(items[n], write, '%s"%s": ' % (sep, k)):  # keys: nothing to escape
+            sep = ", "
     write("}")
 
 
@@ -74,6 +93,12 @@ def _joined(writer, *args):
     pieces = []
     writer(*args, pieces.append)
     return "".join(pieces)
+
+
+def _flags(top, flags):
+    if flags:
+        flags.sort()
+        top["flags"] = "[" + ", ".join('"' + f + '"' for f in flags) + "]"
 
 
 # -- DLMS --------------------------------------------------------------------------------------
@@ -115,71 +140,6 @@ def _item(push, i, meter):
     return number_text(mant, exp), unit
 
 
-def _same_code(push, i, j):
-    """Items i and j have the same OBIS code (so the same key: the text is one-to-one)."""
-    a = push.obis[i]
-    b = push.obis[j]
-    src_a = src_b = push.mv
-    if a < 0:
-        src_a = obis.CODES
-        a = 6 * (-2 - a)
-    if b < 0:
-        src_b = obis.CODES
-        b = 6 * (-2 - b)
-    for k in range(5):
-        if src_a[a + k] != src_b[b + k]:
-            return False
-    return True
-
-
-def _keyed_items(push, raw):
-    """Items that give a key under "obis" (raw: under "raw"), in key order; of items with the
-    same key only the last one (it overwrites the others)."""
-    found = []
-    for i in range(push.count):
-        if (push.obis[i] == dlms.NO_OBIS) != raw or raw and i == push.version:
-            continue
-        for j in range(i + 1, push.count):
-            if push.obis[j] == push.obis[i] if raw else \
-                    push.obis[j] != dlms.NO_OBIS and _same_code(push, i, j):
-                if not raw or push.position[j] == push.position[i] and j != push.version:
-                    break
-        else:
-            found.append(i)
-    found.sort(key=(lambda i: "item%d" % push.position[i]) if raw else push.obis_text)
-    return found
-
-
-def _write_values(job, write):
-    push, meter, items, raw = job
-    write("{")
-    sep = ""
-    for i in items:
-        write(sep)
-        write('"')
-        write("item%d" % push.position[i] if raw else push.obis_text(i))
-        write('": ')
-        write(_item(push, i, meter)[0])
-        sep = ", "
-    write("}")
-
-
-def _write_units(job, write):
-    push, meter, items = job
-    write("{")
-    sep = ""
-    for i in items:
-        unit = _item(push, i, meter)[1]
-        if unit:
-            write(sep)
-            write('"')
-            write(push.obis_text(i))
-            write('": "')
-            write(obis.unit_name(unit))  # unit names: nothing to escape
-            write('"')
-            sep = ", "
-    write("}")
-
 
 def dlms_json(push, meter=None):
     """JSON line of a push decoded by dlms.DlmsDecoder (meter: han_meter.HanMeter or None)."""
@@ -188,15 +148,33 @@ def dlms_json(push, meter=None):
 
 def write_dlms(push, meter, write):
     """dlms_json(push, meter), handed to write(text) in pieces."""
+
+    def value(i, write, head):
+        write(head)
+        write(_item(push, i, meter)[0])
+        return True
+
+    def unit(i, write, head):
+        code = _item(push, i, meter)[1]
+        if code:
+            write(head)
+            write('"' + obis.unit_name(code) + '"')  # unit names: nothing to escape
+        return code
+
     top = {"format": '"dlms"'}
-    if 0 <= push.version < push.count and push.obis[push.version] == dlms.NO_OBIS:
-        top["list_version"] = _item(push, push.version, meter)[0]
-    items = _keyed_items(push, False)
-    top["obis"] = (_write_values, (push, meter, items, False))
-    top["units"] = (_write_units, (push, meter, items))
-    raw = _keyed_items(push, True)
+    coded = []
+    raw = []
+    for i in range(push.count):
+        if push.obis[i] != dlms.NO_OBIS:
+            coded.append(i)
+        elif i == push.version:
+            top["list_version"] = _item(push, i, meter)[0]
+        else:
+            raw.append(i)
+    top["obis"] = (coded, push.obis_text, value)
+    top["units"] = (coded, push.obis_text, unit)
     if raw:
-        top["raw"] = (_write_values, (push, meter, raw, True))
+        top["raw"] = (raw, lambda i: "item%d" % push.position[i], value)
     if push.time_off >= 0:
         t = dlms.datetime_text(push.mv, push.time_off)
         if t is not None:
@@ -212,155 +190,97 @@ def write_dlms(push, meter, write):
     _write_object(_DLMS_NAMES, top, write)
 
 
-def _flags(top, flags):
-    if flags:
-        flags.sort()
-        top["flags"] = "[" + ", ".join('"' + f + '"' for f in flags) + "]"
-
-
 # -- DSMR --------------------------------------------------------------------------------------
 
 _DSMR_NAMES = ("flags", "format", "identification", "malformed_lines", "obis", "units")
-_LF = 0x0A
-_LPAREN = 0x28
+_STEP_COLLECT = const(0)
+_STEP_COUNT = const(1)
+_STEP_FIRST = const(2)
+_STEP_GROUPS = const(3)
+_STEP_UNIT = const(4)
 
 
 class _Telegram:
-    """One ASCII telegram being written: its data lines (start offsets, continuation lines
-    included, as the parser passed them) and, per key, the line that sets its value."""
+    """The data lines of one telegram: their start offsets (continuation lines included, as
+    the parser passes them). _read(n, step) has the parser read line n again, alone, and
+    hands it to the write step (_STEP_*); value() and unit() are _write_table's writers."""
 
     def __init__(self, parser, buf, start, end):
         self.parser = parser
         self.buf = buf
         self.end = end
-        self.lines = []
-        self.write = None
-        self.sep = ""
-        parser.parse(buf, start, end, self._add)
+        self.starts = []
+        self.step = _STEP_COLLECT
+        parser.parse(buf, start, end, self._line)
 
-    def _add(self, p):
-        self.lines.append(p.line_start)
+    def _read(self, n, step):
+        # From the line feed before the line to the one after it: that line alone.
+        self.step = step
+        ls = self.starts[n]
+        j = self.buf.find(b"\n", ls, self.end)
+        self.parser.parse(self.buf, ls - 1, self.end if j < 0 else j, self._line)
 
-    def key_end(self, ls):
-        return self.buf.find(_LPAREN, ls, self.end)
+    def continues(self, n):
+        """True if line n is a continuation line ("(...)" groups only)."""
+        return n < len(self.starts) and self.buf[self.starts[n]] == 0x28
 
-    def key(self, ls):
-        return str(memoryview(self.buf)[ls : self.key_end(ls)], "ascii")
+    def key(self, n):
+        ls = self.starts[n]
+        return str(memoryview(self.buf)[ls : self.buf.find(b"(", ls, self.end)], "ascii")
 
-    def same_key(self, a, b):
-        buf = self.buf
-        n = self.key_end(a) - a
-        if self.key_end(b) - b != n:
-            return False
-        for k in range(n):
-            if buf[a + k] != buf[b + k]:
-                return False
-        return True
-
-    def keyed_lines(self):
-        """Indexes in self.lines of the lines whose key is not set again later, in key order
-        (a later line with the same key replaces the value and the unit: json_dsmr's dict)."""
-        buf = self.buf
-        lines = self.lines
-        found = []
-        for n in range(len(lines)):
-            a = lines[n]
-            if buf[a] == _LPAREN:
-                continue
-            for m in range(n + 1, len(lines)):
-                b = lines[m]
-                if buf[b] != _LPAREN and self.same_key(a, b):
-                    break
-            else:
-                found.append(n)
-        found.sort(key=lambda n: self.key(lines[n]))
-        return found
-
-    def parse_line(self, ls, on_line):
-        # The parser reads one line again: from the line feed before it to the one after it.
-        buf = self.buf
-        j = buf.find(_LF, ls, self.end)
-        self.parser.parse(buf, ls - 1, self.end if j < 0 else j, on_line)
-
-    def write_value(self, n, write):
-        """The JSON value of the data line lines[n] and the continuation lines after it."""
-        lines = self.lines
+    def value(self, n, write, head):
+        # One group: its value; several groups, or continuation lines after it: a list of
+        # every group's value (the first one as a lone value would be).
         self.write = write
-        more = n + 1 < len(lines) and self.buf[lines[n + 1]] == _LPAREN
-        many = more
-        if not more:
-            self.parse_line(lines[n], self._count_groups)
-            many = self.sep  # groups != 1: a list even without continuation lines
-        if many:
+        write(head)
+        self.many = self.continues(n + 1)
+        if not self.many:
+            self._read(n, _STEP_COUNT)
+        if self.many:
             write("[")
         self.sep = ""
-        self.parse_line(lines[n], self._write_first)
-        n += 1
-        while n < len(lines) and self.buf[lines[n]] == _LPAREN:
-            self.parse_line(lines[n], self._write_groups)
+        self._read(n, _STEP_FIRST)
+        while self.continues(n + 1):
             n += 1
-        if many:
+            self._read(n, _STEP_GROUPS)
+        if self.many:
             write("]")
+        return True
 
-    def _count_groups(self, p):
-        self.sep = p.groups != 1
+    def unit(self, n, write, head):
+        self.write = write
+        self.head = head
+        self.found = False
+        self._read(n, _STEP_UNIT)
+        return self.found
 
-    def _write_first(self, p):
-        if p.groups == 1:
+    def _line(self, p):
+        step = self.step
+        buf = self.buf
+        if step == _STEP_COLLECT:
+            self.starts.append(p.line_start)
+        elif step == _STEP_COUNT:
+            self.many = p.groups != 1
+        elif step == _STEP_UNIT:
+            if p.groups == 1 and p.numeric:
+                self.write(self.head)
+                self.write(_text(buf, p.unit_start, p.unit_end - p.unit_start))
+                self.found = True
+        elif step == _STEP_FIRST and p.groups == 1:
             if p.numeric:
                 self.write(number_text(p.mant, p.exp))
             else:
                 # No unit: the text as sent (ids, tariffs, and anything not a number).
-                self.write(_text(self.buf, p.value_start, p.line_end - 1 - p.value_start))
+                self.write(_text(buf, p.value_start, p.line_end - 1 - p.value_start))
             self.sep = ", "
-        else:
-            self._write_groups(p)
-
-    def _write_groups(self, p):
-        buf = self.buf
-        q = p.key_end
-        while q < p.line_end:
-            r = buf.find(b")", q, p.line_end)
-            self.write(self.sep)
-            self.write(_text(buf, q + 1, r - q - 1))
-            self.sep = ", "
-            q = r + 1
-
-    def write_unit(self, n, write):
-        self.write = write
-        self.parse_line(self.lines[n], self._write_unit)
-
-    def _write_unit(self, p):
-        if p.groups == 1 and p.numeric:
-            self.write(self.sep)
-            self.write('"')
-            self.write(self.key(p.line_start))
-            self.write('": ')
-            self.write(_text(self.buf, p.unit_start, p.unit_end - p.unit_start))
-            self.sep = ", "
-
-
-def _write_dsmr_values(job, write):
-    telegram, keyed = job
-    write("{")
-    sep = ""
-    for n in keyed:
-        write(sep)
-        write('"')
-        write(telegram.key(telegram.lines[n]))
-        write('": ')
-        telegram.write_value(n, write)
-        sep = ", "
-    write("}")
-
-
-def _write_dsmr_units(job, write):
-    telegram, keyed = job
-    write("{")
-    telegram.sep = ""
-    for n in keyed:
-        telegram.write_unit(n, write)
-    write("}")
+        else:  # every "(...)" group of the line as a JSON string, continuing the list
+            q = p.key_end
+            while q < p.line_end:
+                r = buf.find(b")", q, p.line_end)
+                self.write(self.sep)
+                self.write(_text(buf, q + 1, r - q - 1))
+                self.sep = ", "
+                q = r + 1
 
 
 def dsmr_json(parser, buf, start, end, no_crc=False):
@@ -376,7 +296,7 @@ def write_dsmr(parser, buf, start, end, no_crc, write):
     if ident > start and buf[ident - 1] == 0x0D:
         ident -= 1
     top = {"format": '"dsmr"', "identification": _text(buf, start + 1, ident - start - 1)}
-    telegram = _Telegram(parser, buf, start, end)
+    lines = _Telegram(parser, buf, start, end)
     flags = []
     if parser.malformed:
         flags.append("malformed_lines")
@@ -384,7 +304,7 @@ def write_dsmr(parser, buf, start, end, no_crc, write):
     if no_crc:
         flags.append("no_crc")
     _flags(top, flags)
-    keyed = telegram.keyed_lines()
-    top["obis"] = (_write_dsmr_values, (telegram, keyed))
-    top["units"] = (_write_dsmr_units, (telegram, keyed))
+    keyed = [n for n in range(len(lines.starts)) if not lines.continues(n)]
+    top["obis"] = (keyed, lines.key, lines.value)
+    top["units"] = (keyed, lines.key, lines.unit)
     _write_object(_DSMR_NAMES, top, write)
