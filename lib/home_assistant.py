@@ -22,51 +22,58 @@
 # and full lists alternating, the firmware keeps the union (merge_key_sets) of what it has
 # announced, re-announces when the union grows, and removes (removals) only what its config or
 # the meter's phase count rules out, not what one short list lacks.
+from micropython import const
+
 from json_writer import is_number
 from publish_context import (FIRMWARE_NAME, HEX_DIGITS, channel_label, channel_role, slug,
                              slug_safe)
 
-_M = "measurement"
-# total_increasing, not total: a counter that drops (reset_energy, a replaced meter) then starts
-# a new cycle in HA's statistics instead of counting as negative consumption
-_TI = "total_increasing"
+# State classes below: "measurement", or "total_increasing" (not total) for counters: a counter
+# that drops (reset_energy, a replaced meter) then starts a new cycle in HA's statistics instead
+# of counting as negative consumption. Written out, not as names: a table of literals only is
+# one constant that stays in flash when frozen, a table naming globals is built in the heap.
 
 # How a sensor gets its value from the state JSON.
-_PLAIN = 0  # the key itself
-_SPLIT_IMPORT = 1  # max(p, 0) for a signed power without a separate import value
-_SPLIT_EXPORT = 2  # max(-p, 0)
+_PLAIN = const(0)  # the key itself
+_SPLIT_IMPORT = const(1)  # max(p, 0) for a signed power without a separate import value
+_SPLIT_EXPORT = const(2)  # max(-p, 0)
 
 # Rows: (key, name, device_class, unit, state_class, display precision, attribute, split,
 #        diagnostic). The row index is the key's bit in key_set(): append new rows only.
 TOTAL_SENSORS = (
-    ("p", "Power", "power", "W", _M, 0, "power", _PLAIN, False),
-    ("p_imp", "Power import", "power", "W", _M, 0, "import_power", _SPLIT_IMPORT, False),
-    ("p_exp", "Power export", "power", "W", _M, 0, "export_power", _SPLIT_EXPORT, False),
-    ("q", "Reactive power", "reactive_power", "var", _M, 0, "reactive_power", _PLAIN, False),
-    ("e_imp", "Energy import", "energy", "Wh", _TI, 0, "import_wh", _PLAIN, False),
-    ("e_exp", "Energy export", "energy", "Wh", _TI, 0, "export_wh", _PLAIN, False),
-    ("eq_imp", "Reactive energy import", "reactive_energy", "varh", _TI, 0,
+    ("p", "Power", "power", "W", "measurement", 0, "power", _PLAIN, False),
+    ("p_imp", "Power import", "power", "W", "measurement",
+     0, "import_power", _SPLIT_IMPORT, False),
+    ("p_exp", "Power export", "power", "W", "measurement",
+     0, "export_power", _SPLIT_EXPORT, False),
+    ("q", "Reactive power", "reactive_power", "var", "measurement",
+     0, "reactive_power", _PLAIN, False),
+    ("e_imp", "Energy import", "energy", "Wh", "total_increasing", 0, "import_wh", _PLAIN, False),
+    ("e_exp", "Energy export", "energy", "Wh", "total_increasing", 0, "export_wh", _PLAIN, False),
+    ("eq_imp", "Reactive energy import", "reactive_energy", "varh", "total_increasing", 0,
      "reactive_import_varh", _PLAIN, False),
-    ("eq_exp", "Reactive energy export", "reactive_energy", "varh", _TI, 0,
+    ("eq_exp", "Reactive energy export", "reactive_energy", "varh", "total_increasing", 0,
      "reactive_export_varh", _PLAIN, False),
-    ("f", "Frequency", "frequency", "Hz", _M, 2, "frequency", _PLAIN, False),
-    ("t", "Temperature", "temperature", "°C", _M, 1, "temperature", _PLAIN, True),
+    ("f", "Frequency", "frequency", "Hz", "measurement", 2, "frequency", _PLAIN, False),
+    ("t", "Temperature", "temperature", "°C", "measurement", 1, "temperature", _PLAIN, True),
 )
 
 CHANNEL_SENSORS = (
-    ("u", "voltage", "voltage", "V", _M, 1, "voltage", _PLAIN, False),
-    ("i", "current", "current", "A", _M, 2, "current", _PLAIN, False),
-    ("p", "power", "power", "W", _M, 0, "power", _PLAIN, False),
-    ("p_imp", "power import", "power", "W", _M, 0, None, _SPLIT_IMPORT, False),
-    ("p_exp", "power export", "power", "W", _M, 0, None, _SPLIT_EXPORT, False),
-    ("q", "reactive power", "reactive_power", "var", _M, 0, "reactive_power", _PLAIN, False),
-    ("s", "apparent power", "apparent_power", "VA", _M, 0, "apparent_power", _PLAIN, False),
+    ("u", "voltage", "voltage", "V", "measurement", 1, "voltage", _PLAIN, False),
+    ("i", "current", "current", "A", "measurement", 2, "current", _PLAIN, False),
+    ("p", "power", "power", "W", "measurement", 0, "power", _PLAIN, False),
+    ("p_imp", "power import", "power", "W", "measurement", 0, None, _SPLIT_IMPORT, False),
+    ("p_exp", "power export", "power", "W", "measurement", 0, None, _SPLIT_EXPORT, False),
+    ("q", "reactive power", "reactive_power", "var", "measurement",
+     0, "reactive_power", _PLAIN, False),
+    ("s", "apparent power", "apparent_power", "VA", "measurement",
+     0, "apparent_power", _PLAIN, False),
     # power_factor takes "%" or no unit; the state carries the -1..1 ratio
-    ("pf", "power factor", "power_factor", None, _M, 2, "power_factor", _PLAIN, False),
-    ("f", "frequency", "frequency", "Hz", _M, 2, "frequency", _PLAIN, False),
-    ("t", "temperature", "temperature", "°C", _M, 1, "temperature", _PLAIN, True),
-    ("e_imp", "energy import", "energy", "Wh", _TI, 0, "import_wh", _PLAIN, False),
-    ("e_exp", "energy export", "energy", "Wh", _TI, 0, "export_wh", _PLAIN, False),
+    ("pf", "power factor", "power_factor", None, "measurement", 2, "power_factor", _PLAIN, False),
+    ("f", "frequency", "frequency", "Hz", "measurement", 2, "frequency", _PLAIN, False),
+    ("t", "temperature", "temperature", "°C", "measurement", 1, "temperature", _PLAIN, True),
+    ("e_imp", "energy import", "energy", "Wh", "total_increasing", 0, "import_wh", _PLAIN, False),
+    ("e_exp", "energy export", "energy", "Wh", "total_increasing", 0, "export_wh", _PLAIN, False),
 )
 
 def _entity_slug(text):
