@@ -1,12 +1,14 @@
 """CPython-only: tools/han_decode.py as users run it, under CPython and under the MicroPython
 unix port (the device's decoder code), including the whole corpus 20 times in a limited heap
-with byte-identical output on both."""
+with byte-identical output on both: on the 64-bit port from source and from ROMFS, and on the
+32-bit ESP8266-like build with the decoder (and lib/han_cli.py, the CLI itself) frozen in."""
 
 import json
 import os
 import subprocess
 import sys
 
+import han_build as build
 import han_corpus_check as check
 import mp_env
 import mp_romfs
@@ -16,19 +18,30 @@ import support
 CLI = os.path.join(support.REPO, "tools", "han_decode.py")
 # The unix port holds the compiled decoder in its heap, and compiling the largest module from
 # source needs more heap than running it (tests/test_config_memory.py: the 64-bit port needs
-# about twice a board's heap): the smallest source heap that passes is 96K, plus one 8K step.
-# See test_han_heap.py for what decoding itself costs.
+# about twice a board's heap): the smallest source heap that passes is 96K (tools/han_decode.py
+# imports the decoder before lib/han_cli.py so the largest modules compile in an empty heap),
+# plus one 8K step. See test_han_heap.py for what decoding itself costs.
 SOURCE_HEAP = "104K"
 # The decoder's modules in a ROMFS image (tools/mp_romfs.py: bytecode runs from flash, as on a
-# ROMFS or frozen-module board): the smallest 64-bit heap that passes is 72K, plus one 8K step.
-# The rest is what one push's report needs while the heap is fragmented. Output is written
-# piece by piece (no line-sized string) and hex input decoded from one reused buffer; with the
-# smaller decoder modules that took the need from 136K (source 192K) to 72K (source 96K).
-ROMFS_HEAP = "80K"
+# ROMFS or frozen-module board): the smallest 64-bit heap that passes is 48K, plus one 8K step.
+# Output is written piece by piece, each value's text made when it is written (no table of
+# value strings: many small strings alive at once fragment the heap), hex input decoded from
+# one reused buffer; with the smaller decoder modules that took the need from 136K to 48K.
+ROMFS_HEAP = "56K"
+# The 32-bit ESP8266-like build with the sim board's firmware frozen in (tools/mp_env.py target
+# esp8266, modules frozen): lib/han_cli.py, the decoder and the report run from flash; only the
+# entry script is compiled into the heap. Smallest passing heap measured: 20K (18K: MemoryError
+# at start-up); 40K before the report was written value by value (the table of value strings
+# fragmented the heap) and the CLI moved into a module. 24K: the ESP8266's 38 KB less boot and
+# WiFi, with 4K of margin.
+FROZEN_HEAP = "24K"
 
 
-def _run(args, stdin=None, micropython=False, heap=None, env=None, romfs=False):
-    if romfs:
+def _run(args, stdin=None, micropython=False, heap=None, env=None, romfs=False, frozen=False):
+    if frozen:
+        cmd, env = mp_env.command(CLI, target="esp8266", modules="frozen", board="sim",
+                                  heap=heap, args=args)
+    elif romfs:
         cmd, env = mp_romfs.romfs_command(CLI, args, heap=heap)
     elif micropython:
         cmd = mp_env.micropython_command(CLI, heap=heap, args=args)
@@ -148,3 +161,43 @@ def test_whole_corpus_twenty_times_same_output_from_romfs(corpus_file, tmp_path)
     assert len(out_r.splitlines()) >= 20 * 45
     assert out_r == out_c
     assert err_r == err_c
+
+
+def test_whole_corpus_twenty_times_esp8266_frozen_at_24k_same_output(corpus_file, tmp_path):
+    with open(corpus_file) as f:
+        text = f.read()
+    big = tmp_path / "corpus20.hex"
+    big.write_text(text * 20)
+    code_c, out_c, err_c = _run([str(big)])
+    code_f, out_f, err_f = _run([str(big)], heap=FROZEN_HEAP, frozen=True)
+    assert code_c == 0 and code_f == 0, err_f[-500:]
+    assert len(out_f.splitlines()) >= 20 * 45
+    assert out_f == out_c
+    assert err_f == err_c
+
+
+@pytest.mark.parametrize("micropython", [False, True])
+def test_a_key_sent_twice_keeps_its_last_value_and_unit(micropython):
+    # As a dict's update (the report writes values one by one, so this is its own logic): the
+    # last line or item with a key sets its value, and its unit or none.
+    telegram = build.telegram("ABC5 test", [
+        "1-0:1.8.0(000100.000*kWh)", "0-0:96.1.1(AB)", "1-0:1.8.0(000200.500*kWh)",
+        "1-0:32.7.0(230.0*V)", "0-0:96.1.1(CD)", "1-0:32.7.0(x)", "1-0:99.97.0(1)(0-0:96.7.19)",
+        "(101208152415W)(0000000240*s)"])
+    energy = b"\x01\x00\x01\x08\x00\xff"
+    push = build.hdlc(build.notification(b"\x02\x03" + b"".join((
+        build.register(energy, b"\x06\x00\x00\x00\x64", scaler=0, unit=30),
+        build.register(b"\x00\x00\x60\x01\x00\xff", b"\x09\x02AB"),
+        build.register(energy, b"\x06\x00\x00\x00\xc8")))))
+    code, out, err = _run(["-"], stdin=telegram + push, micropython=micropython)
+    assert code == 0, err
+    dsmr, dlms = [json.loads(line) for line in out.splitlines()]
+    assert dsmr["obis"] == {"1-0:1.8.0": 200.5, "0-0:96.1.1": "CD", "1-0:32.7.0": "x",
+                            "1-0:99.97.0": ["1", "0-0:96.7.19", "101208152415W", "0000000240*s"]}
+    assert dsmr["units"] == {"1-0:1.8.0": "kWh"}
+    assert dlms["obis"] == {"1-0:1.8.0": 200, "0-0:96.1.0": "AB"}
+    assert dlms["units"] == {}
+    for result, line in zip((dsmr, dlms), out.splitlines()):
+        # No key written twice: once under "obis", once more under "units" if it has one.
+        assert line.count('"1-0:1.8.0"') == 1 + ("1-0:1.8.0" in result["units"])
+        assert list(result["obis"]) == sorted(result["obis"])

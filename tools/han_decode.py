@@ -56,6 +56,9 @@ def _setup_path():
 if __name__ == "__main__":
     try:
         _setup_path()
+        # The decoder first: compiled from source (the unix port, a board without frozen
+        # modules), its largest modules need their room while the heap is still empty.
+        import han_stream  # noqa: F401
         from han_cli import main
 
         status = main(sys.argv[1:], __file__)
