@@ -75,7 +75,11 @@ _TEMP = const(0xFC)
 _SOFT_RESET_KEY = const(0x789A)
 _CFG_OPEN = const(0x55AA)
 _CFG_CRC_WRITE = const(0xAA55)
-_POWER_LSB = 0.00032
+_NANO = const(1000000000)
+# PF resolution in parts per 1e9: where floats are single precision (the boards), an input PF
+# is only good to ~1e-7, so it is taken to the ppm (0.95 stays 0.95, not 0.94999999); with
+# double precision to the ppb.
+_PF_STEP = 1000 if 1.0 + 1e-9 == 1.0 else 1
 _LIMIT32 = const(0x7FFFFFFF)
 
 # Energy register bases (+0 total, +1..+3 phases A..C), R§4.4
@@ -559,24 +563,34 @@ class SimATM90E32:
                 export = sample.export
                 leading = sample.leading
             cal = 4 * p
-            v = volts * regs[0x61 + cal] / self.ucal[p]
-            i = amps * regs[0x62 + cal] / self.ical[p]
-            urms_word = self._rms_word(v * 100, regs[0x63 + cal])
-            irms_word = self._rms_word(i * 1000, regs[0x64 + cal])
-            va = v * i
-            watts = va * pf
-            var = va * math.sqrt(max(0.0, 1.0 - pf * pf))
+            # Fixed point from here on (uV, nA, PF in ppb): the registers and the energy are
+            # integer functions of these, the same on float32 boards and on CPython.
+            uv = _fixed(volts, 1000000)
+            na = _fixed(amps, _NANO)
+            cos = _fixed(pf, _NANO // _PF_STEP) * _PF_STEP
+            sin = _isqrt(_NANO * _NANO - cos * cos)
+            u_num = uv * regs[0x61 + cal]
+            u_den = self.ucal[p]
+            i_num = na * regs[0x62 + cal]
+            i_den = self.ical[p]
+            # RMS words = register x 2^16 (register + LSB extension): 0.01 V and 1 mA units
+            urms_word = _rms_word(u_num * 65536, u_den * 10000, regs[0x63 + cal])
+            irms_word = _rms_word(i_num * 65536, i_den * 1000000, regs[0x64 + cal])
+            # VA in power LSBs: (uV/1e6) (nA/1e9) / 0.00032 = uV nA / 3.2e11
+            s_num = u_num * i_num
+            s_den = u_den * i_den * 320000000000
+            gain = 32768 + _s16(regs[0x47 + 2 * p])  # PQGainA/B/C at 0x47/0x49/0x4B, x 2^15
+            den = s_den * _NANO * 32768
+            p32 = _div_round(s_num * cos * gain, den)
+            q32 = _div_round(s_num * sin * gain, den)
             if export:
-                watts = -watts
-                var = -var
+                p32 = -p32
+                q32 = -q32
             if leading:
-                var = -var
-            gain = 1.0 + _s16(regs[0x47 + 2 * p]) / 32768  # PQGainA/B/C at 0x47/0x49/0x4B
-            p32 = self._clamp32(int(watts / _POWER_LSB * gain + 0.5 * _sign(watts)))
-            p32 = self._clamp32(p32 + _s16(regs[0x41 + 2 * p]))  # PoffsetX
-            q32 = self._clamp32(int(var / _POWER_LSB * gain + 0.5 * _sign(var)))
-            q32 = self._clamp32(q32 + _s16(regs[0x42 + 2 * p]))  # QoffsetX
-            s32 = self._clamp32(int(va / _POWER_LSB + 0.5))
+                q32 = -q32
+            p32 = self._clamp32(self._clamp32(p32) + _s16(regs[0x41 + 2 * p]))  # PoffsetX
+            q32 = self._clamp32(self._clamp32(q32) + _s16(regs[0x42 + 2 * p]))  # QoffsetX
+            s32 = self._clamp32(_div_round(s_num, s_den))
             self._p32[p + 1] = p32
             self._q32[p + 1] = q32
             self._s32[p + 1] = s32
@@ -603,10 +617,10 @@ class SimATM90E32:
             regs[0xBD + p] = _pf_word(p32, s32)
             angle = math.degrees(math.atan2(q32, p32)) % 360.0 if s32 else 0.0
             regs[0xF9 + p] = int(angle * 10 + 0.5) % 3600  # Table-15: unsigned 0..360.0
-            ugain = regs[0x61 + cal] or 1
-            igain = regs[0x62 + cal] or 1
-            regs[0xF1 + p] = min(int(v * 1.41421356 * 819200 / ugain), 0x7FFF)  # R§5.6
-            regs[0xF5 + p] = min(int(i * 1.41421356 * 8192000 / igain), 0x7FFF)
+            # peak registers (R§5.6): the calibrated peak over Ugain, i.e. the input's peak
+            # over the calibration gain; sqrt(2) x 819200 = 1158524, sqrt(2) x 8192000 = 11585237
+            regs[0xF1 + p] = min(uv * 1158524 // (u_den * 1000000), 0x7FFF)
+            regs[0xF5 + p] = min(na * 11585237 // (i_den * 1000000000), 0x7FFF)
         total_p = self._clamp32(total_p)
         total_q = self._clamp32(total_q)
         total_s = self._clamp32(total_s)
@@ -629,11 +643,6 @@ class SimATM90E32:
         regs[_TEMP] = int(self.temperature) & 0xFFFF
         regs[_EMM_STATE1] = state1
 
-    def _rms_word(self, value, offset):
-        # 32-bit RMS word = register value x 2^16 (register + LSB extension), offset x 2^7
-        word = int(value * 65536 + 0.5) + _s16(offset) * 128
-        return word if word > 0 else 0
-
     def _clamp32(self, value):
         if value > _LIMIT32:
             return _LIMIT32
@@ -646,14 +655,50 @@ class SimATM90E32:
         self._regs[lo_reg] = value & 0xFFFF
 
 
-def _sign(x):
-    return -1 if x < 0 else 1
+def _fixed(value, scale):
+    """A non-negative float input as the nearest int in 1/scale units. The whole part is
+    scaled as an int: 10.0 A x 1e9 as a float32 product would not be exact."""
+    whole = int(value)
+    return whole * scale + int((value - whole) * scale + 0.5)
+
+
+def _div_round(num, den):
+    """num / den rounded half away from zero, den > 0, in integers."""
+    if num < 0:
+        return -((-num + den // 2) // den)
+    return (num + den // 2) // den
+
+
+def _isqrt(n):
+    """floor(sqrt(n)) of an int n >= 0, by Newton's method in integers."""
+    if n <= 0:
+        return 0
+    x = 1 << ((_bit_length(n) + 1) // 2)
+    while True:
+        y = (x + n // x) // 2
+        if y >= x:
+            return x
+        x = y
+
+
+def _bit_length(n):
+    bits = 0
+    while n:
+        n >>= 1
+        bits += 1
+    return bits
+
+
+def _rms_word(num, den, offset):
+    # 32-bit RMS word = register value x 2^16 (register + LSB extension), offset x 2^7
+    word = _div_round(num, den) + _s16(offset) * 128
+    return word if word > 0 else 0
 
 
 def _pf_word(p32, s32):
     if not s32:
         return 0
-    pf = int(p32 * 1000 / s32 + 0.5 * _sign(p32))
+    pf = _div_round(p32 * 1000, s32)
     pf = max(-1000, min(1000, pf))
     return pf & 0xFFFF
 

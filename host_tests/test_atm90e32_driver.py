@@ -51,7 +51,9 @@ def test_scaling_follows_the_datasheet_formulas():
     # W/var/VA = signed 32-bit x 0.00032 (DS Table-13)
     assert close(meter.active_power(0), 230.0 * 10.0 * 0.95, 0.001)
     assert close(meter.apparent_power(0), 2300.0, 0.001)
-    assert close(meter.reactive_power(0), 2300.0 * (1 - 0.95**2) ** 0.5, 0.001)
+    # 718.1748 var, published at 0.01 var (0.0005 for the float32 reference itself)
+    assert close(meter.reactive_power(0), 718.17477, 0.0055)
+    assert meter.reactive_power(0) == 718.17
     assert close(meter.active_power(1), 231.0 * 3.3 * 0.8, 0.001)
     assert close(meter.power_factor(0), 0.95, 0.0005)
     assert close(meter.power_factor(1), 0.8, 0.0005)
@@ -66,12 +68,26 @@ def test_sixty_hertz_and_frequency_register():
 
 
 def test_power_uses_the_low_word():
-    # 1000.5 W = 3126562 LSB = 0x002F_B522: the high word alone says 47 x 65536 LSB = 985.7 W
+    # 1000.5 W = 3126562.5 LSB = 0x002F_B522.8: the high word alone says 47 x 65536 LSB =
+    # 985.7 W. Published at 0.01 W, computed from the exact count: 1000.5 on every port (a
+    # float32 product raw x 0.00032 would print 1000.4998).
     clock, spi, chip, meter = make((Load(230.0, 1000.5 / 230.0, 1.0), Load(), Load()))
     raw = chip.power_raw(0)
     assert raw & 0xFFFF != 0 and raw >> 16 == 47
-    assert close(meter.active_power(0), raw * 0.00032, 1e-6)
-    assert close(meter.active_power(0), 1000.5, 0.00032)
+    assert meter.active_power(0) == 1000.5
+    assert meter.power_centi(0, 0) == 100050
+
+
+def test_power_is_rounded_to_hundredths_from_the_exact_count():
+    # count x 0.00032 W, rounded half away from zero at 0.01 W, for both signs
+    clock, spi, chip, meter = make((Load(), Load(), Load()))
+    for count, centi in ((1, 0), (15, 0), (16, 1), (47, 2), (48, 2), (3126562, 100050),
+                         (121875000, 3900000), (-1, 0), (-16, -1), (-3126562, -100050),
+                         (0x7FFFFFFF, 68719477), (-0x7FFFFFFF, -68719477)):
+        meter.raw[2] = (count >> 16) & 0xFFFF
+        meter.raw[3] = count & 0xFFFF
+        assert meter.power_centi(0, 0) == centi, (count, meter.power_centi(0, 0))
+        assert meter.active_power(0, True) == centi / 100
 
 
 def test_large_power_keeps_its_high_word():
@@ -312,7 +328,8 @@ def test_power_read_is_not_torn_between_high_and_low_words():
     valid = (131071, 196609)
     seen = []
     for _ in range(300):
-        raw = int(round(meter.active_power(0) / 0.00032))
+        meter.active_power(0)
+        raw = (meter.raw[2] << 16) | meter.raw[3]  # the words that read gave
         assert raw in valid or raw == 0, raw  # 0: the first window after init
         seen.append(raw)
     assert valid[0] in seen and valid[1] in seen

@@ -126,7 +126,7 @@ def test_measurement_registers_change_at_window_ends_and_scale_with_gain():
     # power follows the calibrated voltage: 115 V x 5 A
     hi = read(spi, cs, 0xB1)
     lo = read(spi, cs, 0xC1)
-    assert ((hi << 16) | lo) == int(575.0 / 0.00032 + 0.5)
+    assert ((hi << 16) | lo) == 575 * 3125  # 575 W / 0.00032 W, exactly
 
 
 def test_energy_registers_read_and_clear_after_last_spi_data_has_the_value():

@@ -337,3 +337,17 @@ def test_board_defaults_apply_when_gains_are_zero():
     except ValueError:
         return
     raise AssertionError("an unknown board option was accepted")
+
+
+def test_totals_are_exact_sums_of_the_published_hundredths():
+    # 1000.1 + 0.2 + 2.7 W: float additions would give 1003.0000000000001 (and worse on the
+    # boards' float32); the totals add integer hundredths and divide once
+    loads = (Load(230.0, 1000.1 / 230.0), Load(230.0, 0.2 / 230.0),
+             Load(230.0, 2.7 / 230.0, 1.0, export=True))
+    clock, chips = board(first_loads=loads)
+    settings = {"ct4": {"role": "off"}, "ct5": {"role": "off"}, "ct6": {"role": "off"}}
+    source, reading, logged = source_for(chips, clock, settings)
+    settle(source, clock)
+    assert [reading.channel(n).power for n in ("CT1", "CT2", "CT3")] == [1000.1, 0.2, -2.7]
+    assert reading.power == 997.6
+    assert reading.import_power == 997.6 and reading.export_power == 0.0

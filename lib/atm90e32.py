@@ -120,11 +120,6 @@ _SWEEP_WORDS = const(29)
 COUNTS_PER_WH = const(320)  # energy register counts per Wh at MC 3200 (1 count = 0.01 CF)
 DEFAULT_GAIN = const(0x8000)  # Ugain/Igain reset value, the AN's unity reference (R§4.2)
 POWER_LSB = 0.00032  # W, var or VA per LSB of a 32-bit power value (DS Table-13)
-# Scaled as count * 32 / 100000: dividing an exact integer gives the float nearest the true
-# value (230.12 prints as 230.12), where multiplying by the inexact 0.00032 leaves noise
-# (1960.5760000000002) that would travel into every payload.
-_POWER_NUM = const(32)
-_POWER_DEN = const(100000)
 _PGA_BITS = {1: 0x0000, 2: 0x0015, 4: 0x002A}  # MMode1, all three current channels (R§4.1)
 
 
@@ -132,9 +127,15 @@ def _s16(word):
     return word - 0x10000 if word & 0x8000 else word
 
 
-def _s32(hi, lo):
-    value = (hi << 16) | lo
-    return value - 0x100000000 if hi & 0x8000 else value
+def _centi(hi, lo):
+    """The signed 32-bit power value hi:lo (LSB 0.00032 W) in hundredths of a W, var or VA,
+    rounded, by integer arithmetic only: a float32 (the boards') holds 7 significant digits, so
+    0.01 is the finest resolution it carries over the chip's range (42.9 kW a phase), and one
+    division of the exact count by 100 then gives the float nearest the decimal value on every
+    port (1000.5, not 1000.4998). value x 32 / 1000 = value x 4 / 125, split so that no
+    intermediate leaves the boards' 31-bit small ints (no heap allocation) below 343 kW."""
+    q, r = divmod(_s16(hi) * 65536 + lo, 125)
+    return q * 4 + (r * 4 + 62) // 125
 
 
 def _default_sleep_ms():
@@ -524,8 +525,14 @@ class ATM90E32:
         if not cached:
             self._read32(hi_reg + p, hi_reg + 0x10 + p, i)  # LSB registers sit 0x10 above
             self.check()
-        value = _s32(self.raw[i], self.raw[i + 1]) * _POWER_NUM / _POWER_DEN
-        return -value if self._reverse[p] and word != _W_S_HI else value
+        return self.power_centi(p, (word - _W_P_HI) >> 1) / 100
+
+    def power_centi(self, p, kind):
+        """Phase p's active (kind 0), reactive (1) or apparent (2) power as the last read gave
+        it, in hundredths of a W, var or VA (an int, signed as the getters): for exact sums."""
+        i = p * _PHASE_WORDS + _W_P_HI + 2 * kind
+        value = _centi(self.raw[i], self.raw[i + 1])
+        return -value if self._reverse[p] and kind != 2 else value
 
     def active_power(self, p, cached=False):
         """Phase p active power, W, signed (+ forward/import), from the 32-bit pair."""

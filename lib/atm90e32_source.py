@@ -392,7 +392,7 @@ class Atm90e32Source:
         for slot in self._slots:
             if slot.settings.role == "grid":
                 has_grid = True
-        power = reactive = 0.0
+        power = reactive = 0  # hundredths of a W / var, summed exactly, divided once
         imported = exported = 0
         counted = False
         complete = energy_complete = True
@@ -405,22 +405,19 @@ class Atm90e32Source:
             if channel.power is None:
                 complete = False
             else:
-                power += channel.power
-                reactive += channel.reactive_power
+                meter = self._meters[slot.chip]
+                power += meter.power_centi(slot.phase, 0)
+                reactive += meter.power_centi(slot.phase, 1)
             if channel.import_wh is None:
                 energy_complete = False
             else:
                 imported += channel.import_wh
                 exported += channel.export_wh
         if counted and complete:
-            # Sums of LSB multiples (0.00032 W) are exact at 5 decimals; rounding drops the float
-            # noise of the additions so totals print as cleanly as the channels.
-            power = round(power, 5)
-            reactive = round(reactive, 5)
-            reading.power = power
-            reading.reactive_power = reactive
-            reading.import_power = power if power > 0 else 0.0
-            reading.export_power = -power if power < 0 else 0.0
+            reading.power = power / 100
+            reading.reactive_power = reactive / 100
+            reading.import_power = power / 100 if power > 0 else 0.0
+            reading.export_power = -power / 100 if power < 0 else 0.0
         if counted and energy_complete:
             reading.import_wh = imported
             reading.export_wh = exported
