@@ -5,6 +5,7 @@ with byte-identical output on both: on the 64-bit port from source and from ROMF
 
 import json
 import os
+import struct
 import subprocess
 import sys
 
@@ -201,3 +202,26 @@ def test_a_key_sent_twice_keeps_its_last_value_and_unit(micropython):
         # No key written twice: once under "obis", once more under "units" if it has one.
         assert line.count('"1-0:1.8.0"') == 1 + ("1-0:1.8.0" in result["units"])
         assert list(result["obis"]) == sorted(result["obis"])
+
+
+@pytest.mark.parametrize("how", ["cpython", "micropython", "esp8266"])
+def test_float_registers_are_scaled_like_integers_with_the_same_digits_everywhere(how):
+    # A-XDR float32 (tag 23) and float64 (24) take their register's scaler and unit as the
+    # integers do (IEC 62056-6-2 scaler_unit), printed from their bits to 7 and 15 significant
+    # digits: the same text on CPython's doubles and a board's float32.
+    def register(code, value, scaler, unit):
+        return build.register(bytes(code) + b"\xff", value, scaler=scaler, unit=unit)
+
+    push = build.hdlc(build.notification(b"\x02\x05" + b"".join((
+        register((1, 0, 1, 7, 0), b"\x17" + struct.pack(">f", 1234.5), -1, 27),
+        register((1, 0, 32, 7, 0), b"\x18" + struct.pack(">d", 230.1), 0, 35),
+        register((1, 0, 31, 7, 0), b"\x17" + struct.pack(">f", 0.1), 0, 33),
+        register((1, 0, 14, 7, 0), b"\x17" + struct.pack(">f", float("nan")), 0, 44),
+        register((1, 0, 1, 8, 0), b"\x18" + struct.pack(">d", 1.5e20), 3, 30)))))
+    code, out, err = _run(["-"], stdin=push, micropython=how == "micropython",
+                          frozen=how == "esp8266", heap=FROZEN_HEAP if how == "esp8266" else None)
+    assert code == 0, err
+    assert out == ('{"format": "dlms", "obis": {"1-0:1.7.0": 123.45, "1-0:1.8.0": '
+                   '150000000000000000000000, "1-0:14.7.0": null, "1-0:31.7.0": 0.1, '
+                   '"1-0:32.7.0": 230.1}, "units": {"1-0:1.7.0": "W", "1-0:1.8.0": "Wh", '
+                   '"1-0:31.7.0": "A", "1-0:32.7.0": "V"}}\n')
