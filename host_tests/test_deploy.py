@@ -17,20 +17,36 @@ from mqtt_observer import Observer, wait_until
 DEVICE = "deployed"
 
 
-@pytest.fixture
-def virtual_board(tmp_path):
+def _virtual_board(tmp_path, binary):
     if not shutil.which("socat"):
         pytest.fail("socat is missing: make setup installs it")
     folder = tmp_path / "board"
     folder.mkdir()
     dev = str(tmp_path / "ttyVB")
+    env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}
     proc = subprocess.Popen(
-        ["socat", "pty,raw,echo=0,link=%s" % dev,
-         "exec:%s,pty,raw,echo=0" % mp_env.micropython_binary()],
-        cwd=str(folder), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        ["socat", "pty,raw,echo=0,link=%s" % dev, "exec:%s,pty,raw,echo=0" % binary],
+        cwd=str(folder), env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     assert wait_until(lambda: os.path.exists(dev), timeout=10)
     time.sleep(0.3)
+    return proc, folder, dev
+
+
+@pytest.fixture
+def virtual_board(tmp_path):
+    proc, folder, dev = _virtual_board(tmp_path, mp_env.micropython_binary())
     yield folder, dev
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+@pytest.fixture
+def frozen_board(tmp_path):
+    """A virtual board running an image with the sim firmware frozen in (the 32-bit ESP8266
+    build of boards/manifests/sim.py), as a board flashed with `make firmware`'s image."""
+    binary = mp_env.binary("esp8266", "frozen", "sim")
+    proc, folder, dev = _virtual_board(tmp_path, binary)
+    yield binary, folder, dev
     proc.terminate()
     proc.wait(timeout=10)
 
@@ -73,6 +89,43 @@ def test_deploy_to_a_virtual_board_which_then_boots_and_publishes(virtual_board,
             assert observer.payloads("meters/%s/status" % DEVICE)[-1] == b"online"
             state = json.loads(observer.payloads("meters/%s/state" % DEVICE)[-1])
             assert state["src"] == "atm90e32" and "CT1" in state["ch"]
+        finally:
+            board.send_signal(2)
+            board.wait(timeout=20)
+        observer.close()
+
+
+def test_deploy_frozen_copies_only_main_and_the_site_settings_and_the_board_runs(frozen_board,
+                                                                                  tmp_path):
+    binary, folder, dev = frozen_board
+    with Broker() as broker:
+        config = tmp_path / "site.json"
+        config.write_text(json.dumps({"device_id": DEVICE, "source": "han",
+                                      "mqtt": {"host": broker.host, "port": broker.port}}))
+        result = make_deploy("BOARD=sim", "PORT=" + dev, "CONFIG=%s" % config, "RESET=0",
+                             "FROZEN=1")
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert sorted(os.listdir(folder)) == ["main.py", "site.json"]
+        assert "frozen image" in result.stdout
+
+        # Boot it: main.py from its folder, every other module from the image.
+        observer = Observer(broker, ["meters/%s/#" % DEVICE])
+        env = {k: v for k, v in os.environ.items() if k != "MICROPYPATH"}
+        env["SIM_HAN"] = os.path.join(tmp_path, "han.bin")
+        from han_capture import load_pushes, write_replay
+
+        write_replay(load_pushes(os.path.join(mp_env.REPO, "host_tests", "data",
+                                              "han_frames.jsonl")), env["SIM_HAN"])
+        env["SIM_HAN_BAUD"] = "0"
+        env["SIM_HAN_INTERVAL_MS"] = "200"
+        board = subprocess.Popen([binary, "-X", "heapsize=64K", "main.py"], cwd=str(folder),
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                 text=True)
+        try:
+            assert wait_until(lambda: observer.payloads("meters/%s/state" % DEVICE),
+                              timeout=40), board.stdout.read() if board.poll() is not None else ""
+            state = json.loads(observer.payloads("meters/%s/state" % DEVICE)[-1])
+            assert state["src"] == "han"
         finally:
             board.send_signal(2)
             board.wait(timeout=20)
