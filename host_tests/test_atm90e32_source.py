@@ -1,7 +1,7 @@
 # portable
 # The firmware's ATM90E32 source (lib/atm90e32_source.py) over emulated chips: the Reading it
 # fills, totals by role, cadence, failures, energy persistence and calibration.
-from atm90e32_source import ENERGY_MAX_INTERVAL_MS, REINIT_MS, Atm90e32Source
+from atm90e32_source import REINIT_MS, Atm90e32Source
 from boards.sim_atm90e32 import Load, ManualClock, SimSPI
 from reading import Reading
 
@@ -124,20 +124,46 @@ def test_first_cycle_after_init_reports_nothing_rather_than_zeros():
     assert close(reading.channel("CT1").voltage, 230.0, 0.005)
 
 
-def test_poll_reads_on_its_cadence_and_the_cadence_is_capped_for_energy():
+def test_poll_is_true_when_a_fresh_reading_is_due_and_reads_the_chips_once_for_it():
     clock, chips = board()
+    spi = chips[0][0]
     source, reading, logged = source_for(chips, clock, interval_ms=1000)
-    assert source.poll()  # the first cycle also initialises the chips
+    assert not source.poll()  # the first cycle initialises the chips: nothing measured yet
     clock.advance(1000)
     assert source.poll()
+    assert close(reading.channel("CT1").voltage, 230.0, 0.005)
+    before = spi.transactions
     assert not source.poll()
+    assert source.read()  # the reading just made stands: no second read of the chips
+    assert spi.transactions == before
     clock.advance(999)
     assert not source.poll()
+    assert spi.transactions == before
     clock.advance(1)
     assert source.poll()
     assert source.cycles == 3
+    assert spi.transactions > before
+
+
+def test_between_slow_readings_the_energy_registers_are_collected_in_time():
+    clock, chips = board(first_loads=(Load(655.0, 65.5, 1.0), Load(), Load()))
+    chip = chips[0][1].chip
     source, reading, logged = source_for(chips, clock, interval_ms=60000)
-    assert source.interval_ms == ENERGY_MAX_INTERVAL_MS
+    assert source.interval_ms == 60000
+    assert not source.poll()
+    clock.advance(1000)
+    source.read()
+    start = source.energy_counters()["CT1"][0]
+    watts = chip.power_raw(0) * 0.00032  # 42.9 kW fills a 16-bit energy register in 17.2 s
+    for _ in range(120):  # 60 s of loop turns every 0.5 s: the reading is due only once
+        clock.advance(500)
+        source.poll()
+    assert source.cycles == 3  # the first poll(), the read() and the reading due 60 s later
+    counted = source.energy_counters()["CT1"][0] - start
+    # registers collected from the read() at 2 s to the reading due at 61 s: 59 s of energy,
+    # nothing lost to a wrapped register (one count = 11.25 J)
+    assert abs(counted - watts * 59 / 11.25) < 2
+    assert reading.channel("CT1").import_wh == source.energy_counters()["CT1"][0] // 320
 
 
 def test_a_missing_chip_never_raises_and_leaves_the_other_working():

@@ -1,0 +1,304 @@
+# The rarely run half of the ATM90E32 source (lib/atm90e32_source.py): building it from the
+# board's chip list, applying settings, restoring and resetting energy, calibration. The source
+# imports this module for each of these and drops it again, so its code holds no heap while the
+# chips are only read. Settings rules are described in atm90e32_source.py.
+
+from atm90e32 import ATM90E32, COUNTS_PER_WH
+from atm90e32_setup import input_group
+from atm90e32_source import ROLES
+from reading import Reading
+
+_DRIVER_OPTIONS = ("ugain", "igain", "uoffset", "ioffset", "channel_map_u")
+_CALIBRATION_SAMPLES = 4
+_CALIBRATION_INTERVAL_MS = 350
+
+
+def _is_int(value):
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _subtract(a, b):
+    return a - b
+
+
+def build(source, chips, settings):
+    """Atm90e32Source.__init__: the chips, their channels (slots), then the settings."""
+    if source._clock is None:
+        from clock import ticks_diff, ticks_ms
+
+        source._clock = ticks_ms
+        source._diff = ticks_diff
+    elif source._diff is None:
+        source._diff = _subtract
+    buses = []  # per chip: (spi, cs, board options)
+    slots = []  # per channel: (chip index, phase, channel id)
+    for index in range(len(chips)):
+        entry = chips[index]
+        options = {}
+        if len(entry) > 3 and entry[3]:
+            for key in entry[3]:
+                if key not in _DRIVER_OPTIONS:
+                    raise ValueError("board option %r is not an ATM90E32 setting" % key)
+            options = dict(entry[3])
+        buses.append((entry[0], entry[1], options))
+        ports = entry[2]
+        for phase in range(3):
+            port = ports[phase] if phase < len(ports) else None
+            if port is not None:
+                slots.append((index, phase, port))
+    count = len(buses)
+    source._buses = buses
+    source._slots = slots
+    source._roles = bytearray(len(slots))  # index into ROLES
+    source._labels = [""] * len(slots)
+    source._gains = [0] * (2 * len(slots))  # configured ugain, igain per channel (0 = default)
+    source._meters = [None] * count
+    source._ready = [0] * count
+    source._retry_at = [None] * count  # before this clock value a failed chip is left alone
+    source._settle_at = [0] * count
+    source._chip_gains = [None] * count  # (ugain, igain) lists each meter was built with
+    source._line_freq = None
+    source._pga_gain = None
+    if source.reading is None:
+        source.reading = Reading("atm90e32")
+    apply_settings(source, settings)
+
+
+def apply_settings(source, settings):
+    problems = []
+    if settings is None:
+        settings = {}
+    if not isinstance(settings, dict):
+        problems.append("atm90e32 settings must be an object")
+        settings = {}
+    line_freq = settings.get("line_freq", 50)
+    if not _is_int(line_freq) or line_freq not in (50, 60):
+        problems.append("line_freq must be 50 or 60; using 50")
+        line_freq = 50
+    pga_gain = settings.get("pga_gain", 1)
+    if not _is_int(pga_gain) or pga_gain not in (1, 2, 4):
+        problems.append("pga_gain must be 1, 2 or 4; using 1")
+        pga_gain = 1
+    names = []
+    reverse = []
+    for i in range(len(source._slots)):
+        port = source._slots[i][2]
+        reverse.append(_parse_channel(source, i, port.lower(), settings.get(port.lower()),
+                                      problems))
+        name = source._labels[i] or port
+        if name in names:
+            problems.append("%s: name %r is taken; using %s" % (port.lower(), name, port))
+            name = port
+        names.append(name)
+    rebuild = line_freq != source._line_freq or pga_gain != source._pga_gain
+    source._line_freq = line_freq
+    source._pga_gain = pga_gain
+    for index in range(len(source._buses)):
+        gains = chip_gains(source, index)
+        if rebuild or gains != source._chip_gains[index]:
+            _build_meter(source, index, gains)
+    reading = source.reading
+    reading.set_channels(names)
+    for i in range(len(source._slots)):
+        chip, phase, port = source._slots[i]
+        source._meters[chip].set_reversed(phase, reverse[i])
+        channel = reading.channels[i]
+        channel.port = port
+        channel.label = source._labels[i]
+        channel.role = ROLES[source._roles[i]]
+    source.problems = problems
+    for problem in problems:
+        source._note(problem)
+    return problems
+
+
+def _parse_channel(source, i, key, raw, problems):
+    """Channel i's settings into the source's tables; returns its reversed flag."""
+    label = ""
+    gains = [0, 0]
+    reverse = False
+    role = 0
+    if raw is not None and not isinstance(raw, dict):
+        problems.append("%s: settings must be an object" % key)
+        raw = None
+    if raw is not None:
+        label = raw.get("name", "")
+        if not isinstance(label, str):
+            problems.append("%s.name must be a string" % key)
+            label = ""
+        for g in range(2):
+            gain = ("ugain", "igain")[g]
+            value = raw.get(gain, 0)
+            if _is_int(value) and 0 <= value <= 0xFFFF:
+                gains[g] = value
+            else:
+                problems.append("%s.%s must be an int 0..65535" % (key, gain))
+        reverse = raw.get("reversed", False)
+        if not isinstance(reverse, bool):
+            problems.append("%s.reversed must be true or false" % key)
+            reverse = False
+        value = raw.get("role", ROLES[0])
+        if value in ROLES:
+            role = ROLES.index(value)
+        else:
+            problems.append("%s.role must be one of grid, load, solar, off" % key)
+    source._labels[i] = label
+    source._gains[2 * i] = gains[0]
+    source._gains[2 * i + 1] = gains[1]
+    source._roles[i] = role
+    return reverse
+
+
+def chip_gains(source, index):
+    """Per-phase (ugain, igain) for chip `index`: configured, else the voltage group's first
+    configured ugain, else the board's default, else the chip's reset value."""
+    options = source._buses[index][2]
+    configured_u = [0, 0, 0]
+    configured_i = [0, 0, 0]
+    for i in range(len(source._slots)):
+        chip, phase, _ = source._slots[i]
+        if chip == index:
+            configured_u[phase] = source._gains[2 * i]
+            configured_i[phase] = source._gains[2 * i + 1]
+    ugain = []
+    igain = []
+    for phase in range(3):
+        u = configured_u[phase]
+        if not u:
+            for other in input_group(options.get("channel_map_u"), phase):
+                if configured_u[other]:
+                    u = configured_u[other]
+                    break
+        ugain.append(u or _option(options, "ugain", phase))
+        igain.append(configured_i[phase] or _option(options, "igain", phase))
+    return ugain, igain
+
+
+def _option(options, key, phase):
+    value = options.get(key)
+    if value is None:
+        return 0x8000
+    return value if _is_int(value) else value[phase]
+
+
+def _build_meter(source, index, gains):
+    spi, cs, options = source._buses[index]
+    old = source._meters[index]
+    if old is not None and source._ready[index]:
+        try:
+            old.update_energy()  # collect what the chip counted before it is reset
+        except OSError as error:
+            source._failed(index, error)
+    kwargs = {}
+    for key in ("uoffset", "ioffset", "channel_map_u"):
+        if key in options:
+            kwargs[key] = options[key]
+    meter = ATM90E32(spi, cs, line_freq=source._line_freq, pga_gain=source._pga_gain,
+                     ugain=gains[0], igain=gains[1], sleep_ms=source._sleep_ms, **kwargs)
+    if old is not None:
+        for phase in range(3):
+            imported, exported = old.energy_counts(phase)
+            meter.seed_energy(phase, imported, exported)
+    source._meters[index] = meter
+    source._chip_gains[index] = gains
+    source._ready[index] = 0
+    source._retry_at[index] = None
+
+
+def _slot(source, port):
+    if isinstance(port, str):
+        for i in range(len(source._slots)):
+            if source._slots[i][2].lower() == port.lower():
+                return i
+    return None
+
+
+def restore_energy(source, state):
+    if not isinstance(state, dict):
+        raise ValueError("energy state must be an object")
+    if state.get("counts_per_wh") != COUNTS_PER_WH:
+        raise ValueError("energy state counts %r per Wh, expected %d"
+                         % (state.get("counts_per_wh"), COUNTS_PER_WH))
+    todo = []
+    for key in state:
+        if key == "counts_per_wh":
+            continue
+        i = _slot(source, key)
+        if i is None:
+            continue
+        pair = state[key]
+        if (
+            not isinstance(pair, (list, tuple))
+            or len(pair) != 2
+            or not _is_int(pair[0])
+            or not _is_int(pair[1])
+            or pair[0] < 0
+            or pair[1] < 0
+        ):
+            raise ValueError("energy state for %s must be [import, export] counts >= 0" % key)
+        todo.append((i, pair[0], pair[1]))
+    restored = []
+    for i, imported, exported in todo:
+        chip, phase, port = source._slots[i]
+        source._meters[chip].seed_energy(phase, imported, exported)
+        restored.append(port)
+    return restored
+
+
+def reset_energy(source):
+    for chip, phase, _ in source._slots:
+        source._meters[chip].clear_energy(phase)
+
+
+def _is_number(value):
+    return (isinstance(value, int) or isinstance(value, float)) and not isinstance(value, bool)
+
+
+def calibrate(source, channel, voltage, current):
+    """Atm90e32Source.calibrate (R§8: new gain = reference / measured x current gain, the
+    measurement averaged over _CALIBRATION_SAMPLES windows)."""
+    i = _slot(source, channel)
+    if i is None:
+        raise ValueError("no channel %r on this board" % (channel,))
+    if (voltage is None) == (current is None):
+        raise ValueError("give exactly one reference: voltage or current")
+    reference = voltage if current is None else current
+    if not _is_number(reference):
+        raise ValueError("the reference must be a number")
+    if voltage is not None and not 10.0 <= reference <= 600.0:
+        raise ValueError("reference voltage must be 10..600 V")
+    if current is not None and not 0.05 <= reference <= 65.0:
+        raise ValueError("reference current must be 0.05..65 A")
+    chip, phase, port = source._slots[i]
+    if source._roles[i] == ROLES.index("off"):
+        raise ValueError("%s is off" % port)
+    if not source._ready[chip]:
+        raise ValueError("the chip of %s is not answering (%s)" % (port, source.last_error))
+    meter = source._meters[chip]
+    try:
+        if voltage is not None:
+            g = 0
+            gain = meter.calibrate_voltage(phase, reference, _CALIBRATION_SAMPLES,
+                                           _CALIBRATION_INTERVAL_MS)
+            phases = meter.voltage_group(phase)
+        else:
+            g = 1
+            gain = meter.calibrate_current(phase, reference, _CALIBRATION_SAMPLES,
+                                           _CALIBRATION_INTERVAL_MS)
+            phases = (phase,)
+    except ValueError as error:
+        raise ValueError("%s: %s" % (port, error)) from None
+    except OSError as error:
+        source._failed(chip, error)
+        raise
+    key = ("ugain", "igain")[g]
+    changed = {}
+    for j in range(len(source._slots)):
+        other_chip, other_phase, other_port = source._slots[j]
+        if other_chip == chip and other_phase in phases:
+            source._gains[2 * j + g] = gain
+            changed[other_port.lower()] = {key: gain}
+    # the driver already runs with these gains: no rebuild when the config comes back
+    source._chip_gains[chip] = chip_gains(source, chip)
+    source.last_calibration = changed
+    return {key: gain}
