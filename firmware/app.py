@@ -9,10 +9,9 @@ import gc
 import json
 import sys
 
-import crash_log
 import log
 import storage
-from clock import ticks_add, ticks_diff, ticks_ms, unix_time
+from clock import ticks_diff, ticks_ms, unix_time
 from micropython import const
 from publish_context import PublishContext
 
@@ -26,14 +25,15 @@ _VICTRON_KEEPALIVE_MS = const(30000)  # half of dbus-mqtt-grid's 60 s silence ti
 _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
 # (a board may set TRIAL_MS: the sim board shortens it for tests)
 _HA_KEYS_FILE = "ha_keys"  # Home Assistant sensors announced so far (key-set string)
-_MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see main())
+_MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see startup.py)
+_HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (crash_log.py)
 
 
 # Code that runs rarely (config changes, commands, signing, HA discovery) is imported when needed
 # and dropped again, so it does not hold heap in the steady state (the ESP8266 has about 36 KB in
 # all).
-_RARE_MODULES = ("config_change", "config_schema", "config_store", "commands", "signing",
-                 "home_assistant")
+_RARE_MODULES = ("startup", "crash_log", "config_change", "config_schema", "config_store",
+                 "commands", "signing", "home_assistant", "channels")
 
 
 def _drop_rare_modules():
@@ -86,41 +86,12 @@ class App:
         self.meter_quiet_ms = getattr(board, "METER_QUIET_MS", _METER_QUIET_MS)
         self.trial_ms = getattr(board, "TRIAL_MS", _TRIAL_MS)
         self.rollback_report = None  # said on config/result once back online after a rollback
-        self.source = None
+        self.source = None  # set by startup.start(), left None in safe mode
+        self.reading = None
         self.energy = None
-        if safe_mode:
-            self.notices.append(
-                "safe mode: %d failed starts in a row (last: %s); the meter source is not "
-                "started; send a config change or a reboot command to leave it"
-                % (crash_log.unhealthy_starts(), crash_log.last()))
-        else:
-            self._build_source()
-        self.build_link()
+        self.last_crash = None  # crash_log.last() at boot, for diag
 
     # -- set-up ---------------------------------------------------------------------------------
-
-    def _build_source(self):
-        from reading import Reading
-
-        source = self.config["source"]
-        if source not in getattr(self.board, "SOURCES", ()):
-            raise ValueError("board %s has no %s source" % (self.board.NAME, source))
-        self.reading = Reading(source)
-        if source == "han":
-            from han_source import HanSource
-
-            self.source = HanSource(self.board.han_uart(self.config), self.config["han"],
-                                    self.reading)
-        else:
-            from atm90e32_source import Atm90e32Source
-            import energy_store
-
-            self.source = Atm90e32Source(self.board.spi_chips(self.config),
-                                         self.config["atm90e32"], self.reading)
-            self.energy = energy_store.EnergyStore(self.source)
-            note = self.energy.restore()
-            if note:
-                self.notices.append(note)
 
     def build_link(self):
         import umqtt.simple
@@ -197,9 +168,12 @@ class App:
             self.publish_diag()
         if self.energy is not None:
             self.energy.maybe_save(now)
-        if not self.healthy and ticks_diff(now, self.started_ms) >= crash_log.HEALTHY_MS:
+        if not self.healthy and ticks_diff(now, self.started_ms) >= _HEALTHY_MS:
             self.healthy = True
+            import crash_log
+
             crash_log.healthy()
+            _drop_rare_modules()
 
     def _check_condition(self, now):
         """Report a change of the meter's condition (silent line, undecodable data, chip
@@ -337,9 +311,8 @@ class App:
         }
         if self.source is not None:
             diag["source"] = self.source.diagnostics()
-        last_crash = crash_log.last()
-        if last_crash:
-            diag["last_crash"] = last_crash
+        if self.last_crash:
+            diag["last_crash"] = self.last_crash
         self.link.publish(self.base + "/diag", json.dumps(diag).encode(), True)
 
     # -- incoming messages ----------------------------------------------------------------------
@@ -371,43 +344,39 @@ class App:
         log.info("app: resetting: %s", reason)
         self.reset_requested = True
         self.running = False
+        import crash_log
+
         crash_log.healthy()  # a deliberate reset is not a crash: it also leaves safe mode
 
 
 def main():
-    if storage.exists(_MAINTENANCE_FILE):
-        storage.remove(_MAINTENANCE_FILE)
-        print("maintenance mode: the firmware is not started (no watchdog); reset to start it")
-        return
-    board = None
-    app = None
+    booted = [None, None]  # the board module, then the App: startup.start() fills them in
     crashed = None
     interrupted = False
     try:
-        import config_change
+        import startup
 
-        config, notices, on_trial = config_change.load_at_boot()
-        del config_change  # main() runs for good: its locals must not keep the module alive
-        _drop_rare_modules()  # before the source and the link take their share of the heap
-        board = __import__("boards." + config["board"], None, None, ("NAME",))
-        safe_mode = crash_log.boot(board.reset_cause())
-        app = App(board, config, notices, safe_mode)
-        if on_trial:
-            app.trial_deadline_ms = ticks_add(ticks_ms(), app.trial_ms)
-        _drop_rare_modules()
-        app.run()
+        startup.start(booted)
+        del startup  # main() runs for good: its locals must not keep the module alive
+        _drop_rare_modules()  # the boot code, before the loop takes its share of the heap
+        if booted[1] is None:
+            return  # maintenance mode
+        booted[1].run()
     except KeyboardInterrupt:
         log.info("app: stopping (interrupt)")
         interrupted = True
     except Exception as e:  # anything unexpected: record why, then reset (below)
         crashed = e
-        crash_log.record(e)
+        _record_crash(e)
+    board, app = booted
     if app is not None:
         try:
             if app.energy is not None:
                 app.energy.save()
             app.link.close()
             if crashed is None:
+                import crash_log
+
                 crash_log.clean_exit()
         except Exception as e:  # going down anyway; say why the goodbye failed
             log.error("app: shutdown: %s", e)
@@ -430,3 +399,16 @@ def main():
         storage.write_atomic(_MAINTENANCE_FILE, "interrupted at the console")
         board.reset()
     sys.exit(0)
+
+
+def _record_crash(e):
+    """crash_log.record(e), imported only now (it is not kept in RAM while the firmware runs).
+    After a MemoryError the failed call's objects are garbage: collect first. If even then the
+    module cannot load, the board resets all the same, only without the reason."""
+    gc.collect()
+    try:
+        import crash_log
+
+        crash_log.record(e)
+    except MemoryError:
+        log.error("crash: %s (not recorded: no memory left)", e)

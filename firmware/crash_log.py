@@ -3,7 +3,8 @@
 # `boot()` runs early at every start: it counts starts that were not preceded by a clean run
 # (crashes and watchdog resets in a row). After _SAFE_MODE_AFTER of them the firmware starts in
 # safe mode: it connects and takes config and commands, but does not start the meter source that
-# keeps crashing it. A run that stays up for _HEALTHY_MS is healthy and clears the count.
+# keeps crashing it. A run that stays up for app._HEALTHY_MS (2 min) is healthy and clears the
+# count (app.py calls healthy()).
 import json
 import sys
 
@@ -13,7 +14,6 @@ from micropython import const
 
 _FILE = "crash.json"
 _SAFE_MODE_AFTER = const(3)
-HEALTHY_MS = const(120000)
 
 _state = None
 

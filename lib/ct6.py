@@ -11,7 +11,7 @@
 #   which depends on the clamp's orientation (its README: clamp facing the grid -> import
 #   negative); a user migrating such a dashboard sets the channel's "reversed" flag instead.
 from civil_time import civil
-from publish_context import channel_label
+from channels import channel_label
 
 _PORTS = 6
 

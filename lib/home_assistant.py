@@ -24,9 +24,9 @@
 # the meter's phase count rules out, not what one short list lacks.
 from micropython import const
 
+from channels import HEX_DIGITS, channel_label, channel_role, slug, slug_safe
 from json_writer import is_number
-from publish_context import (FIRMWARE_NAME, HEX_DIGITS, channel_label, channel_role, slug,
-                             slug_safe)
+from publish_context import FIRMWARE_NAME
 
 # State classes below: "measurement", or "total_increasing" (not total) for counters: a counter
 # that drops (reset_energy, a replaced meter) then starts a new cycle in HA's statistics instead

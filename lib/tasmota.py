@@ -7,7 +7,7 @@
 # Tasmota's "Time" is the device's local time; this reader knows UTC only (the reading's Unix
 # timestamp), and without a timestamp it passes on the meter's own clock when it has one.
 from civil_time import iso_utc
-from publish_context import grid_energy, grid_phases, net_power
+from channels import grid_energy, grid_phases, net_power
 
 _PHASE_KEYS = {
     "L1": (b"power_l1", b"voltage_l1", b"current_l1"),

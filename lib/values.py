@@ -4,7 +4,7 @@
 # parsing JSON. Keys are those of the native state (docs/state.md). Retained, so a dashboard
 # that opens shows the last values at once.
 from json_writer import is_number, number_text
-from publish_context import slug
+from channels import slug
 
 _TOTALS = (
     ("ts", "timestamp"),

@@ -11,7 +11,7 @@
 # - the driver exits after 60 s without a message: the firmware publishes at least that often.
 # The phases are publish_context.grid_phases(): L1..L3 of a HAN meter or the "grid" CT channels.
 from json_writer import is_number
-from publish_context import grid_energy, grid_phases, net_power
+from channels import grid_energy, grid_phases, net_power
 
 PHASE_LIMIT_W = 23000
 TOTAL_LIMIT_W = 3 * PHASE_LIMIT_W

@@ -1,0 +1,63 @@
+# Boot: from power-on to a running App. Runs once and is then dropped from RAM (app.main()), so
+# none of it holds heap while the firmware runs.
+#
+# Order matters: maintenance mode first (mpremote needs the REPL, no watchdog), then the config
+# (with site settings from make deploy / tools/sim.py), the board module it names, boot-loop
+# counting (crash_log), and last the App with its meter source and MQTT link.
+import app
+import crash_log
+import storage
+from clock import ticks_add, ticks_ms
+
+
+def start(booted):
+    """Fills booted[0] with the board module and booted[1] with the App, as soon as each exists
+    (app.main() resets through the board if anything later fails); booted[1] stays None in
+    maintenance mode."""
+    if storage.exists(app._MAINTENANCE_FILE):
+        storage.remove(app._MAINTENANCE_FILE)
+        print("maintenance mode: the firmware is not started (no watchdog); reset to start it")
+        return
+    import config_change
+
+    config, notices, on_trial = config_change.load_at_boot()
+    del config_change
+    app._drop_rare_modules()  # before the source and the link take their share of the heap
+    board = booted[0] = __import__("boards." + config["board"], None, None, ("NAME",))
+    safe_mode = crash_log.boot(board.reset_cause())
+    instance = app.App(board, config, notices, safe_mode)
+    instance.last_crash = crash_log.last()
+    if safe_mode:
+        notices.append(
+            "safe mode: %d failed starts in a row (last: %s); the meter source is not "
+            "started; send a config change or a reboot command to leave it"
+            % (crash_log.unhealthy_starts(), instance.last_crash))
+    else:
+        _build_source(instance, board, config)
+    instance.build_link()
+    if on_trial:
+        instance.trial_deadline_ms = ticks_add(ticks_ms(), instance.trial_ms)
+    booted[1] = instance
+
+
+def _build_source(instance, board, config):
+    from reading import Reading
+
+    source = config["source"]
+    if source not in getattr(board, "SOURCES", ()):
+        raise ValueError("board %s has no %s source" % (board.NAME, source))
+    instance.reading = Reading(source)
+    if source == "han":
+        from han_source import HanSource
+
+        instance.source = HanSource(board.han_uart(config), config["han"], instance.reading)
+    else:
+        import energy_store
+        from atm90e32_source import Atm90e32Source
+
+        instance.source = Atm90e32Source(board.spi_chips(config), config["atm90e32"],
+                                         instance.reading)
+        instance.energy = energy_store.EnergyStore(instance.source)
+        note = instance.energy.restore()
+        if note:
+            instance.notices.append(note)
