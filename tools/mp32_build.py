@@ -134,7 +134,8 @@ def binary(flavour="esp8266", manifest=None):
     if key in _memo and os.path.exists(_memo[key]):
         return _memo[key]
     digest = _inputs_hash(flavour, manifest, origin)
-    name = "%s-%s" % (flavour, os.path.basename(manifest)[:-3] if manifest else "plain")
+    name = "%s-%s-%s" % (flavour, os.path.basename(manifest)[:-3] if manifest else "plain",
+                         hashlib.sha256(origin.encode()).hexdigest()[:6])
     stamp = os.path.join(STAMPS, name + ".json")
     try:
         with open(stamp) as f:
