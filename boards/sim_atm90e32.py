@@ -275,17 +275,17 @@ class SimATM90E32:
         self.loads = list(loads)
         if len(self.loads) != 3:
             raise ValueError("three loads: inputs 0, 1, 2")
-        self.ucal = [ucal] * 3 if isinstance(ucal, int) else list(ucal)
-        self.ical = [ical] * 3 if isinstance(ical, int) else list(ical)
+        # Ugain A-C, Igain A-C at which the hardware reads true
+        self._true_gain = ([ucal] * 3 if isinstance(ucal, int) else list(ucal)) + (
+            [ical] * 3 if isinstance(ical, int) else list(ical))
         self.frequency = frequency
         self.temperature = temperature
         self.strict_config = strict_config
         self.present = True
         self._regs = array("H", [0] * 0x100)  # 0x000-0x0FF; 0x100-0x3FF are unimplemented
         self._acc = [0] * 12
-        self._p32 = [0, 0, 0, 0]  # calibrated power being integrated: total, A, B, C
-        self._q32 = [0, 0, 0, 0]
-        self._s32 = [0, 0, 0, 0]
+        # calibrated powers being integrated, in the blocks of _acc: P, Q, S x (total, A, B, C)
+        self._power = [0] * 12
         self._last_data = 0
         self._selected = False
         self._bits = 0
@@ -302,7 +302,6 @@ class SimATM90E32:
         self.resets = 0
         self._t = 0  # emulated ms since power-on
         self._t_last = clock()
-        self._period = 320
         self._to_refresh = 320
         self._dirty = True
         self._power_on()
@@ -327,7 +326,7 @@ class SimATM90E32:
 
     def power_raw(self, phase):
         """The signed 32-bit active power being integrated for phase 0..2 (tests)."""
-        return self._p32[phase + 1]
+        return self._power[_ACC_P + 1 + phase]
 
     def drop_writes(self, count=1, after=0):
         """Lose `count` write frames, starting after `after` more writes have landed."""
@@ -500,23 +499,25 @@ class SimATM90E32:
         if not pl:
             return
         for k in range(1, 4):
-            p = self._p32[k]
-            q = self._q32[k]
+            p = self._power[_ACC_P + k]
+            q = self._power[_ACC_Q + k]
             magnitude = abs(p) + abs(q)  # DS §3.5.4: per-phase gate on |P| + |Q|
             if magnitude >= regs[_P_PHASE_TH]:
                 self._accumulate(_ACC_P + k, p * ms * 4, pl, _AP + k, _AN + k, _APF + k, _ANF + k)
             if magnitude >= regs[_Q_PHASE_TH]:
                 self._accumulate(_ACC_Q + k, q * ms * 4, pl, _RP + k, _RN + k, 0, 0)
             if magnitude >= regs[_S_PHASE_TH]:
-                self._accumulate(_ACC_S + k, self._s32[k] * ms * 4, pl, _SA + k, 0, 0, 0)
-        p = self._p32[0]
-        q = self._q32[0]
+                self._accumulate(_ACC_S + k, self._power[_ACC_S + k] * ms * 4, pl, _SA + k, 0, 0,
+                                 0)
+        p = self._power[_ACC_P]
+        q = self._power[_ACC_Q]
+        s = self._power[_ACC_S]
         if abs(p) >= regs[_P_START_TH]:
             self._accumulate(_ACC_P, p * ms * 4, pl, _AP, _AN, _APF, _ANF)
         if abs(q) >= regs[_Q_START_TH]:
             self._accumulate(_ACC_Q, q * ms * 4, pl, _RP, _RN, 0, 0)
-        if self._s32[0] >= regs[_S_START_TH]:
-            self._accumulate(_ACC_S, self._s32[0] * ms * 4, pl, _SA, 0, 0, 0)
+        if s >= regs[_S_START_TH]:
+            self._accumulate(_ACC_S, s * ms * 4, pl, _SA, 0, 0, 0)
 
     def _accumulate(self, index, delta, pl, forward, reverse, forward2, reverse2):
         # one count = 0.01 CF = PL_constant / 4 power-LSB-milliseconds (R§5.9)
@@ -570,9 +571,9 @@ class SimATM90E32:
             cos = _fixed(pf, _NANO // _PF_STEP) * _PF_STEP
             sin = _isqrt(_NANO * _NANO - cos * cos)
             u_num = uv * regs[0x61 + cal]
-            u_den = self.ucal[p]
+            u_den = self._true_gain[p]
             i_num = na * regs[0x62 + cal]
-            i_den = self.ical[p]
+            i_den = self._true_gain[3 + p]
             # RMS words = register x 2^16 (register + LSB extension): 0.01 V and 1 mA units
             urms_word = _rms_word(u_num * 65536, u_den * 10000, regs[0x63 + cal])
             irms_word = _rms_word(i_num * 65536, i_den * 1000000, regs[0x64 + cal])
@@ -591,9 +592,9 @@ class SimATM90E32:
             p32 = self._clamp32(self._clamp32(p32) + _s16(regs[0x41 + 2 * p]))  # PoffsetX
             q32 = self._clamp32(self._clamp32(q32) + _s16(regs[0x42 + 2 * p]))  # QoffsetX
             s32 = self._clamp32(_div_round(s_num, s_den))
-            self._p32[p + 1] = p32
-            self._q32[p + 1] = q32
-            self._s32[p + 1] = s32
+            self._power[_ACC_P + 1 + p] = p32
+            self._power[_ACC_Q + 1 + p] = q32
+            self._power[_ACC_S + 1 + p] = s32
             enable = mmode0 & (0x4 >> p)  # EnPA b2, EnPB b1, EnPC b0
             if enable:
                 total_p += abs(p32) if mmode0 & 0x08 else p32
@@ -624,9 +625,9 @@ class SimATM90E32:
         total_p = self._clamp32(total_p)
         total_q = self._clamp32(total_q)
         total_s = self._clamp32(total_s)
-        self._p32[0] = total_p
-        self._q32[0] = total_q
-        self._s32[0] = total_s
+        self._power[_ACC_P] = total_p
+        self._power[_ACC_Q] = total_q
+        self._power[_ACC_S] = total_s
         if total_p < 0:
             state1 |= 0x08
         if total_q < 0:

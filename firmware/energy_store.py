@@ -27,25 +27,9 @@ class EnergyStore:
         self.saves = 0
 
     def restore(self):
-        """Seed the source with the saved counters; returns a notice for MQTT, or None."""
-        text = storage.read_text(self.path)
-        if text is None:
-            return None
-        try:
-            counters = json.loads(text)
-            self.source.restore_energy(counters)
-        except (ValueError, TypeError, KeyError) as e:
-            # Keep the unusable file for a human to look at instead of overwriting it.
-            try:
-                storage.write_atomic(self.path + ".bad", text)
-            except OSError as write_error:
-                log.error("energy: cannot keep %s.bad: %s", self.path, write_error)
-            log.error("energy: %s is unusable (%s); counters start from zero", self.path, e)
-            return "energy counters could not be restored (%s); starting from zero, the file " \
-                   "is kept as %s.bad" % (e, self.path)
-        self.saved = counters
-        log.info("energy: restored lifetime counters from %s", self.path)
-        return None
+        """Seed the source with the saved counters; returns a notice for MQTT, or None. Runs
+        once at boot, so its code lives in atm90e32_config (imported and dropped)."""
+        return self.source._rare("restore_saved", self)
 
     def maybe_save(self, now):
         if self.last_save_ms is not None and ticks_diff(now, self.last_save_ms) < self.interval_ms:

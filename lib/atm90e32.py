@@ -105,8 +105,8 @@ class ATM90E32:
         None keeps the chip's default mapping U0/U1/U2 -> A/B/C. ValueError if one is bad."""
         from atm90e32_setup import configure
 
-        # line_freq, pga_gain, cal (Ugain A-C, Igain A-C, Uoffset A-C, Ioffset A-C),
-        # channel_map_u, sleep_ms and the reverse bits
+        # modes (MMode0, MMode1, ChannelMapU or None), cal (Ugain A-C, Igain A-C, Uoffset A-C,
+        # Ioffset A-C), sleep_ms and the reverse bits
         configure(self, line_freq, pga_gain, (ugain, igain, uoffset, ioffset), reverse,
                   channel_map_u, sleep_ms)
         self._spi = spi
@@ -123,8 +123,6 @@ class ATM90E32:
         # allocates a long int.
         self._wh = [0] * 6
         self._rest = array("H", [0] * 6)
-        self._seed = None  # counts restored by seed_energy(), same order
-        self.transactions = 0  # SPI transactions, modulo 2**30 (benchmarks, diagnostics)
         self.write_retries = 0  # writes that did not land the first time (then retried)
 
     # --- bus: one 16-bit register per CS-low transaction (DS §4) ---
@@ -145,7 +143,6 @@ class ATM90E32:
             self._spi.readinto(self._data)  # clocks 17-32: the chip drives SDO
         finally:
             self._cs_set(1)
-        self.transactions = (self.transactions + 1) & 0x3FFFFFFF
         data = self._data
         value = (data[0] << 8) | data[1]
         self._last = value

@@ -302,3 +302,31 @@ def calibrate(source, channel, voltage, current):
     source._chip_gains[chip] = chip_gains(source, chip)
     source.last_calibration = changed
     return {key: gain}
+
+
+def restore_saved(source, store):
+    """EnergyStore.restore (firmware/energy_store.py): seed the source with the counters saved
+    in store.path; returns a notice for MQTT, or None."""
+    import json
+
+    import log
+    import storage
+
+    text = storage.read_text(store.path)
+    if text is None:
+        return None
+    try:
+        counters = json.loads(text)
+        restore_energy(source, counters)
+    except (ValueError, TypeError, KeyError) as e:
+        # Keep the unusable file for a human to look at instead of overwriting it.
+        try:
+            storage.write_atomic(store.path + ".bad", text)
+        except OSError as write_error:
+            log.error("energy: cannot keep %s.bad: %s", store.path, write_error)
+        log.error("energy: %s is unusable (%s); counters start from zero", store.path, e)
+        return "energy counters could not be restored (%s); starting from zero, the file " \
+               "is kept as %s.bad" % (e, store.path)
+    store.saved = counters
+    log.info("energy: restored lifetime counters from %s", store.path)
+    return None

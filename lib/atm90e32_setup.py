@@ -85,10 +85,11 @@ def configure(meter, line_freq, pga_gain, calibration, reverse, channel_map_u, s
             if not _is_int(v) or v < low or v > high:
                 raise ValueError("%s: %r not in %d..%d" % (what, v, low, high))
             cal.append(v)
-    meter.line_freq = line_freq
-    meter.pga_gain = pga_gain
+    # MMode0: bit 12 = 60 Hz (R§5.8); MMode1: PGA of all three current channels (R§4.1): 1x
+    # 0x0000, 2x 0x0015, 4x 0x002A
+    meter.modes = (_MMODE0_60HZ if line_freq == 60 else _MMODE0_50HZ, 0x15 * (pga_gain >> 1),
+                   channel_map_u)
     meter.cal = cal  # Ugain A-C, Igain A-C, Uoffset A-C, Ioffset A-C
-    meter.channel_map_u = channel_map_u
     meter.sleep_ms = sleep_ms or _default_sleep_ms()
     meter.reverse = 0  # bit p: phase p's CT is on backwards
     if reverse is not None:
@@ -129,7 +130,6 @@ def _write(meter, reg, value):
         meter._spi.write(frame)  # exactly 32 clocks: the chip commits on CS rising (DS §4)
     finally:
         meter._cs_set(1)
-    meter.transactions = (meter.transactions + 1) & 0x3FFFFFFF
 
 
 def _write_checked(meter, reg, value, read_back=True):
@@ -188,13 +188,13 @@ def init(meter):
         raise OSError("ATM90E32 soft reset did not land (MeterEn still 1)")
     _open_config(meter)
     _write_checked(meter, _METER_EN, _METER_ON)
-    if meter.channel_map_u is not None:
-        _write_checked(meter, _CHANNEL_MAP_U, meter.channel_map_u)
+    mmode0, mmode1, channel_map_u = meter.modes
+    if channel_map_u is not None:
+        _write_checked(meter, _CHANNEL_MAP_U, channel_map_u)
     _write_checked(meter, _PL_CONST_H, _PL_H)
     _write_checked(meter, _PL_CONST_L, _PL_L)
-    _write_checked(meter, _MMODE0, _MMODE0_60HZ if meter.line_freq == 60 else _MMODE0_50HZ)
-    # MMode1 PGA, all three current channels (R§4.1): 1x 0x0000, 2x 0x0015, 4x 0x002A
-    _write_checked(meter, _MMODE1, 0x15 * (meter.pga_gain >> 1))
+    _write_checked(meter, _MMODE0, mmode0)
+    _write_checked(meter, _MMODE1, mmode1)
     for i in range(6):
         _write_checked(meter, _P_START_TH + i, _START_TH if i < 3 else _PHASE_TH)
     cal = meter.cal
@@ -226,7 +226,7 @@ def igain(meter, p):
 def voltage_group(meter, p):
     """Phases whose voltage comes from the same input as phase p: a voltage calibration of p
     applies to all of them (all three on the CT6)."""
-    return input_group(meter.channel_map_u, meter._phase(p))
+    return input_group(meter.modes[2], meter._phase(p))
 
 
 def set_gain(meter, p, gain, current):
@@ -288,7 +288,7 @@ def calibrate(meter, p, reference, samples, interval_ms, current):
         raise ValueError("%s gain %d exceeds 65535: needs %s" % (what, gain, hint))
     if gain < 1:
         raise ValueError("%s gain would be 0" % what)
-    phases = (p,) if current else input_group(meter.channel_map_u, p)
+    phases = (p,) if current else input_group(meter.modes[2], p)
     for q in phases:
         set_gain(meter, q, gain, current)
     return gain
@@ -313,9 +313,9 @@ def _seed(meter, p, import_counts, export_counts, clear):
     for counts in (import_counts, export_counts):
         if not _is_int(counts) or counts < 0:
             raise ValueError("energy counts must be ints >= 0")
-    if meter._seed is None:
-        meter._seed = [0] * 6
-    seed = meter._seed
+    seed = getattr(meter, "_seed", None)  # counts restored by seed_energy(), as _wh
+    if seed is None:
+        seed = meter._seed = [0] * 6
     for i, counts in ((p, import_counts), (3 + p, export_counts)):
         total = 0 if clear else (meter._wh[i] * _COUNTS_PER_WH + meter._rest[i] + counts
                                  - seed[i])
