@@ -244,8 +244,6 @@ def test_the_corpus_gives_the_comparison_something_to_compare():
         assert name in compared, name
 
 
-@pytest.mark.xfail(strict=True, reason="lib/han_source.py skips A-XDR float registers "
-                   "(tags 23/24); remove this mark when the firmware maps them")
 def test_float_registers_reach_the_reading_as_the_cli_shows_them():
     # float32/float64 registers with a scaler and unit (A-XDR tags 23/24): the CLI shows them
     # scaled (lib/han_report.py); the firmware's Reading should hold the same values.
@@ -292,9 +290,6 @@ def test_pushes_beyond_the_corpus_agree(data):
     assert expected == reading
 
 
-@pytest.mark.xfail(strict=True, reason="lib/han_source.py decodes an id of ASCII bytes with "
-                   "control characters as text; the CLI shows it as hex, as any octet-string "
-                   "that is not printable: remove this mark when the firmware does the same")
 def test_an_id_with_control_characters_is_hex_in_both():
     pushes, expected, reading = _compare(_push(((0, 0, 96, 1, 0), b"\x09\x04AB\x01C")), {})
     assert expected["meter_id"] == "41420143"

@@ -16,7 +16,7 @@ from micropython import const
 import obis
 from clock import ticks_diff, ticks_ms
 from han_framer import KIND_ASCII, HanFramer
-from han_meter import HanMeter, to_number
+from han_meter import HanMeter, float_decimal, to_number
 
 _READS_PER_POLL = const(8)
 _IDLE_FLUSH_MS = const(1000)  # a line quiet this long ends any half-received frame
@@ -219,9 +219,16 @@ class HanSource:
             if tag == 9 or tag == 10 or tag == 12 or tag == 25:
                 self._dlms_text(push, i, src[ref], src[ref + 1], src[ref + 2], src[ref + 3],
                                 src[ref + 4])
-            elif push.unit[i] and tag != 23 and tag != 24:
-                self._number(src[ref], src[ref + 2], src[ref + 3], src[ref + 4], push.num[i],
-                             push.scaler[i], push.unit[i])
+            elif push.unit[i]:
+                mant = push.num[i]
+                exp = push.scaler[i]
+                if tag == 23 or tag == 24:  # float32/float64: its decimal digits, as han_report
+                    number = float_decimal(push.mv, push.off[i], tag)
+                    if number is None:
+                        continue  # NaN or infinite: no value
+                    mant, exp = number[0], number[1] + exp
+                self._number(src[ref], src[ref + 2], src[ref + 3], src[ref + 4], mant, exp,
+                             push.unit[i])
         if push.time_off >= 0 and self._reading.meter_time is None:
             self._reading.meter_time = datetime_text(push.mv, push.time_off)
 
@@ -240,10 +247,12 @@ class HanSource:
             if raw == self._id_raw[field]:
                 return  # the same id as in the last push: no new string
             self._id_raw[field] = raw
-            try:
-                text = raw.decode("ascii")
-            except UnicodeError:
-                text = "".join("%02x" % x for x in raw)  # binary id: as hex
+            for x in raw:
+                if not 0x20 <= x <= 0x7E:
+                    text = "".join("%02x" % x for x in raw)  # binary id: as hex, as han_report
+                    break
+            else:
+                text = raw.decode()
             self._set_id(field, text)
 
     def _on_dsmr_line(self, p):
