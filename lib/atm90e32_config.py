@@ -22,7 +22,8 @@ def _subtract(a, b):
 
 
 def build(source, chips, settings):
-    """Atm90e32Source.__init__: the chips, their channels (slots), then the settings."""
+    """Atm90e32Source.__init__: the chips, their channels (slots), then the settings (which
+    build each chip's driver and initialise the chip)."""
     if source._clock is None:
         from clock import ticks_diff, ticks_ms
 
@@ -203,6 +204,7 @@ def _build_meter(source, index, gains):
     source._chip_gains[index] = gains
     source._ready[index] = 0
     source._retry_at[index] = None
+    source._init_chip(index, source._clock())  # now, while the set-up code is loaded
 
 
 def _slot(source, port):

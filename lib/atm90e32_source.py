@@ -36,9 +36,11 @@
 # energy registers alone whenever ENERGY_MAX_INTERVAL_MS = 8 s passed since the last cycle, under
 # half that bound, which leaves room for a late loop turn (GC, a slow publish).
 #
-# Failures: a chip that stops answering (OSError from the driver) has its channels' measurements
-# None (their lifetime energy stays), is counted in `errors` / `last_error`, and is
-# re-initialised REINIT_MS later. Nothing here raises OSError out of poll() or read().
+# Chips are initialised when their driver is built (construction, a settings change that needs
+# it), while the set-up code is loaded anyway. Failures: a chip that stops answering (OSError from
+# the driver) has its channels' measurements None (their lifetime energy stays), is counted in
+# `errors` / `last_error`, and is re-initialised REINIT_MS later. Nothing here raises OSError out
+# of the constructor, poll() or read().
 #
 # Memory: settings, energy restore and calibration run in atm90e32_config, chip set-up in
 # atm90e32_setup; both are imported when needed and dropped again (_forget), so their code holds
@@ -104,8 +106,8 @@ class Atm90e32Source:
     def apply_settings(self, settings):
         """Take a (new) atm90e32 settings object. Names, roles and reversed flags apply at once;
         a change of line frequency, PGA or gains rebuilds the chip's driver (pending energy is
-        collected first, lifetime counters carry over) and re-initialises the chip on the next
-        cycle. Returns the list of problems (empty when all was valid)."""
+        collected first, lifetime counters carry over) and re-initialises the chip. Returns the
+        list of problems (empty when all was valid)."""
         return self._rare("apply_settings", settings)
 
     def restore_energy(self, state):
@@ -136,6 +138,7 @@ class Atm90e32Source:
         now = self._clock()
         for index in range(len(self._meters)):
             ok = self._init_chip(index, now) and ok
+        _forget()
         return ok
 
     def poll(self):
@@ -169,7 +172,9 @@ class Atm90e32Source:
                 retry_at = self._retry_at[index]
                 if retry_at is not None and self._diff(now, retry_at) < 0:
                     continue
-                if not self._init_chip(index, now):
+                ready = self._init_chip(index, now)
+                _forget()
+                if not ready:
                     continue
             meter = self._meters[index]
             try:
@@ -196,8 +201,6 @@ class Atm90e32Source:
         except OSError as error:
             self._failed(index, error)
             return False
-        finally:
-            _forget()
         self._ready[index] = 1
         self._retry_at[index] = None
         self._settle_at[index] = now + SETTLE_MS
