@@ -101,7 +101,9 @@ class Sim:
             write_replay(pushes, os.path.join(self.state_dir, "sim_han.bin"))
 
     def env(self, reset_cause):
-        env = dict(os.environ)
+        # MICROPYPATH of the host port from source, as callers of this method (tools/bench.py)
+        # expect; firmware_command() sets the chosen target's own.
+        env = mp_env.micropython_env()
         env["SIM_RESET_CAUSE"] = reset_cause
         if self.args.han:
             env["SIM_HAN"] = os.path.join(self.state_dir, "sim_han.bin")
