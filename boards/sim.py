@@ -110,10 +110,19 @@ def han_uart(config):
 
 
 def spi_chips(config):
-    from boards.sim_atm90e32 import house_board
+    """One emulated chip with a house's loads on CT1-CT3 (grid, solar, heat pump); with
+    atm90e32.addon_chip a second one on the same bus, CT4-CT6 (a heat pump, a second PV string
+    and a steady 3 A load): the six channels of a CircuitSetup 6-channel or CT6 board."""
+    from boards.sim_atm90e32 import HouseLoad, Load, house_board
 
     _inject("hardware")
-    return house_board()
+    chips = house_board()
+    if config["atm90e32"].get("addon_chip"):
+        spi = chips[0][0]
+        loads = (HouseLoad("heat_pump", 14.0), HouseLoad("solar", 11.0),
+                 Load(volts=231.0, amps=3.0, pf=0.92))
+        chips.append((spi, spi.add_chip(loads=loads), ("CT4", "CT5", "CT6")))
+    return chips
 
 
 def identify(seconds):

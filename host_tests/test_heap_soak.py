@@ -1,27 +1,33 @@
-"""CPython-only: heap soaks of the firmware on the sim board against a real Mosquitto.
+"""CPython-only: the firmware's heap budgets per board, measured on 32-bit builds configured like
+the boards (tools/mp_env.py targets; ../shared/micropython32), against a real Mosquitto.
 
-The firmware runs with its modules in a ROMFS image (tools/mp_romfs.py: bytecode executes from
-a read-only mapping outside the heap, as on a ROMFS or frozen-module board) under a fixed small
-`-X heapsize`. The HAN firmware replays the corpus unthrottled; the ATM90E32 firmware reads the
-emulated chips and publishes every second. Each run must end without a MemoryError or crash,
-publish every reading it made, and keep a flat heap: the live heap's high-water mark after the
-first 100 pushes (ATM90E32: 10 read cycles) does not grow.
+Each row runs the sim board's firmware the way that board holds its modules, at the board's
+budget (issue 13):
 
-Heap signal: a probe wrapper (written next to the emulated flash, run instead of main.py; it
-does what main.py does) wraps App.publish_reading to print, after every publish,
+| row            | target  | modules | heap | firmware                                        |
+|----------------|---------|---------|------|-------------------------------------------------|
+| d1mini-aidon   | esp8266 | frozen  | 30K  | HAN, real Aidon pushes (corpus)                 |
+| d1mini-dsmr    | esp8266 | frozen  | 30K  | HAN, real DSMR/P1 telegrams (corpus)            |
+| esp32-han      | esp32   | mpy     | 80K  | HAN, Aidon (stock ESP32 image + make deploy)    |
+| esp32-atm90e32 | esp32   | mpy     | 80K  | ATM90E32, two emulated chips, six channels      |
+| picow-atm90e32 | esp32   | mpy     | 128K | the same on the Pico W (the ESP32's object model)|
+
+`mpy` loads the .mpy files `make deploy` copies into the heap; `frozen` has them compiled into
+the binary (a custom D1 mini image, `make firmware`). The emulated hardware is frozen in every
+mode (a board's hardware costs no heap), except the UART's receive buffer, which the ESP8266
+port allocates in the heap too (boards/sim_uart.py).
+
+Each run must end without a MemoryError, a traceback or a reset, deliver every state it
+published (QoS 1 through the outbox), announce Home Assistant discovery, and keep a flat heap:
+the live heap's high-water mark after the first pushes (ATM90E32: read cycles) does not grow.
+Heap signal: a probe (written next to the emulated flash and run instead of main.py; it does
+what main.py does) wraps App.publish_reading to print, after every publish,
 `heap-probe <publishes> <pushes> <mem_alloc> <mem_free>` following a gc.collect(), so the figure
 is the live heap, not garbage waiting for a collection.
 
-The heaps are 64-bit unix-port heaps, the smallest that pass (8K steps) plus one step: see
-HAN_HEAP. The issue's budgets (24K HAN, 48K ATM90E32) are 32-bit board figures and are not
-reachable here: the HAN firmware's live heap between publishes is ~74 KB on this port (it was
-~90 KB before the config-change code and the unused HAN decoder became imports on demand), up to
-~19 KB of it the qstr pool of the modules' names, which stays in RAM under ROMFS. Measured on
-MicroPython's wasm32 port, 32-bit objects are only ~10-20% smaller (tools/ram_report.py: the
-ESP8266 HAN boot imports alone are ~32 KB with ROMFS, <= 23 KB frozen, 32-bit estimates).
-
-`make test` runs a short soak (SOAK_PUSHES, default 1000 HAN pushes; ATM90E32 SOAK_ATM_CYCLES,
-default 12 read cycles); `SOAK_PUSHES=10000` is the full run (make bench).
+`make test` runs short soaks (SOAK_PUSHES HAN pushes, default 1000; SOAK_ATM_CYCLES read cycles,
+default 12); `make bench` runs the full ones and finds each row's smallest passing heap
+(tools/bench.py).
 """
 
 import json
@@ -32,31 +38,34 @@ import threading
 
 import pytest
 
+import han_corpus_check as check
+import mp_env
 import mp_romfs
 import sim as sim_tool
 import support
 from broker import Broker
 from mqtt_observer import Observer, wait_until
 
-# Smallest heaps that passed (64-bit port, ROMFS, 8K steps): HAN 96K (88K fails when Home
-# Assistant discovery is loaded for a reading with new values), ATM90E32 112K; one step of
-# margin so that small changes elsewhere do not flip the test. What fills them: ~47 KB of HAN
-# imports (sim board, ATM90E32: ~59 KB) of which ~19 KB qstr pool (tools/ram_report.py), then
-# buffers (HAN framer 3.1 KB, DLMS 2.8 KB, the sim UART's 4 KB replay buffer), the config and
-# the MQTT link.
-HAN_HEAP = "104K"
-ATM_HEAP = "120K"
 PUSHES = int(os.environ.get("SOAK_PUSHES", "1000"))
 ATM_CYCLES = int(os.environ.get("SOAK_ATM_CYCLES", "12"))
 FIRST_HAN_PUSHES = 100
 FIRST_ATM_CYCLES = 10
 # Live-heap samples differ by what the last push left in the reading (a meter time string,
-# boxed floats on this port, a longer key set): the high-water mark may move within this many
-# bytes without it being growth. A leak of one GC block (32 bytes) per push exceeds it within
-# a hundred pushes.
+# a longer key set): the high-water mark may move within this many bytes without it being
+# growth. A leak of one GC block (16 bytes on these builds) per push exceeds it within a
+# hundred pushes.
 SAMPLE_SLACK = 1024
 DEVICE = "soak"
 BASE = "meters/" + DEVICE
+
+# (row id, target, modules, heap, capture: "aidon" | "dsmr" | None for the ATM90E32)
+BUDGETS = (
+    ("d1mini-aidon", "esp8266", "frozen", "30K", "aidon"),
+    ("d1mini-dsmr", "esp8266", "frozen", "30K", "dsmr"),
+    ("esp32-han", "esp32", "mpy", "80K", "aidon"),
+    ("esp32-atm90e32", "esp32", "mpy", "80K", None),
+    ("picow-atm90e32", "esp32", "mpy", "128K", None),
+)
 
 _PROBE = """\
 # The firmware as main.py starts it, with a live-heap sample printed after every publish.
@@ -84,10 +93,25 @@ app.main()
 """
 
 
-class SoakRun:
-    """The firmware under tools/mp_romfs.py in `state_dir`, its output parsed as it comes."""
+def capture_file(kind, folder):
+    """The corpus's clean pushes of one kind as a hex capture (one push a line): "aidon" (Aidon
+    HDLC lists, Swedish and Norwegian meters) or "dsmr" (DSMR/P1 telegrams of six makes)."""
+    if kind == "aidon":
+        entries = [e for e in support.han_corpus() if e["family"] == "aidon"
+                   and e["framing"] == "hdlc" and not e.get("edge_case")]
+    else:
+        entries = [e for e in support.han_corpus()
+                   if e["framing"].startswith("ascii") and not e.get("edge_case")]
+    path = os.path.join(folder, kind + ".hex")
+    with open(path, "w") as f:
+        f.write("\n".join(check.entry_bytes(e).hex() for e in entries) + "\n")
+    return path
 
-    def __init__(self, broker, state_dir, heap, han=None, site_extra=None):
+
+class SoakRun:
+    """The firmware on a target in `state_dir`, its output parsed as it comes."""
+
+    def __init__(self, broker, state_dir, target, modules, heap, han=None, site_extra=None):
         args = ["--state-dir", state_dir, "--device-id", DEVICE]
         if han:
             args += ["--han", han, "--han-baud", "0", "--han-interval", "0"]
@@ -104,8 +128,8 @@ class SoakRun:
         probe = os.path.join(state_dir, "soak_main.py")
         with open(probe, "w") as f:
             f.write(_PROBE)
-        self.argv, self.env = mp_romfs.romfs_command(probe, heap=heap,
-                                                     base_env=self.sim.env("power_on"))
+        self.argv, self.env = mp_env.command(probe, target, modules, board="sim", heap=heap,
+                                             base_env=self.sim.env("power_on"))
         self.state_dir = state_dir
         self.lines = []
         self.samples = []  # (publishes, pushes, mem_alloc, mem_free)
@@ -144,17 +168,20 @@ class SoakRun:
         return self.proc.returncode
 
 
-def soak(broker, state_dir, heap, target, han=None, site_extra=None, count_index=1,
-         seconds_per_count=0.05):
-    """Runs the firmware until `target` pushes (count_index 1) or publishes (0); returns the
-    run (stopped), the state messages the broker delivered and the samples."""
-    observer = Observer(broker, [BASE + "/state"])
-    run = SoakRun(broker, state_dir, heap, han=han, site_extra=site_extra).start()
+def soak(broker, state_dir, target, modules, heap, count, han=None, site_extra=None,
+         count_index=1, seconds_per_count=0.05):
+    """Runs the firmware until `count` pushes (count_index 1) or publishes (0); returns the
+    run (stopped), the state messages and the Home Assistant discovery topics delivered.
+    Raises AssertionError on a MemoryError, a traceback, a reset or a lost state."""
+    observer = Observer(broker, [BASE + "/state", "homeassistant/#"])
+    run = SoakRun(broker, state_dir, target, modules, heap, han=han,
+                  site_extra=site_extra).start()
     try:
-        done = wait_until(lambda: (run.last() or (0, 0))[count_index] >= target
+        done = wait_until(lambda: (run.last() or (0, 0))[count_index] >= count
                           or run.proc.poll() is not None,
-                          timeout=60 + target * seconds_per_count, step=0.2)
-        assert run.proc.poll() is None, "the firmware ended early:\n" + run.log()
+                          timeout=90 + count * seconds_per_count, step=0.2)
+        assert run.proc.poll() is None, "the firmware ended early (code %r):\n%s" % (
+            run.proc.returncode, run.log())
         assert done, "only %r after the time allowed:\n%s" % (run.last(), run.log())
         published = run.last()[0]
         # every publish reaches the broker (QoS 1 through the outbox)
@@ -163,11 +190,12 @@ def soak(broker, state_dir, heap, target, han=None, site_extra=None, count_index
     finally:
         code = run.stop()
         states = observer.payloads(BASE + "/state")
+        discovery = [t for t, p in observer.messages_under("homeassistant/") if p]
         observer.close()
     output = run.log(tail=10**9)
     assert "MemoryError" not in output and "Traceback" not in output, run.log()
     assert code == 0, run.log()
-    return run, states
+    return run, states, discovery
 
 
 def high_water_marks(samples, first, count_index=1):
@@ -184,35 +212,50 @@ def broker():
         yield b
 
 
-def test_han_firmware_soak_flat_heap(broker, tmp_path):
-    corpus = os.path.join(support.DATA, "han_frames.jsonl")
-    run, states = soak(broker, str(tmp_path), HAN_HEAP, PUSHES, han=corpus)
-    publishes, pushes, _, _ = run.last()
-    assert pushes >= PUSHES
-    assert len(states) >= publishes >= PUSHES // 8  # pushes read in one loop turn merge
-    state = json.loads(states[-1])
-    assert state["src"] == "han" and state["id"]
-    early, late = high_water_marks(run.samples, FIRST_HAN_PUSHES)
+def run_budget(broker, folder, target, modules, heap, capture, pushes=PUSHES,
+               cycles=ATM_CYCLES):
+    """One budget row; returns (run, states, discovery topics) after checking it."""
+    if capture:
+        han = capture_file(capture, folder)
+        run, states, discovery = soak(broker, os.path.join(folder, "flash"), target, modules,
+                                      heap, pushes, han=han)
+        publishes, pushed, _, _ = run.last()
+        assert pushed >= pushes
+        assert len(states) >= publishes >= pushes // 8  # pushes read in one loop turn merge
+        state = json.loads(states[-1])
+        assert state["src"] == "han" and state["id"]
+        early, late = high_water_marks(run.samples, FIRST_HAN_PUSHES)
+        what = "pushes"
+    else:
+        run, states, discovery = soak(broker, os.path.join(folder, "flash"), target, modules,
+                                      heap, cycles,
+                                      site_extra={"publish_interval_s": 1,
+                                                  "atm90e32": {"addon_chip": True}},
+                                      count_index=0, seconds_per_count=1.5)
+        publishes = run.last()[0]
+        assert publishes >= cycles
+        assert len(states) >= publishes
+        state = json.loads(states[-1])
+        assert state["src"] == "atm90e32"
+        assert sorted(state["ch"]) == ["CT%d" % n for n in range(1, 7)]
+        imports = [json.loads(s)["e_imp"] for s in states]
+        assert imports == sorted(imports)
+        early, late = high_water_marks(run.samples, FIRST_ATM_CYCLES, count_index=0)
+        what = "cycles"
+    # Home Assistant discovery went out in that heap too: a config per sensor, the power ones
+    # included
+    assert any(t.endswith("_p/config") for t in discovery), discovery[:5]
     assert late <= early + SAMPLE_SLACK, (
-        "live heap grew: high-water %d in the first %d pushes, %d after (%d pushes)"
-        % (early, FIRST_HAN_PUSHES, late, pushes))
+        "live heap grew: high-water %d in the first %s, %d after (%d publishes)"
+        % (early, what, late, publishes))
+    return run, states, discovery
 
 
-def test_atm90e32_firmware_soak_flat_heap(broker, tmp_path):
-    run, states = soak(broker, str(tmp_path), ATM_HEAP, ATM_CYCLES,
-                       site_extra={"publish_interval_s": 1}, count_index=0,
-                       seconds_per_count=1.5)
-    publishes = run.last()[0]
-    assert publishes >= ATM_CYCLES
-    assert len(states) >= publishes
-    state = json.loads(states[-1])
-    assert state["src"] == "atm90e32" and "CT1" in state["ch"]
-    imports = [json.loads(s)["e_imp"] for s in states]
-    assert imports == sorted(imports)
-    early, late = high_water_marks(run.samples, FIRST_ATM_CYCLES, count_index=0)
-    assert late <= early + SAMPLE_SLACK, (
-        "live heap grew: high-water %d in the first %d cycles, %d after (%d cycles)"
-        % (early, FIRST_ATM_CYCLES, late, publishes))
+@pytest.mark.parametrize("row", BUDGETS, ids=[row[0] for row in BUDGETS])
+def test_firmware_runs_in_the_boards_heap_budget(broker, tmp_path, row):
+    _, target, modules, heap, capture = row
+    os.makedirs(str(tmp_path / "flash"))
+    run_budget(broker, str(tmp_path), target, modules, heap, capture)
 
 
 def test_romfs_launcher_runs_modules_from_the_image(tmp_path):
