@@ -24,6 +24,7 @@ _METER_QUIET_MS = const(30000)  # meters push every 1-10 s (research han_protoco
 _VICTRON_KEEPALIVE_MS = const(30000)  # half of dbus-mqtt-grid's 60 s silence timeout
 _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
 # (a board may set TRIAL_MS: the sim board shortens it for tests)
+_CONFIG_PUBLIC = "config.pub"  # config_change.PUBLIC_FILE
 _HA_KEYS_FILE = "ha_keys"  # Home Assistant sensors announced so far (key-set string)
 _MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see startup.py)
 _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (crash_log.py)
@@ -114,13 +115,16 @@ class App:
         self.link.on_connect = self._on_connect
 
     def _on_connect(self):
-        import config_change
+        if not self.publish_public_config():
+            import config_change  # no redacted copy on flash: make one
 
-        config_change.publish_config(self)
+            config_change.publish_config(self)
         if self.rollback_report is not None:
             self.reply(self.base + "/config/result", self.rollback_report)
             self.rollback_report = None
         if self.trial_deadline_ms is not None:
+            import config_change
+
             config_change.end_trial(self, True)
         for note in self.notices:
             self.link.publish(self.base + "/notice", note.encode())
@@ -128,6 +132,15 @@ class App:
         self.session_announced = False  # the broker may have lost retained messages
         self.publish_diag()
         _drop_rare_modules()
+
+    def publish_public_config(self):
+        """The redacted config (config_change.PUBLIC_FILE, kept by every change) streamed from
+        flash, retained on <base>/config; False when there is no such file."""
+        if not storage.exists(_CONFIG_PUBLIC):
+            return False
+        self.link.publish_pieces(self.base + "/config", lambda: storage.chunks(_CONFIG_PUBLIC),
+                                 True)
+        return True
 
     # -- the loop -------------------------------------------------------------------------------
 

@@ -33,10 +33,12 @@ def load_at_boot():
                 config_store.save(config)
             except OSError as e:  # run on them anyway; site.json stays for the next boot
                 notices.append("site settings applied but not saved: %s" % e)
+                save_public(config)
                 return config, notices, storage.exists(TRIAL_FILE)
         else:
             notices.append("site settings refused: %s" % result["error"])
         storage.remove(_SITE_FILE)
+    save_public(config)
     on_trial = storage.exists(TRIAL_FILE)
     if on_trial:
         notices.append("a connectivity change was on trial at reset; trying it again")
@@ -60,10 +62,34 @@ def tls_context():
     return context
 
 
+PUBLIC_FILE = "config.pub"  # the config in force, redacted: what <base>/config carries
+
+
+def save_public(config):
+    """Keep PUBLIC_FILE equal to the redacted `config` (the config in force), so that a
+    (re)connect publishes it streamed from flash without loading the schema (app._on_connect).
+    If it cannot be written (flash full), it is removed: publish_config() then redacts from RAM,
+    and no stale config is ever published."""
+    text = b"".join(config_schema.redacted_json(config))
+    old = storage.read_text(PUBLIC_FILE)
+    if old is not None and old.encode() == text:
+        return True
+    try:
+        storage.write_atomic(PUBLIC_FILE, text)
+        return True
+    except OSError as e:
+        log.error("config: cannot save %s: %s", PUBLIC_FILE, e)
+        storage.remove(PUBLIC_FILE)
+        return False
+
+
 def publish_config(app):
-    """The config in force, secrets redacted, retained on <base>/config."""
-    app.link.publish_pieces(app.base + "/config",
-                            lambda: config_schema.redacted_json(app.config), True)
+    """The config in force, secrets redacted, retained on <base>/config (after a change)."""
+    if save_public(app.config):
+        app.publish_public_config()
+    else:
+        app.link.publish_pieces(app.base + "/config",
+                                lambda: config_schema.redacted_json(app.config), True)
 
 
 def verify_signature(app, payload):
@@ -199,6 +225,7 @@ def end_trial(app, confirmed):
         return
     failed = app.link.last_error or "no connection"
     app.config = old_config
+    save_public(old_config)
     try:
         config_store.save(old_config)
     except OSError as e:  # keep the trial file: the next boot rolls back again

@@ -41,3 +41,16 @@ def read_text(path):
             return f.read()
     except OSError:
         return None
+
+
+def chunks(path, size=128):
+    """The file's bytes in pieces of up to `size` bytes, read into one buffer (each piece is
+    valid until the next is read): for streaming a file without holding it whole."""
+    buf = bytearray(size)
+    view = memoryview(buf)
+    with open(path, "rb") as f:
+        while True:
+            n = f.readinto(buf)
+            if not n:
+                return
+            yield view[:n]

@@ -3,11 +3,11 @@
 # §4.3, tasmota docs Smart-Meter-Interface, evcc meter/tasmota). Names are the conventional
 # ones evcc expects under the "SML" prefix: Total_in / Total_out (kWh), Power_curr (W, signed:
 # negative = export), Meter_Id, power_l1..3 (W), voltage_l1..3 (V), current_l1..3 (A).
-# The phases are publish_context.grid_phases(): L1..L3 of a HAN meter or the "grid" CT channels.
+# The phases are grid.grid_phases(): L1..L3 of a HAN meter or the "grid" CT channels.
 # Tasmota's "Time" is the device's local time; this reader knows UTC only (the reading's Unix
 # timestamp), and without a timestamp it passes on the meter's own clock when it has one.
 from civil_time import iso_utc
-from channels import grid_energy, grid_phases, net_power
+from grid import grid_energy, grid_phases, net_power
 
 _PHASE_KEYS = {
     "L1": (b"power_l1", b"voltage_l1", b"current_l1"),

@@ -9,9 +9,9 @@
 # - power_threshold_per_phase = 23000 W (3x for the total): the driver drops values beyond it,
 #   so they are left out here;
 # - the driver exits after 60 s without a message: the firmware publishes at least that often.
-# The phases are publish_context.grid_phases(): L1..L3 of a HAN meter or the "grid" CT channels.
+# The phases are grid.grid_phases(): L1..L3 of a HAN meter or the "grid" CT channels.
 from json_writer import is_number
-from channels import grid_energy, grid_phases, net_power
+from grid import grid_energy, grid_phases, net_power
 
 PHASE_LIMIT_W = 23000
 TOTAL_LIMIT_W = 3 * PHASE_LIMIT_W
