@@ -12,7 +12,8 @@
 #   meter.update_energy(); meter.import_wh(0)
 #
 # Memory: this module holds what runs every read cycle. Construction, init(), gain writes,
-# calibration and energy seeding live in atm90e32_setup, imported when called (its functions are
+# calibration and energy seeding live in atm90e32_setup and atm90e32_calibration, imported when
+# called (its functions are
 # this class's rarely used methods, see __getattr__); a caller that keeps RAM tight (the
 # firmware's source) drops that module again afterwards.
 #
@@ -188,14 +189,17 @@ class ATM90E32:
     # --- rarely used: init(), set_ugain(p, gain), set_igain(p, gain), ugain(p), igain(p),
     # calibrate_voltage(p, reference, samples=4, interval_ms=350), calibrate_current(...),
     # voltage_group(p), seed_energy(p, import_counts, export_counts), clear_energy(p) are the
-    # functions of the same names in atm90e32_setup (documented there), found on first use ---
+    # functions of the same names in atm90e32_setup (calibrate_*: atm90e32_calibration),
+    # documented there, found on first use ---
 
     def __getattr__(self, name):
         if name not in _RARE_METHODS:
             raise AttributeError(name)
-        import atm90e32_setup
-
-        function = getattr(atm90e32_setup, name)
+        if name.startswith("calibrate"):
+            import atm90e32_calibration as rare
+        else:
+            import atm90e32_setup as rare
+        function = getattr(rare, name)
         return lambda *args, **kwargs: function(self, *args, **kwargs)
 
     def set_reversed(self, p, flag):

@@ -1,5 +1,6 @@
 # The rarely run half of the ATM90E32 driver (lib/atm90e32.py): settings checks, soft reset and
-# configuration writes (init), gain writes, calibration and energy seeding. The driver imports it
+# configuration writes (init), gain writes and energy seeding (calibration is in
+# atm90e32_calibration). The driver imports it
 # when one of these is called; the firmware drops it again afterwards, so its code holds no heap
 # while the chips are only read. Facts and section numbers as in atm90e32.py (R§, DS, AN).
 
@@ -18,9 +19,6 @@ _UGAIN_A = const(0x61)
 _SOFT_RESET = const(0x70)
 _LAST_SPI_DATA = const(0x78)
 _CFG_REG_ACC_EN = const(0x7F)
-_URMS_A = const(0xD9)
-_IRMS_A = const(0xDD)
-_URMS_A_LSB = const(0xE9)  # Irms LSB registers follow at +4 like Irms
 
 _SOFT_RESET_KEY = const(0x789A)
 _CFG_OPEN = const(0x55AA)
@@ -240,58 +238,6 @@ def set_gain(meter, p, gain, current):
     finally:
         _close_config(meter)
     meter.cal[3 * current + p] = gain
-
-
-# --- calibration (AN §4.2.4, R§8: new gain = reference / measured x current gain) ---
-
-
-def calibrate_voltage(meter, p, reference, samples=4, interval_ms=350):
-    """Measure phase p's voltage (averaged over `samples` readings `interval_ms` apart, one per
-    ~320 ms averaging period), compute the gain that makes it read `reference` volts, write and
-    verify it on every phase sharing p's voltage input (voltage_group) and return it for the
-    caller to persist. ValueError if the measurement or the result is unusable (nothing is
-    written then)."""
-    return calibrate(meter, p, reference, samples, interval_ms, 0)
-
-
-def calibrate_current(meter, p, reference, samples=4, interval_ms=350):
-    """As calibrate_voltage, for phase p's current (IgainX) in amperes."""
-    return calibrate(meter, p, reference, samples, interval_ms, 1)
-
-
-def calibrate(meter, p, reference, samples, interval_ms, current):
-    """calibrate_voltage (current 0) or calibrate_current (1); returns the new gain."""
-    p = meter._phase(p)
-    if samples < 1:
-        raise ValueError("samples must be >= 1")
-    what = "current" if current else "voltage"
-    total = 0
-    for i in range(samples):
-        if i:
-            meter.sleep_ms(interval_ms)
-        word = meter._read(_URMS_A + 4 * current + p)
-        if word == 0xFFFF:
-            meter.check()
-            raise ValueError("reading saturated at the register limit: lower the gain")
-        # 16-bit register plus the 8-bit extension in the LSB register (R§5.1)
-        total += (word << 8) | (meter._read(_URMS_A_LSB + 4 * current + p) >> 8)
-    meter.check()
-    measured = total / (samples * 256 * (1000 if current else 100))
-    if not reference > 0:
-        raise ValueError("reference %s must be > 0" % what)
-    if measured < (0.1 if current else 1.0):
-        raise ValueError("measured %s %.3f too low to calibrate against" % (what, measured))
-    gain = int(reference / measured * meter.cal[3 * current + p] + 0.5)
-    if gain > 0xFFFF:
-        # ESPHome's hints for the same case (R§8.3)
-        hint = "a higher PGA gain" if current else "a higher-output transformer"
-        raise ValueError("%s gain %d exceeds 65535: needs %s" % (what, gain, hint))
-    if gain < 1:
-        raise ValueError("%s gain would be 0" % what)
-    phases = (p,) if current else input_group(meter.modes[2], p)
-    for q in phases:
-        set_gain(meter, q, gain, current)
-    return gain
 
 
 # --- energy ---

@@ -42,9 +42,9 @@
 # `errors` / `last_error`, and is re-initialised REINIT_MS later. Nothing here raises OSError out
 # of the constructor, poll() or read().
 #
-# Memory: settings, energy restore and calibration run in atm90e32_config, chip set-up in
-# atm90e32_setup; both are imported when needed and dropped again (_forget), so their code holds
-# no heap while the chips are only read.
+# Memory: settings and energy restore run in atm90e32_config, chip set-up in atm90e32_setup,
+# calibration in atm90e32_calibration; they are imported when needed and dropped again
+# (_forget), so their code holds no heap while the chips are only read.
 import sys
 
 from atm90e32 import COUNTS_PER_WH
@@ -61,7 +61,7 @@ _OFF = const(3)
 
 
 def _forget():
-    for name in ("atm90e32_config", "atm90e32_setup"):
+    for name in ("atm90e32_calibration", "atm90e32_config", "atm90e32_setup"):
         if name in sys.modules:
             del sys.modules[name]
 
@@ -128,7 +128,12 @@ class Atm90e32Source:
         lists every changed channel config-shaped ({"ct1": {"ugain": n}, ...}: a voltage gain
         also goes to every channel on the same voltage input). ValueError if refused (nothing
         written then), OSError if the chip stops answering."""
-        return self._rare("calibrate", channel, voltage, current)
+        import atm90e32_calibration
+
+        try:
+            return atm90e32_calibration.calibrate(self, channel, voltage, current)
+        finally:
+            _forget()
 
     # --- cycle ---
 
