@@ -118,7 +118,7 @@ def test_deploy_frozen_copies_only_main_and_the_site_settings_and_the_board_runs
                                               "han_frames.jsonl")), env["SIM_HAN"])
         env["SIM_HAN_BAUD"] = "0"
         env["SIM_HAN_INTERVAL_MS"] = "200"
-        board = subprocess.Popen([binary, "-X", "heapsize=64K", "main.py"], cwd=str(folder),
+        board = subprocess.Popen([binary, "-X", "heapsize=96K", "main.py"], cwd=str(folder),
                                  env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                  text=True)
         try:

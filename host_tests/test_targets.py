@@ -121,7 +121,7 @@ def test_sim_help_names_the_targets_and_modes():
 
 
 def test_sim_runs_the_han_firmware_frozen_on_the_esp8266_build(tmp_path):
-    result = _sim("--target", "esp8266", "--modules", "frozen", "--heap", "64K",
+    result = _sim("--target", "esp8266", "--modules", "frozen", "--heap", "96K",
                   "--han", HAN_CAPTURE, "--han-baud", "0", "--han-interval", "0.2",
                   "--duration", "8", "--state-dir", str(tmp_path / "state"))
     output = result.stdout + result.stderr
