@@ -2,9 +2,8 @@
 # driver's calibrate_voltage/calibrate_current (lib/atm90e32.py finds them here) and the source's
 # calibrate (lib/atm90e32_source.py). Imported only for a calibration and dropped again.
 
-from atm90e32_config import _slot, chip_gains
+from atm90e32_config import ROLES, _slot, chip_gains
 from atm90e32_setup import input_group, set_gain
-from atm90e32_source import ROLES
 from micropython import const
 
 _URMS_A = const(0xD9)

@@ -4,12 +4,13 @@
 # imports this module for each of these and drops it again, so its code holds no heap while the
 # chips are only read. Settings rules are described in atm90e32_source.py.
 
-from atm90e32 import ATM90E32, COUNTS_PER_WH
 from atm90e32_setup import input_group
-from atm90e32_source import ROLES
+from micropython import const
 from reading import Reading
 
+ROLES = ("grid", "load", "solar", "off")  # a channel's role code in the source's _roles: index
 _DRIVER_OPTIONS = ("ugain", "igain", "uoffset", "ioffset", "channel_map_u")
+_COUNTS_PER_WH = const(320)  # atm90e32.COUNTS_PER_WH (not imported: no import cycle)
 
 
 def _is_int(value):
@@ -193,7 +194,7 @@ def _build_meter(source, index, gains):
     for key in ("uoffset", "ioffset", "channel_map_u"):
         if key in options:
             kwargs[key] = options[key]
-    meter = ATM90E32(spi, cs, line_freq=source._line_freq, pga_gain=source._pga_gain,
+    meter = source._driver(spi, cs, line_freq=source._line_freq, pga_gain=source._pga_gain,
                      ugain=gains[0], igain=gains[1], sleep_ms=source._sleep_ms, **kwargs)
     if old is not None:
         for phase in range(3):
@@ -217,9 +218,9 @@ def _slot(source, port):
 def restore_energy(source, state):
     if not isinstance(state, dict):
         raise ValueError("energy state must be an object")
-    if state.get("counts_per_wh") != COUNTS_PER_WH:
+    if state.get("counts_per_wh") != _COUNTS_PER_WH:
         raise ValueError("energy state counts %r per Wh, expected %d"
-                         % (state.get("counts_per_wh"), COUNTS_PER_WH))
+                         % (state.get("counts_per_wh"), _COUNTS_PER_WH))
     todo = []
     for key in state:
         if key == "counts_per_wh":

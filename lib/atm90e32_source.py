@@ -47,7 +47,7 @@
 # (_forget), so their code holds no heap while the chips are only read.
 import sys
 
-from atm90e32 import COUNTS_PER_WH
+from atm90e32 import ATM90E32, COUNTS_PER_WH
 from micropython import const
 
 DEFAULT_INTERVAL_MS = const(1000)
@@ -55,8 +55,7 @@ MIN_INTERVAL_MS = const(250)  # the chip's registers change every ~320 ms (R§6.
 ENERGY_MAX_INTERVAL_MS = const(8000)  # see the energy bound above
 SETTLE_MS = const(400)  # after init the measurement registers read 0 for one ~320 ms window
 REINIT_MS = const(10000)  # a failed chip is tried again this long after its failure
-ROLES = ("grid", "load", "solar", "off")  # index = the role code in _roles
-_GRID = const(0)
+_GRID = const(0)  # role codes: indexes into atm90e32_config.ROLES
 _OFF = const(3)
 
 
@@ -84,6 +83,7 @@ class Atm90e32Source:
         self._last_cycle = None  # when the last cycle (full or energy only) ran
         self._last_full = None
         self._fresh = 0  # bit i: chip i gave fresh values in the last full cycle
+        self._driver = ATM90E32  # the class atm90e32_config builds the chips' drivers with
         self._rare("build", chips, settings)
 
     @classmethod
