@@ -1,12 +1,13 @@
 # The sim board's ROMFS boot: flash-resident modules on the unix port.
 #
 # A board whose firmware has a ROMFS partition (MicroPython >= 1.25, e.g. ESP8266_GENERIC's
-# FLASH_2M_ROMFS variant) mounts it at /rom and puts /rom/lib first on sys.path before running
-# boot.py and main.py; .mpy files there execute in place from flash, so their bytecode and
-# constant data cost no heap (only the module's globals, its functions and classes do, and the
-# interned names they use). tools/mp_romfs.py maps an image of the board's compiled modules
-# outside MicroPython's heap and passes its address and size in MP_ROMFS ("address:size"); this
-# does what the board does, then runs the script given as the first argument as __main__:
+# FLASH_2M_ROMFS variant) mounts it at /rom and puts /rom/lib on sys.path (after "" and
+# .frozen) before running boot.py and main.py; .mpy files there execute in place from flash,
+# so their bytecode and constant data cost no heap (only the module's globals, its functions
+# and classes do, and the interned names they use). tools/mp_romfs.py maps an image of the
+# board's compiled modules outside MicroPython's heap and passes its address and size in
+# MP_ROMFS ("address:size"); this does what the board does, then runs the script given as the
+# first argument as __main__:
 #     micropython [-X heapsize=N] boards/sim_romfs_boot.py SCRIPT [ARGS]
 import sys
 
@@ -26,14 +27,16 @@ def _mount():
     # The image is read-only memory (mmap PROT_READ): a write through this view would fault,
     # as a write to flash would.
     vfs.mount(vfs.VfsRom(uctypes.bytearray_at(int(address), int(size))), _ROM)
-    sys.path.insert(0, _ROM + "/lib")
+    # After "" and .frozen, as a ROMFS board orders them (MicroPython extmod/vfs.c): frozen
+    # modules win over the image.
+    sys.path.append(_ROM + "/lib")
 
 
 def _run(script):
     # sys.argv and sys.path[0] as if the port had been started with SCRIPT itself (the port put
-    # this file's folder at sys.path[0], now sys.path[1] behind /rom/lib).
+    # this file's folder at sys.path[0]).
     sys.argv.pop(0)
-    sys.path[1] = script.rsplit("/", 1)[0] if "/" in script else ""
+    sys.path[0] = script.rsplit("/", 1)[0] if "/" in script else ""
     # execfile compiles from a file reader: the source text is never held whole in the heap
     # (a board compiles main.py the same way).
     execfile(script, {"__name__": "__main__", "__file__": script})  # noqa: F821 (MicroPython)

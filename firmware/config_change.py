@@ -5,6 +5,7 @@
 # All of it runs rarely, so app.py imports this module only when needed and drops it again
 # (with config_schema, config_store and signing): in the steady state it holds no heap.
 import json
+import os
 
 import config_schema
 import config_store
@@ -70,16 +71,31 @@ def save_public(config):
     (re)connect publishes it streamed from flash without loading the schema (app._on_connect).
     If it cannot be written (flash full), it is removed: publish_config() then redacts from RAM,
     and no stale config is ever published."""
-    text = b"".join(config_schema.redacted_json(config))
-    old = storage.read_text(PUBLIC_FILE)
-    if old is not None and old.encode() == text:
+    # Compared and written piece by piece: the whole text (~1.3 KB) is never held at once.
+    if _file_holds(PUBLIC_FILE, config_schema.redacted_json(config)):
         return True
+    tmp = PUBLIC_FILE + ".tmp"
     try:
-        storage.write_atomic(PUBLIC_FILE, text)
+        with open(tmp, "wb") as f:
+            for piece in config_schema.redacted_json(config):
+                f.write(piece)
+        os.rename(tmp, PUBLIC_FILE)
         return True
     except OSError as e:
         log.error("config: cannot save %s: %s", PUBLIC_FILE, e)
         storage.remove(PUBLIC_FILE)
+        return False
+
+
+def _file_holds(path, pieces):
+    """True when the file's bytes are exactly the pieces, in order."""
+    try:
+        with open(path, "rb") as f:
+            for piece in pieces:
+                if f.read(len(piece)) != piece:
+                    return False
+            return not f.read(1)
+    except OSError:
         return False
 
 

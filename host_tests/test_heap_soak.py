@@ -271,7 +271,7 @@ def test_romfs_launcher_runs_modules_from_the_image(tmp_path):
                             cwd=str(tmp_path))
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
-    assert lines[0] == "__main__ /rom/lib/crc16.mpy ['a', 'b'] /rom/lib"
+    assert lines[0] == "__main__ /rom/lib/crc16.mpy ['a', 'b'] %s" % tmp_path
     assert lines[1] == "not found"
 
 

@@ -84,8 +84,13 @@ def compile_tree(board, out_dir):
         if not os.path.exists(src):
             raise DeployError("missing source file %s" % os.path.relpath(src, REPO))
         dest = os.path.join(lib_out, rel[:-3] + ".mpy")
-        # -s: the name shown in tracebacks; no -march: the firmware has no native code
-        result = subprocess.run([_tool("mpy-cross"), "-s", rel, "-o", dest, src],
+        # -s: the name shown in tracebacks; no -march: the firmware has no native code.
+        # -O3 for our own modules: no line numbers in the bytecode, ~5 % less heap on a board
+        # that loads .mpy into RAM (stock ESP32). Tracebacks still name the module and function,
+        # and crash.json keeps only the exception anyway; the code has no asserts that -O
+        # would drop. umqtt.simple (Pico W, unix) is compiled as it is: it checks with assert.
+        optimise = [] if rel.startswith("umqtt/") else ["-O3"]
+        result = subprocess.run([_tool("mpy-cross"), "-s", rel] + optimise + ["-o", dest, src],
                                 capture_output=True, text=True)
         if result.returncode != 0:
             raise DeployError("mpy-cross %s: %s" % (rel, (result.stderr or result.stdout).strip()))

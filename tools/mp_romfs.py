@@ -18,9 +18,9 @@ ROMFS writer and cached under build/romfs/<board>-<hash of its inputs>/. This pr
 read-only with mmap (outside MicroPython's heap, like memory-mapped flash), passes
 "address:size" in MP_ROMFS and runs the unix port in this process (the `micropython` command is
 this same CPython package) on boards/sim_romfs_boot.py, which mounts the image at /rom, puts
-/rom/lib first on sys.path and runs SCRIPT as __main__. (A ROMFS board appends /rom and
-/rom/lib after '' and .frozen: extmod/vfs.c mp_vfs_mount_romfs_protected; so there frozen
-modules win over the image. tools/mp_env.py runs the same image on the 32-bit builds.)
+/rom/lib on sys.path after '' and .frozen, as a ROMFS board does (extmod/vfs.c
+mp_vfs_mount_romfs_protected: frozen modules win over the image), and runs SCRIPT as __main__.
+tools/mp_env.py runs the same image on the 32-bit builds.
 MICROPYPATH is reduced to the port's frozen modules: what the image lacks is not found, as on
 the board.
 
