@@ -76,6 +76,9 @@ _SOFT_RESET_KEY = const(0x789A)
 _CFG_OPEN = const(0x55AA)
 _CFG_CRC_WRITE = const(0xAA55)
 _NANO = const(1000000000)
+_NANO_SQUARED = _NANO * _NANO
+_S_DEN = 320000000000  # uV x nA per 0.00032 VA
+_PQ_DEN = _S_DEN * _NANO * 32768  # and cos/sin in ppb, PQGain in 2^-15
 # PF resolution in parts per 1e9: where floats are single precision (the boards), an input PF
 # is only good to ~1e-7, so it is taken to the ppm (0.95 stays 0.95, not 0.94999999); with
 # double precision to the ppb.
@@ -481,7 +484,8 @@ class SimATM90E32:
             elapsed -= step
             self._to_refresh -= step
             if self._to_refresh == 0:
-                self._compute(True)
+                if not self._static():  # else the registers would come out the same
+                    self._compute(True)
                 window = self._window_ms()
                 self._to_refresh = window
                 if elapsed > window and self._static():
@@ -566,24 +570,22 @@ class SimATM90E32:
             cal = 4 * p
             # Fixed point from here on (uV, nA, PF in ppb): the registers and the energy are
             # integer functions of these, the same on float32 boards and on CPython.
-            uv = _fixed(volts, 1000000)
-            na = _fixed(amps, _NANO)
+            true_u = self._true_gain[p]
+            true_i = self._true_gain[3 + p]
             cos = _fixed(pf, _NANO // _PF_STEP) * _PF_STEP
-            sin = _isqrt(_NANO * _NANO - cos * cos)
-            u_num = uv * regs[0x61 + cal]
-            u_den = self._true_gain[p]
-            i_num = na * regs[0x62 + cal]
-            i_den = self._true_gain[3 + p]
-            # RMS words = register x 2^16 (register + LSB extension): 0.01 V and 1 mA units
-            urms_word = _rms_word(u_num * 65536, u_den * 10000, regs[0x63 + cal])
-            irms_word = _rms_word(i_num * 65536, i_den * 1000000, regs[0x64 + cal])
-            # VA in power LSBs: (uV/1e6) (nA/1e9) / 0.00032 = uV nA / 3.2e11
-            s_num = u_num * i_num
-            s_den = u_den * i_den * 320000000000
-            gain = 32768 + _s16(regs[0x47 + 2 * p])  # PQGainA/B/C at 0x47/0x49/0x4B, x 2^15
-            den = s_den * _NANO * 32768
-            p32 = _div_round(s_num * cos * gain, den)
-            q32 = _div_round(s_num * sin * gain, den)
+            # calibrated input: scaled by Ugain/Igain relative to the hardware's true gain
+            v = _div_round(_fixed(volts, 1000000) * regs[0x61 + cal], true_u)  # uV
+            i = _div_round(_fixed(amps, _NANO) * regs[0x62 + cal], true_i)  # nA
+            # RMS words = register x 2^16 (register + LSB extension): 0.01 V and 1 mA units,
+            # i.e. v x 65536 / 10^4 and i x 65536 / 10^6
+            urms_word = _rms_word(v * 4096, 625, regs[0x63 + cal])
+            irms_word = _rms_word(i * 1024, 15625, regs[0x64 + cal])
+            # powers in LSBs of 0.00032 W: uV x nA = 1e-15 VA, so S = v i / 3.2e11; P and Q
+            # times cos and sin (ppb) and (1 + PQGain / 2^15) (PQGainA/B/C at 0x47/0x49/0x4B)
+            vi = v * i
+            gain = 32768 + _s16(regs[0x47 + 2 * p])
+            p32 = _div_round(vi * cos * gain, _PQ_DEN)
+            q32 = _div_round(vi * _isqrt(_NANO_SQUARED - cos * cos) * gain, _PQ_DEN)
             if export:
                 p32 = -p32
                 q32 = -q32
@@ -591,7 +593,7 @@ class SimATM90E32:
                 q32 = -q32
             p32 = self._clamp32(self._clamp32(p32) + _s16(regs[0x41 + 2 * p]))  # PoffsetX
             q32 = self._clamp32(self._clamp32(q32) + _s16(regs[0x42 + 2 * p]))  # QoffsetX
-            s32 = self._clamp32(_div_round(s_num, s_den))
+            s32 = self._clamp32(_div_round(vi, _S_DEN))
             self._power[_ACC_P + 1 + p] = p32
             self._power[_ACC_Q + 1 + p] = q32
             self._power[_ACC_S + 1 + p] = s32
@@ -618,10 +620,10 @@ class SimATM90E32:
             regs[0xBD + p] = _pf_word(p32, s32)
             angle = math.degrees(math.atan2(q32, p32)) % 360.0 if s32 else 0.0
             regs[0xF9 + p] = int(angle * 10 + 0.5) % 3600  # Table-15: unsigned 0..360.0
-            # peak registers (R§5.6): the calibrated peak over Ugain, i.e. the input's peak
-            # over the calibration gain; sqrt(2) x 819200 = 1158524, sqrt(2) x 8192000 = 11585237
-            regs[0xF1 + p] = min(uv * 1158524 // (u_den * 1000000), 0x7FFF)
-            regs[0xF5 + p] = min(na * 11585237 // (i_den * 1000000000), 0x7FFF)
+            # peak registers (R§5.6): the calibrated peak x 819200 (V) or 8192000 (A) over
+            # Ugain/Igain; sqrt(2) x 819200 = 1158524, sqrt(2) x 8192000 = 11585237
+            regs[0xF1 + p] = min(v * 1158524 // ((regs[0x61 + cal] or 1) * 1000000), 0x7FFF)
+            regs[0xF5 + p] = min(i * 11585237 // ((regs[0x62 + cal] or 1) * _NANO), 0x7FFF)
         total_p = self._clamp32(total_p)
         total_q = self._clamp32(total_q)
         total_s = self._clamp32(total_s)
@@ -671,23 +673,17 @@ def _div_round(num, den):
 
 
 def _isqrt(n):
-    """floor(sqrt(n)) of an int n >= 0, by Newton's method in integers."""
+    """floor(sqrt(n)) of an int n >= 0: Newton's method in integers from just above the float
+    estimate (good to ~2e-7 even as float32), so it ends in two or three steps."""
     if n <= 0:
         return 0
-    x = 1 << ((_bit_length(n) + 1) // 2)
+    x = int(math.sqrt(n))
+    x += (x >> 16) + 2  # above the root, whatever the float rounding
     while True:
         y = (x + n // x) // 2
         if y >= x:
             return x
         x = y
-
-
-def _bit_length(n):
-    bits = 0
-    while n:
-        n >>= 1
-        bits += 1
-    return bits
 
 
 def _rms_word(num, den, offset):
