@@ -33,8 +33,8 @@ _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (cr
 # Code that runs rarely (config changes, commands, signing, HA discovery) is imported when needed
 # and dropped again, so it does not hold heap in the steady state (the ESP8266 has about 36 KB in
 # all).
-_RARE_MODULES = ("startup", "crash_log", "config_change", "config_schema", "config_store",
-                 "commands", "signing", "home_assistant", "channels")
+_RARE_MODULES = ("startup", "link_events", "crash_log", "config_change", "config_schema",
+                 "config_store", "commands", "signing", "home_assistant", "channels")
 
 
 def _drop_rare_modules():
@@ -95,42 +95,14 @@ class App:
     # -- set-up ---------------------------------------------------------------------------------
 
     def build_link(self):
-        import umqtt.simple
-        from mqtt_link import MqttLink
+        import link_events
 
-        mqtt = self.config["mqtt"]
-        self.ha_status_topic = self.ctx.ha_prefix + "/status"
-        subscriptions = [self.base + "/config/set", self.base + "/cmd"]
-        if self.ctx.ha_enabled:
-            subscriptions.append(self.ha_status_topic)
-        ssl = None
-        if mqtt.get("tls"):
-            import config_change
-
-            ssl = config_change.tls_context()
-        self.link = MqttLink(umqtt.simple, self.ctx.device_id, mqtt["host"], mqtt["port"],
-                             mqtt["user"], mqtt["password"], mqtt["keepalive_s"],
-                             self.ctx.status_topic, subscriptions, ssl=ssl,
-                             outbox_len=getattr(self.board, "OUTBOX_LEN", 8))
-        self.link.on_connect = self._on_connect
+        link_events.build_link(self)
 
     def _on_connect(self):
-        if not self.publish_public_config():
-            import config_change  # no redacted copy on flash: make one
+        import link_events
 
-            config_change.publish_config(self)
-        if self.rollback_report is not None:
-            self.reply(self.base + "/config/result", self.rollback_report)
-            self.rollback_report = None
-        if self.trial_deadline_ms is not None:
-            import config_change
-
-            config_change.end_trial(self, True)
-        for note in self.notices:
-            self.link.publish(self.base + "/notice", note.encode())
-        self.notices = []
-        self.session_announced = False  # the broker may have lost retained messages
-        self.publish_diag()
+        link_events.on_connect(self)
         _drop_rare_modules()
 
     def publish_public_config(self):
@@ -255,26 +227,10 @@ class App:
                     self.last_victron_ms = self.last_publish_ms
 
     def announce(self):
-        """Home Assistant discovery: a retained config per sensor the meter has shown so far.
+        """Home Assistant discovery of the sensors seen so far (link_events.announce)."""
+        import link_events
 
-        The set announced is the union over readings (kept in flash as a key-set string): a HAN
-        meter's short power-only lists must not remove the energy sensors its full lists bring.
-        Sensors are removed only by prune_announcements() (the announce command, or a config
-        change that can rule sensors out)."""
-        import home_assistant
-
-        current = home_assistant.key_set(self.reading, self.ctx)
-        known = self.announced_keys
-        merged = home_assistant.merge_key_sets(known, current) if known else current
-        if self.session_announced and merged == known:
-            return
-        for topic, payload, retain in home_assistant.discovery(self.reading, self.ctx):
-            if not self.link.publish(topic, payload, retain):
-                return  # link down: try again with the next reading
-        self.session_announced = True
-        if merged != known:
-            self.announced_keys = merged
-            self.save_announced()
+        link_events.announce(self)
 
     def _new_values_seen(self):
         """True when the reading has a value (or channel) no earlier reading had: only then can

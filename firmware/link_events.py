@@ -1,0 +1,70 @@
+# What the firmware does on the link's rare events: building the MQTT link (boot, new
+# connection settings), a (re)connection, and Home Assistant discovery. app.py imports this
+# module for the event and drops it after (app._RARE_MODULES): on a board that loads .mpy files
+# into RAM (stock ESP32) its code then holds no heap while the meter is read.
+
+
+def build_link(app):
+    """A new MqttLink for app.config, subscribed to config/set, cmd and HA's status."""
+    import umqtt.simple
+    from mqtt_link import MqttLink
+
+    mqtt = app.config["mqtt"]
+    app.ha_status_topic = app.ctx.ha_prefix + "/status"
+    subscriptions = [app.base + "/config/set", app.base + "/cmd"]
+    if app.ctx.ha_enabled:
+        subscriptions.append(app.ha_status_topic)
+    ssl = None
+    if mqtt.get("tls"):
+        import config_change
+
+        ssl = config_change.tls_context()
+    app.link = MqttLink(umqtt.simple, app.ctx.device_id, mqtt["host"], mqtt["port"],
+                        mqtt["user"], mqtt["password"], mqtt["keepalive_s"],
+                        app.ctx.status_topic, subscriptions, ssl=ssl,
+                        outbox_len=getattr(app.board, "OUTBOX_LEN", 8))
+    app.link.on_connect = app._on_connect
+
+
+def on_connect(app):
+    """After every (re)connect: the retained config, what a rollback or a trial has to say,
+    the notices kept for this moment, and diag."""
+    if not app.publish_public_config():
+        import config_change  # no redacted copy on flash: make one
+
+        config_change.publish_config(app)
+    if app.rollback_report is not None:
+        app.reply(app.base + "/config/result", app.rollback_report)
+        app.rollback_report = None
+    if app.trial_deadline_ms is not None:
+        import config_change
+
+        config_change.end_trial(app, True)
+    for note in app.notices:
+        app.link.publish(app.base + "/notice", note.encode())
+    app.notices = []
+    app.session_announced = False  # the broker may have lost retained messages
+    app.publish_diag()
+
+
+def announce(app):
+    """Home Assistant discovery: a retained config per sensor the meter has shown so far.
+
+    The set announced is the union over readings (kept in flash as a key-set string): a HAN
+    meter's short power-only lists must not remove the energy sensors its full lists bring.
+    Sensors are removed only by config_change.prune_announcements() (the announce command, or
+    a config change that can rule sensors out)."""
+    import home_assistant
+
+    current = home_assistant.key_set(app.reading, app.ctx)
+    known = app.announced_keys
+    merged = home_assistant.merge_key_sets(known, current) if known else current
+    if app.session_announced and merged == known:
+        return
+    for topic, payload, retain in home_assistant.discovery(app.reading, app.ctx):
+        if not app.link.publish(topic, payload, retain):
+            return  # link down: try again with the next reading
+    app.session_announced = True
+    if merged != known:
+        app.announced_keys = merged
+        app.save_announced()
