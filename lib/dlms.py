@@ -29,12 +29,12 @@ PENDING = const(0)  # a block transfer waits for more blocks
 REJECTED = const(-1)
 
 # push.flags bits, named by FLAG_NAMES.
-_ENCRYPTED = const(1)
-_AUTHENTICATED = const(2)  # GCM tag verified with the authentication key
-_TAG_NOT_VERIFIED = const(4)  # the push has a tag but no authentication key is configured
-_UNSCALED = const(8)  # numbers whose scale neither the frame nor a vendor document gives
-_UNKNOWN_LIST = const(16)  # positional list of unknown layout: every value reported raw
-_UNKNOWN_ITEMS = const(32)  # values without OBIS inside an OBIS-coded list, reported raw
+ENCRYPTED = const(1)
+AUTHENTICATED = const(2)  # GCM tag verified with the authentication key
+TAG_NOT_VERIFIED = const(4)  # the push has a tag but no authentication key is configured
+UNSCALED = const(8)  # numbers whose scale neither the frame nor a vendor document gives
+UNKNOWN_LIST = const(16)  # positional list of unknown layout: every value reported raw
+UNKNOWN_ITEMS = const(32)  # values without OBIS inside an OBIS-coded list, reported raw
 _TRUNCATED = const(64)  # more values than the item table holds
 _NESTED = const(128)  # nested structures, reported as hex
 FLAG_NAMES = "encrypted authenticated tag_not_verified unscaled unknown_list unknown_items " \
@@ -44,28 +44,28 @@ NO_OBIS = const(-1)
 
 _ARRAY = const(1)
 _STRUCTURE = const(2)
-_INT32 = const(5)
-_UINT32 = const(6)
+INT32 = const(5)
+UINT32 = const(6)
 _OCTET_STRING = const(9)
 _INT8 = const(15)
 _UINT16 = const(18)
 _ENUM = const(22)
-_NUMBERS = b"\x05\x06\x0d\x0f\x10\x11\x12\x14\x15\x17\x18"  # integer and float tags, no enum
+NUMBERS = b"\x05\x06\x0d\x0f\x10\x11\x12\x14\x15\x17\x18"  # integer and float tags, no enum
 
-# Rejection reasons by number (_report): line n of _REASONS. Reasons _BLOCKS_INCOMPLETE to
-# _BLOCKS_TOO_LARGE also drop the open block transfer.
-_SHORT = const(0)
-_DEEP = const(1)
+# Rejection reasons by number (_report): line n of _REASONS. Reasons BLOCKS_INCOMPLETE to
+# BLOCKS_TOO_LARGE also drop the open block transfer.
+SHORT = const(0)
+DEEP = const(1)
 _UNSUPPORTED_APDU = const(2)
-_BLOCKS_INCOMPLETE = const(3)
-_BLOCKS_OUT_OF_SEQUENCE = const(4)
-_BLOCKS_TOO_LARGE = const(5)
-_TITLE_LENGTH = const(6)
-_SECURITY_CONTROL = const(7)
-_NO_KEY = const(8)
-_KEY_LENGTH = const(9)
-_TAG_MISMATCH = const(10)
-_WRONG_KEY = const(11)
+BLOCKS_INCOMPLETE = const(3)
+BLOCKS_OUT_OF_SEQUENCE = const(4)
+BLOCKS_TOO_LARGE = const(5)
+TITLE_LENGTH = const(6)
+SECURITY_CONTROL = const(7)
+NO_KEY = const(8)
+KEY_LENGTH = const(9)
+TAG_MISMATCH = const(10)
+WRONG_KEY = const(11)
 _CAPTURES_TOO_LONG = const(12)
 _CAPTURE_MALFORMED = const(13)
 _REASONS = (
@@ -168,14 +168,14 @@ class DlmsDecoder:
         except ValueError as e:  # malformed: the reason's number
             return self._reject(e.args[0])
         except IndexError:
-            return self._reject(_SHORT)
+            return self._reject(SHORT)
 
     def end_of_input(self):
         if self._block_next:
-            self._report(_BLOCKS_INCOMPLETE)
+            self._report(BLOCKS_INCOMPLETE)
 
     def _report(self, reason):
-        if _BLOCKS_INCOMPLETE <= reason <= _BLOCKS_TOO_LARGE:
+        if BLOCKS_INCOMPLETE <= reason <= BLOCKS_TOO_LARGE:
             self._block_next = self._block_len = 0
             self.blocks_dropped += 1
         start = 0
@@ -193,14 +193,17 @@ class DlmsDecoder:
 
     def _apdu(self, mv, depth):
         if depth > 3:
-            raise ValueError(_DEEP)
+            raise ValueError(DEEP)
         tag = mv[0]
-        if tag == 0xE0:
-            return self._block(mv, depth)
+        if tag == 0xE0 or tag == 0xDB:
+            import dlms_secure  # block transfer and ciphering: only the meters that use them
+
+            if tag == 0xE0:
+                return dlms_secure.block(self, mv, depth)
         if self._block_next and not self._in_blocks:
-            self._report(_BLOCKS_INCOMPLETE)
+            self._report(BLOCKS_INCOMPLETE)
         if tag == 0xDB:
-            return self._ciphered(mv, depth)
+            return dlms_secure.ciphered(self, mv, depth)
         if tag != 0x0F:
             return self._reject(_UNSUPPORTED_APDU)
 
@@ -218,7 +221,7 @@ class DlmsDecoder:
             time_off = -1
             p += 1 + b
         if p >= len(mv):
-            raise ValueError(_SHORT)
+            raise ValueError(SHORT)
         self._clear_push(mv)
         self.time_off = time_off
         self.flags = self._security
@@ -286,7 +289,7 @@ class DlmsDecoder:
                                     s = mv[q + 3]
                                     self.scaler[i] = s - 256 if s > 127 else s
                                     self.unit[i] = mv[q + 5] or obis.UNIT_COUNT
-                                    if self.tag[i] in _NUMBERS:
+                                    if self.tag[i] in NUMBERS:
                                         self._unscaled -= 1
                             else:
                                 axdr.skip(self)
@@ -297,112 +300,6 @@ class DlmsDecoder:
         self.decoded += 1
         return DONE
 
-    # -- general block transfer (Green Book: GBT APDU) ------------------------------------------
-
-    def _block(self, mv, depth):
-        # E0, block-control (bit 7: last block), block-number (2), block-number-ack (2),
-        # block-data (octet string).
-        if self._in_blocks:
-            raise ValueError(_DEEP)
-        self.apdu = mv
-        self.pos = 6
-        n = axdr.length(self)
-        p = self.pos
-        if p + n > len(mv):
-            raise ValueError(_SHORT)
-        number = (mv[2] << 8) | mv[3]
-        self.blocks += 1
-        k = self._block_len
-        if number == 1:
-            if self._block_next:
-                self._report(_BLOCKS_INCOMPLETE)
-            k = 0
-        elif number != self._block_next:
-            return self._reject(_BLOCKS_OUT_OF_SEQUENCE)
-        if k + n > self._blocks_size:
-            return self._reject(_BLOCKS_TOO_LARGE)
-        if self._blocks is None:
-            self._blocks = bytearray(self._blocks_size)
-        blocks = memoryview(self._blocks)
-        blocks[k : k + n] = mv[p : p + n]
-        self._block_len = k + n
-        if not mv[1] & 0x80:
-            self._block_next = number + 1
-            return PENDING
-        self._block_next = 0
-        self._in_blocks = True
-        return self._apdu(blocks[0 : k + n], depth + 1)
-
-    # -- general-glo-ciphering (Green Book: security suites 0-2, AES-GCM) ----------------------
-
-    def _ciphered(self, mv, depth):
-        # DB, system title (8), length, security control, invocation counter (4), ciphertext,
-        # and a 12-byte tag when the control byte has the authentication bit (0x10).
-        if mv[1] != 8:
-            raise ValueError(_TITLE_LENGTH)
-        if len(mv) < 11:  # a shorter slice would shrink the reused title buffer
-            raise ValueError(_SHORT)
-        title = self.system_title
-        title[0:8] = mv[2:10]
-        self._title = True
-        self.apdu = mv
-        self.pos = 10
-        n = axdr.length(self)
-        p = self.pos
-        if p + n > len(mv) or n < 5:
-            raise ValueError(_SHORT)
-        sc = mv[p]
-        if sc & 0x80 or sc & 0x0F > 2 or not sc & 0x30:
-            return self._reject(_SECURITY_CONTROL)
-        start = p + 5
-        end = p + n
-        auth = sc & 0x10
-        if auth:
-            end -= 12
-            if end < start:
-                raise ValueError(_SHORT)
-        if self._key is None:
-            self.no_key += 1
-            return self._reject(_NO_KEY)
-        if len(self._key) != (32 if sc & 0x0F == 2 else 16):
-            return self._reject(_KEY_LENGTH)
-        iv = self._iv  # system title || invocation counter
-        iv[0:8] = title
-        iv[8:12] = mv[p + 1 : p + 5]
-        if self._gcm is None:
-            from gcm import AesGcm
-
-            self._gcm = AesGcm(self._key)
-        gcm = self._gcm
-        if auth:
-            if self._auth_key:
-                # Authenticated data: SC || AK, plus the plaintext when it is not encrypted.
-                aad = bytes((sc,)) + self._auth_key
-                tag = mv[end : end + 12]
-                if sc & 0x20:
-                    ok = gcm.verify(iv, aad, mv, start, end, tag)
-                else:
-                    ok = gcm.verify(iv, aad + bytes(mv[start:end]), mv, end, end, tag)
-                if not ok:
-                    self.auth_failures += 1
-                    return self._reject(_TAG_MISMATCH)
-                self._security |= _AUTHENTICATED
-            else:
-                self._security |= _TAG_NOT_VERIFIED
-        if sc & 0x20:
-            gcm.decrypt_in_place(iv, mv, start, end)
-            self._security |= _ENCRYPTED
-        inner = mv[start:end]
-        if self._security & _AUTHENTICATED:
-            return self._apdu(inner, depth + 1)
-        # Without a verified tag a wrong key shows only as plaintext that does not parse.
-        if end > start and (inner[0] == 0x0F or inner[0] == 0xE0):
-            try:
-                return self._apdu(inner, depth + 1)
-            except (ValueError, IndexError):
-                self._clear_push(None)  # half-filled by garbage: nothing of it is reported
-        return self._reject(_WRONG_KEY)
-
     # -- items --------------------------------------------------------------------------------
 
     def _value(self, ref, position):
@@ -410,9 +307,9 @@ class DlmsDecoder:
         p = self.pos
         mv = self.apdu
         tag = mv[p]
-        if tag == _UINT32 or tag == _UINT16:
+        if tag == UINT32 or tag == _UINT16:
             # The common case inline (no call): unsigned 32 and 16 bit values.
-            if tag == _UINT32:
+            if tag == UINT32:
                 self.value = (mv[p + 1] << 24) | (mv[p + 2] << 16) | (mv[p + 3] << 8) | mv[p + 4]
                 self.pos = p + 5
                 self.value_size = 4
@@ -430,7 +327,7 @@ class DlmsDecoder:
             self.flags |= _NESTED
         elif tag == 0:
             return -1  # null-data placeholder (1-phase Kamstrup lists)
-        elif tag in _NUMBERS:
+        elif tag in NUMBERS:
             self._unscaled += 1
         i = self.count
         if i >= self.capacity:
@@ -462,86 +359,16 @@ class DlmsDecoder:
 
     def _resolve(self, length):
         # length: items in the top-level list.
-        n = self.count
-        coded = 0
         refs = self.obis
-        for i in range(n):
-            if refs[i] != NO_OBIS:
-                coded += 1
-        if coded == n and not self._unscaled:
-            return  # every value has its OBIS code and its scale: nothing to resolve
-        scales = None  # the vendor document's scale table (obis.*_SCALE)
-        if n and not coded:
-            # No OBIS code at all: only a vendor document can say what the positions mean.
-            # Kaifa KFM_001 lists by length: list 1 (1 item: active power +), list 2 (9 items
-            # 1-phase, 13 items 3-phase), list 3 (14 / 18: list 2 plus clock and the four
-            # energy registers).
-            if self.count == length and (length == 1 or length == 9 or length == 13 or
-                                         length == 14 or length == 18) and \
-                    (self._starts_with(0, b"KFM") if length > 1 else
-                     self.tag[0] == _UINT32 or self.tag[0] == _INT32):
-                scales = obis.KAIFA_SCALE
-            elif self.count == length and self.tag[0:length] == obis.BURGENLAND_TYPES:
-                scales = obis.BURGENLAND_SCALE
-            else:
-                self.flags |= _UNKNOWN_LIST
-                return
-            one_phase = length == 9 or length == 14
-            for i in range(length):
-                if scales is obis.BURGENLAND_SCALE:
-                    code = obis.BURGENLAND_MAP[i]
-                elif length == 1:
-                    code = 3  # 1-0:1.7.0
-                elif one_phase and i >= 8:
-                    # 1-phase: voltage L1 (10) after the first 8, then clock and energy (13-17)
-                    code = 10 if i == 8 else i + 4
-                else:
-                    code = i  # obis.CODES is in the order of Kaifa's 3-phase list 3
-                if code != obis.NO_CODE:
-                    self.obis[i] = -2 - code
+        for i in range(self.count):
+            if refs[i] == NO_OBIS:
+                break
         else:
-            for i in range(n):
-                if self.obis[i] == NO_OBIS:
-                    t = self.tag[i]
-                    if self.version < 0 and self.position[i] == 1 and (t == 9 or t == 10 or
-                                                                       t == 12):
-                        self.version = i  # Kamstrup's leading list version string
-                    else:
-                        self.flags |= _UNKNOWN_ITEMS
-            # The list version names the vendor: "Kamstrup_V0001", "KFM_001", "AIDON_V0001"
-            # (Aidon sends its scalers: no table), either as the leading string or as the value
-            # of x-x:0.2.129. Here every OBIS code is an offset into the APDU.
-            mv = self.mv
-            for i in range(n):
-                ref = self.obis[i]
-                if i == self.version or (ref >= 0 and mv[ref + 2] == 0 and mv[ref + 3] == 2 and
-                                         mv[ref + 4] == 129):
-                    if self._starts_with(i, b"Kamstrup"):
-                        scales = obis.KAMSTRUP_SCALE
-                    elif self._starts_with(i, b"KFM"):
-                        scales = obis.KAIFA_SCALE
-                    break
-        if not self._unscaled:
-            return
-        for i in range(n):
-            ref = self.obis[i]
-            if self.unit[i] or ref == NO_OBIS or self.tag[i] not in _NUMBERS:
-                continue  # scaled already, no OBIS, or not a number (strings, enums, booleans)
-            src = self.mv
-            if ref < 0:
-                src = obis.CODES
-                ref = 6 * (-2 - ref)
-            # Rows of the vendor's table: C, D, scaler + 128, unit, for codes C.D.0.
-            k = 0
-            end = len(scales) if scales is not None and src[ref + 4] == 0 else 0
-            while k < end:
-                if scales[k] == src[ref + 2] and scales[k + 1] == src[ref + 3]:
-                    self.scaler[i] = scales[k + 2] - 128
-                    self.unit[i] = scales[k + 3]
-                    break
-                k += 4
-            else:
-                self.flags |= _UNSCALED
+            if not self._unscaled:
+                return  # every value has its OBIS code and its scale: nothing to resolve
+        import dlms_vendor  # lists that need a vendor document (Kaifa, Kamstrup, Burgenland)
+
+        dlms_vendor.resolve(self, length)
 
 
 def datetime_text(mv, off):
