@@ -28,8 +28,16 @@ class EnergyStore:
 
     def restore(self):
         """Seed the source with the saved counters; returns a notice for MQTT, or None. Runs
-        once at boot, so its code lives in atm90e32_config (imported and dropped)."""
-        return self.source._rare("restore_saved", self)
+        once at boot, so its code lives in atm90e32_config (imported and dropped). The file is
+        parsed first: the counters it keeps then lie below that code in the heap, not amid it."""
+        text = storage.read_text(self.path)
+        if text is None:
+            return None
+        try:
+            counters = json.loads(text)
+        except ValueError as e:
+            counters = e
+        return self.source._rare("restore_saved", self, text, counters)
 
     def maybe_save(self, now):
         if self.last_save_ms is not None and ticks_diff(now, self.last_save_ms) < self.interval_ms:

@@ -94,10 +94,12 @@ def apply_settings(source, settings):
     rebuild = line_freq != source._line_freq or pga_gain != source._pga_gain
     source._line_freq = line_freq
     source._pga_gain = pga_gain
+    built = []
     for index in range(len(source._buses)):
         gains = chip_gains(source, index)
         if rebuild or gains != source._chip_gains[index]:
             _build_meter(source, index, gains)
+            built.append(index)
     reading = source.reading
     reading.set_channels(names)
     for i in range(len(source._slots)):
@@ -107,6 +109,10 @@ def apply_settings(source, settings):
         channel.port = port
         channel.label = source._labels[i]
         channel.role = ROLES[source._roles[i]]
+    # the chips are initialised (now, while the set-up code is loaded) after every driver is
+    # built, so that the drivers' long-lived objects lie together in the heap
+    for index in built:
+        source._init_chip(index, source._clock())
     source.problems = problems
     for problem in problems:
         source._note(problem)
@@ -204,7 +210,6 @@ def _build_meter(source, index, gains):
     source._chip_gains[index] = gains
     source._ready[index] = 0
     source._retry_at[index] = None
-    source._init_chip(index, source._clock())  # now, while the set-up code is loaded
 
 
 def _slot(source, port):
@@ -252,19 +257,16 @@ def reset_energy(source):
         source._meters[chip].clear_energy(phase)
 
 
-def restore_saved(source, store):
+def restore_saved(source, store, text, counters):
     """EnergyStore.restore (firmware/energy_store.py): seed the source with the counters saved
-    in store.path; returns a notice for MQTT, or None."""
-    import json
-
+    in store.path (its text, and what json.loads made of it: the counters or the ValueError);
+    returns a notice for MQTT, or None."""
     import log
     import storage
 
-    text = storage.read_text(store.path)
-    if text is None:
-        return None
     try:
-        counters = json.loads(text)
+        if isinstance(counters, ValueError):
+            raise counters
         restore_energy(source, counters)
     except (ValueError, TypeError, KeyError) as e:
         # Keep the unusable file for a human to look at instead of overwriting it.

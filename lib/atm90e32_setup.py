@@ -118,14 +118,18 @@ def input_group(channel_map_u, p):
 
 
 def _write(meter, reg, value):
-    frame = bytearray(4)
-    frame[0] = (reg >> 8) & 0x03
-    frame[1] = reg & 0xFF
-    frame[2] = (value >> 8) & 0xFF
-    frame[3] = value & 0xFF
+    # address word and data word in one CS-low transaction of exactly 32 clocks: the chip commits
+    # on CS rising (DS §4). The meter's own scratch buffers: nothing is allocated.
+    addr = meter._addr
+    data = meter._data
+    addr[0] = (reg >> 8) & 0x03
+    addr[1] = reg & 0xFF
+    data[0] = (value >> 8) & 0xFF
+    data[1] = value & 0xFF
     meter._cs_set(0)
     try:
-        meter._spi.write(frame)  # exactly 32 clocks: the chip commits on CS rising (DS §4)
+        meter._spi.write(addr)
+        meter._spi.write(data)
     finally:
         meter._cs_set(1)
 

@@ -45,6 +45,7 @@
 # Memory: settings and energy restore run in atm90e32_config, chip set-up in atm90e32_setup,
 # calibration in atm90e32_calibration; they are imported when needed and dropped again
 # (_forget), so their code holds no heap while the chips are only read.
+import gc
 import sys
 
 from atm90e32 import ATM90E32, COUNTS_PER_WH
@@ -60,14 +61,21 @@ _OFF = const(3)
 
 
 def _forget():
+    """Drop the rarely used modules and collect at once, so that their code's heap is free for
+    what comes next (a second import lands in the same place, not above it)."""
     for name in ("atm90e32_calibration", "atm90e32_config", "atm90e32_setup"):
         if name in sys.modules:
             del sys.modules[name]
+    gc.collect()
 
 
 class Atm90e32Source:
     def __init__(self, chips, settings=None, reading=None, interval_ms=DEFAULT_INTERVAL_MS,
                  clock=None, clock_diff=None, sleep_ms=None, log=None):
+        # what boot left behind goes first, so that the objects below, which live as long as
+        # the firmware, are placed low in the heap instead of above that garbage (where they
+        # would split the free heap once it is collected)
+        gc.collect()
         self._clock = clock
         self._diff = clock_diff
         self._sleep_ms = sleep_ms
