@@ -377,3 +377,50 @@ def test_totals_are_exact_sums_of_the_published_hundredths():
     assert [reading.channel(n).power for n in ("CT1", "CT2", "CT3")] == [1000.1, 0.2, -2.7]
     assert reading.power == 997.6
     assert reading.import_power == 997.6 and reading.export_power == 0.0
+
+
+def _scratch_path(name):
+    """A file name in the temporary folder (CPython: the system's; MicroPython: /tmp)."""
+    try:
+        import tempfile
+
+        folder = tempfile.gettempdir()
+    except ImportError:
+        folder = "/tmp"
+    return "%s/%s" % (folder, name)
+
+
+def test_energy_store_saves_restores_and_keeps_an_unusable_file():
+    import energy_store
+    import storage
+
+    clock, chips = board()
+    # one name per run: the interpreters run this module at the same time
+    path = _scratch_path("atm90e32_energy_test_%x.json" % (id(clock) ^ id(chips)))
+    for leftover in (path, path + ".bad"):
+        storage.remove(leftover)
+    source, reading, logged = source_for(chips, clock)
+    settle(source, clock)
+    for _ in range(5):
+        clock.advance(1000)
+        source.read()
+    store = energy_store.EnergyStore(source, path)
+    store.save()
+    saved = source.energy_counters()
+    assert saved["CT1"][0] > 0 and store.saves == 1
+    clock2, chips2 = board()
+    restored, reading2, logged2 = source_for(chips2, clock2)
+    assert energy_store.EnergyStore(restored, path).restore() is None
+    assert restored.energy_counters() == saved
+    try:
+        for text in ("{not json", '{"counts_per_wh": 100, "CT1": [1, 2]}'):
+            storage.write_atomic(path, text)
+            clock3, chips3 = board()
+            fresh, reading3, logged3 = source_for(chips3, clock3)
+            note = energy_store.EnergyStore(fresh, path).restore()
+            assert "could not be restored" in note and path + ".bad" in note
+            assert storage.read_text(path + ".bad") == text  # kept for a human to look at
+            assert fresh.energy_counters()["CT1"] == [0, 0]
+    finally:
+        for leftover in (path, path + ".bad"):
+            storage.remove(leftover)
