@@ -28,7 +28,7 @@ _DSMR_UNITS = {"w": ("W", 0), "kw": ("W", 3), "wh": ("Wh", 0), "kwh": ("Wh", 3),
                "var": ("var", 0), "kvar": ("var", 3), "varh": ("varh", 0),
                "kvarh": ("varh", 3), "va": ("VA", 0), "kva": ("VA", 3), "vah": ("VAh", 0),
                "kvah": ("VAh", 3), "v": ("V", 0), "a": ("A", 0), "hz": ("Hz", 0)}
-_COUNT = ""  # obis.unit_name(255), the unit of a power factor
+_COUNT = ""  # han_report.unit_name(255), the unit of a power factor
 _ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d$")
 
 

@@ -160,7 +160,7 @@ def test_keys_changed_while_running_rebuild_the_decoder():
     source.apply_settings(han)
     source._uart.add(check.entry_bytes(entry))
     assert _poll_all(source) == 1
-    assert source._reading.import_wh == 9108
+    assert source.reading.import_wh == 9108
     source.apply_settings({"key": "not hex"})  # refused: the working keys stay
     assert "key" in source.diagnostics()["last_error"]
     source._uart.add(check.entry_bytes(entry))

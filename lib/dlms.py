@@ -95,8 +95,8 @@ class DlmsDecoder:
     blocks_dropped, no_key, auth_failures; last_reason.
 
     self.push, the decoded push, is the decoder itself (one object and one class less in RAM):
-    its items are i < count, with arrays indexed by item (capacity fixed at construction) and
-    obis_text(i)."""
+    its items are i < count, with arrays indexed by item (capacity fixed at construction);
+    han_report.obis_text(push, i) spells an item's code."""
 
     def __init__(self, key=None, auth_key=None, on_reject=None, capacity=64, block_size=1024):
         self.push = self
@@ -145,16 +145,6 @@ class DlmsDecoder:
         self.time_off = -1  # notification date-time (12 bytes) in mv
         self.version = -1  # item holding the list version string
         self.has_title = False
-
-    def obis_text(self, i):
-        """'A-B:C.D.E' of item i's OBIS code (group F is 255 in pushes and not shown)."""
-        ref = self.obis[i]
-        src = self.mv
-        if ref < 0:
-            src = obis.CODES
-            ref = 6 * (-2 - ref)
-        return "%d-%d:%d.%d.%d" % (src[ref], src[ref + 1], src[ref + 2], src[ref + 3],
-                                   src[ref + 4])
 
     # -- decoding -------------------------------------------------------------------------------
 

@@ -18,7 +18,7 @@ from micropython import const
 
 import dlms
 import obis
-from han_meter import float_decimal, number_text
+from han_decimal import float_decimal, number_text
 
 
 def _hex(mv, off, n):
@@ -139,6 +139,35 @@ def _item(push, i, meter):
     return number_text(mant, exp), unit
 
 
+# Unit names by enumeration value 0..57 ("" where the value has no plain-ASCII name here).
+_UNITS = "|a|mo|wk|d|h|min|s|deg|degC|currency|m|m/s|m3|m3|m3/h|m3/h|m3/d|m3/d|l|kg|N|Nm|Pa|" \
+    "bar|J|J/h|W|VA|var|Wh|VAh|varh|A|C|V|V/m|F|Ohm|Ohm m2/m|Wb|T|A/m|H|Hz|1/(Wh)|1/(varh)|" \
+    "1/(VAh)|V2h|A2h|kg/s|S|K|1/(V2h)|1/(A2h)|1/m3|%|Ah"
+
+
+def unit_name(code):
+    """The DLMS unit enumeration value's name."""
+    # Walk the "|"-separated table instead of splitting it: no list of 58 strings per call.
+    start = 0
+    for _ in range(code):
+        start = _UNITS.find("|", start) + 1
+        if not start:
+            return ""
+    end = _UNITS.find("|", start)
+    return _UNITS[start:] if end < 0 else _UNITS[start:end]
+
+
+def obis_text(push, i):
+    """'A-B:C.D.E' of item i's OBIS code (group F is 255 in pushes and not shown)."""
+    ref = push.obis[i]
+    src = push.mv
+    if ref < 0:
+        src = obis.CODES
+        ref = 6 * (-2 - ref)
+    return "%d-%d:%d.%d.%d" % (src[ref], src[ref + 1], src[ref + 2], src[ref + 3],
+                               src[ref + 4])
+
+
 def dlms_json(push, meter=None):
     """JSON line of a push decoded by dlms.DlmsDecoder (meter: han_meter.HanMeter or None)."""
     return _joined(write_dlms, push, meter)
@@ -156,7 +185,7 @@ def write_dlms(push, meter, write):
         code = _item(push, i, meter)[1]
         if code:
             write(head)
-            write('"' + obis.unit_name(code) + '"')  # unit names: nothing to escape
+            write('"' + unit_name(code) + '"')  # unit names: nothing to escape
         return code
 
     top = {"format": '"dlms"'}
@@ -169,8 +198,9 @@ def write_dlms(push, meter, write):
             top["list_version"] = _item(push, i, meter)[0]
         else:
             raw.append(i)
-    top["obis"] = (coded, push.obis_text, value)
-    top["units"] = (coded, push.obis_text, unit)
+    key = lambda i: obis_text(push, i)
+    top["obis"] = (coded, key, value)
+    top["units"] = (coded, key, unit)
     if raw:
         top["raw"] = (raw, lambda i: "item%d" % push.position[i], value)
     if push.time_off >= 0:

@@ -13,10 +13,9 @@
 # speaks one of the two, and the other's code and buffers would only take heap.
 from micropython import const
 
-import obis
 from clock import ticks_diff, ticks_ms
 from han_framer import KIND_ASCII, HanFramer
-from han_meter import HanMeter, float_decimal, to_number
+from han_meter import HanMeter, to_number
 
 _READS_PER_POLL = const(8)
 _IDLE_FLUSH_MS = const(1000)  # a line quiet this long ends any half-received frame
@@ -31,7 +30,7 @@ _THREE_PHASES = ("L1", "L2", "L3")
 class HanSource:
     def __init__(self, uart, han_settings, reading):
         self._uart = uart
-        self._reading = reading
+        self.reading = reading
         self.last_error = None
         try:
             self.meter = HanMeter(han_settings)
@@ -56,9 +55,8 @@ class HanSource:
         self._parts = [None] * 16
         self._tariff_in = self._tariff_out = 0
         self._totals = 0  # bit 0: 1.8.0 seen, bit 1: 2.8.0 seen
-        self._buf = None  # the framer's buffer while a telegram is parsed
         self._meter_changed = False
-        self._id_raw = [None, None, None]  # bytes of the last meter id and model seen
+        self.id_raw = [None, None, None]  # bytes of the last meter id and model seen
         self._diag = {}
 
     def apply_settings(self, han_settings):
@@ -146,10 +144,10 @@ class HanSource:
         self._totals = 0
         self._meter_changed = False
         self._values = 0  # values this push put into the reading
-        self._reading.meter_time = None
+        self.reading.meter_time = None
 
     def _end(self, kind):
-        r = self._reading
+        r = self.reading
         parts = self._parts
         for phase in range(4):
             k = 4 * phase
@@ -173,13 +171,18 @@ class HanSource:
             self._fresh = True
 
     def _on_push(self, kind, buf, start, end, flags):
+        # The decoder and the mapping of each framing are loaded with its first push: a meter
+        # speaks one of the two.
         if kind == KIND_ASCII:
+            import han_dsmr
+
             if self._dsmr is None:
                 from dsmr import DsmrParser
 
                 self._dsmr = DsmrParser()
         else:
             import dlms
+            import han_dlms
 
             if self._dlms is None:
                 self._dlms = dlms.DlmsDecoder(self.meter.key, self.meter.auth_key,
@@ -191,90 +194,19 @@ class HanSource:
         for _ in range(2):
             self._begin()
             if kind == KIND_ASCII:
-                self._buf = buf
-                self._dsmr.parse(buf, start, end, self._on_dsmr_line)
-                self._buf = None
+                han_dsmr.apply(self, self._dsmr, buf, start, end)
             else:
-                self._apply_dlms(self._dlms.push)
+                han_dlms.apply(self, self._dlms.push)
             if not self._meter_changed:
                 break
-            self._reading.clear()
+            self.reading.clear()
             self._phases = 0
-            self._id_raw[1] = self._id_raw[2] = None
+            self.id_raw[1] = self.id_raw[2] = None
         self._end("dsmr" if kind == KIND_ASCII else "dlms")
 
-    def _apply_dlms(self, push):
-        from dlms import NO_OBIS, datetime_text
-
-        codes = obis.CODES
-        for i in range(push.count):
-            ref = push.obis[i]
-            if ref == NO_OBIS:
-                continue
-            src = push.mv
-            if ref < 0:
-                src = codes
-                ref = 6 * (-2 - ref)
-            tag = push.tag[i]
-            if tag == 9 or tag == 10 or tag == 12 or tag == 25:
-                self._dlms_text(push, i, src[ref], src[ref + 1], src[ref + 2], src[ref + 3],
-                                src[ref + 4])
-            elif push.unit[i]:
-                mant = push.num[i]
-                exp = push.scaler[i]
-                if tag == 23 or tag == 24:  # float32/float64: its decimal digits, as han_report
-                    number = float_decimal(push.mv, push.off[i], tag)
-                    if number is None:
-                        continue  # NaN or infinite: no value
-                    mant, exp = number[0], number[1] + exp
-                self._number(src[ref], src[ref + 2], src[ref + 3], src[ref + 4], mant, exp,
-                             push.unit[i])
-        if push.time_off >= 0 and self._reading.meter_time is None:
-            self._reading.meter_time = datetime_text(push.mv, push.time_off)
-
-    def _dlms_text(self, push, i, a, b, c, d, e):
-        mv = push.mv
-        off = push.off[i]
-        size = push.size[i]
-        if a == 0 and c == 1 and d == 0 and e == 0 and size == 12:
-            from dlms import datetime_text
-
-            self._reading.meter_time = datetime_text(mv, off)
-            return
-        field = _id_field(a, b, c, d, e)
-        if field and size:
-            raw = bytes(mv[off : off + size])
-            if raw == self._id_raw[field]:
-                return  # the same id as in the last push: no new string
-            self._id_raw[field] = raw
-            for x in raw:
-                if not 0x20 <= x <= 0x7E:
-                    text = "".join("%02x" % x for x in raw)  # binary id: as hex, as han_report
-                    break
-            else:
-                text = raw.decode()
-            self._set_id(field, text)
-
-    def _on_dsmr_line(self, p):
-        if p.continuation:
-            return
-        o = p.obis
-        if p.numeric and p.unit:
-            self._number(o[0], o[2], o[3], o[4], p.mant, p.exp + p.unit_exp, p.unit)
-            return
-        if p.groups != 1:
-            return
-        buf = self._buf
-        if o[0] == 0 and o[2] == 1 and o[3] == 0 and o[4] == 0:
-            self._reading.meter_time = _dsmr_time(buf, p.value_start, p.value_end)
-            return
-        field = _id_field(o[0], o[1], o[2], o[3], o[4])
-        if field and p.value_end > p.value_start:
-            self._set_id(field, _id_text(buf, p.value_start, p.value_end))
-
-    def _set_id(self, field, text):
+    def put_id(self, field, text):
         self._values += 1
-        r = self._reading
+        r = self.reading
         if field == 1:
             if r.meter_id is not None and r.meter_id != text:
                 self._meter_changed = True  # another meter: nothing of the old one's stays
@@ -282,14 +214,14 @@ class HanSource:
         else:
             r.meter_model = text
 
-    def _number(self, a, c, d, e, mant, exp, unit):
+    def put_number(self, a, c, d, e, mant, exp, unit):
         """One scaled number of OBIS A-x:C.D.E into the reading."""
         if a != 1 and a != 255:
             return  # not electricity (gas, water, abstract)
         self._values += 1
         if self._scaled:
             mant, exp = self.meter.scale(unit, mant, exp)
-        r = self._reading
+        r = self.reading
         if d == 8:
             # Energy registers: integer Wh / varh, rounded from the exact decimal.
             if unit != _UNIT_WH and unit != _UNIT_VARH:
@@ -344,7 +276,7 @@ class HanSource:
 
     def _channel(self, c):
         phase = (c - 1) // 20  # 1..3
-        r = self._reading
+        r = self.reading
         if phase > self._phases:
             # The phase count shows in the first push with phase values; growing from one to
             # three channels keeps the L1 object and what it holds already.
@@ -354,49 +286,3 @@ class HanSource:
             if l1 is not None:
                 r.channels[0] = l1
         return r.channels[phase - 1]
-
-
-def _id_field(a, b, c, d, e):
-    """1: meter id, 2: meter model, 0: neither (IEC 62056-6-1 and the vendor lists)."""
-    if a == 0 and b != 0:
-        return 0  # 0-n:96.1.x with n > 0: a device on the meter's M-Bus (gas, water)
-    if c == 96 and d == 1:
-        if e == 0:
-            return 1 if a == 0 else 0  # 0-0:96.1.0 (Aidon, Kaifa, DSMR meter number)
-        if e == 7:
-            return 2  # 0-0:96.1.7 meter type (Aidon, Kaifa)
-        if e == 1:
-            return 2 if a == 1 else 1  # Kamstrup 1-1:96.1.1 type; DSMR 0-0:96.1.1 equipment id
-    if a == 1 and c == 0 and d == 0 and e == 5:
-        return 1  # Kamstrup 1-1:0.0.5 meter id
-    return 0
-
-
-def _id_text(buf, a, b):
-    # DSMR sends equipment ids as hex of ASCII ("4B38..." = "K8..."): decode when that is what
-    # it is, else keep the text as sent.
-    n = b - a
-    text = "".join(chr(buf[k]) for k in range(a, b))
-    if n < 2 or n & 1:
-        return text
-    out = []
-    for k in range(0, n, 2):
-        try:
-            c = int(text[k : k + 2], 16)
-        except ValueError:
-            return text
-        if not 0x20 <= c <= 0x7E:
-            return text
-        out.append(chr(c))
-    return "".join(out)
-
-
-def _dsmr_time(buf, a, b):
-    # "YYMMDDhhmmssX" (X: W winter, S summer) -> ISO 8601 local time; None if not that shape.
-    if b - a != 13:
-        return None
-    for k in range(a, a + 12):
-        if not 0x30 <= buf[k] <= 0x39:
-            return None
-    t = "".join(chr(buf[k]) for k in range(a, a + 12))
-    return "20%s-%s-%sT%s:%s:%s" % (t[0:2], t[2:4], t[4:6], t[6:8], t[8:10], t[10:12])

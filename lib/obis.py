@@ -7,23 +7,6 @@ from micropython import const
 
 UNIT_COUNT = const(255)  # "count": a scaled number without unit
 
-# Unit names by enumeration value 0..57 ("" where the value has no plain-ASCII name here).
-_UNITS = "|a|mo|wk|d|h|min|s|deg|degC|currency|m|m/s|m3|m3|m3/h|m3/h|m3/d|m3/d|l|kg|N|Nm|Pa|" \
-    "bar|J|J/h|W|VA|var|Wh|VAh|varh|A|C|V|V/m|F|Ohm|Ohm m2/m|Wb|T|A/m|H|Hz|1/(Wh)|1/(varh)|" \
-    "1/(VAh)|V2h|A2h|kg/s|S|K|1/(V2h)|1/(A2h)|1/m3|%|Ah"
-
-
-def unit_name(code):
-    # Walk the "|"-separated table instead of splitting it: no list of 58 strings per call.
-    start = 0
-    for _ in range(code):
-        start = _UNITS.find("|", start) + 1
-        if not start:
-            return ""
-    end = _UNITS.find("|", start)
-    return _UNITS[start:] if end < 0 else _UNITS[start:end]
-
-
 # Codes the vendor position maps refer to, 6 bytes each, code i at CODES[6 * i]; in the order
 # of Kaifa's 3-phase list 3 (KFM_001), so that list maps to codes 0..17 (dlms.py).
 CODES = (
@@ -73,3 +56,19 @@ BURGENLAND_SCALE = (
     b"\x20\x07\x80\x23\x34\x07\x80\x23\x48\x07\x80\x23"  # U1-U3: 1 V
     b"\x01\x07\x80\x1b\x02\x07\x80\x1b\x01\x08\x80\x1e\x02\x08\x80\x1e"  # P: W, energy: Wh
 )
+
+
+def id_field(a, b, c, d, e):
+    """1: meter id, 2: meter model, 0: neither (IEC 62056-6-1 and the vendor lists)."""
+    if a == 0 and b != 0:
+        return 0  # 0-n:96.1.x with n > 0: a device on the meter's M-Bus (gas, water)
+    if c == 96 and d == 1:
+        if e == 0:
+            return 1 if a == 0 else 0  # 0-0:96.1.0 (Aidon, Kaifa, DSMR meter number)
+        if e == 7:
+            return 2  # 0-0:96.1.7 meter type (Aidon, Kaifa)
+        if e == 1:
+            return 2 if a == 1 else 1  # Kamstrup 1-1:96.1.1 type; DSMR 0-0:96.1.1 equipment id
+    if a == 1 and c == 0 and d == 0 and e == 5:
+        return 1  # Kamstrup 1-1:0.0.5 meter id
+    return 0
