@@ -200,7 +200,9 @@ def prune_announcements(app):
 
     ctx = app.ctx
     current = home_assistant.key_set(app.reading, ctx) if ctx.ha_enabled else ""
-    for topic, payload, retain in home_assistant.removals(app.announced_keys, current, ctx):
+    import ha_removals
+
+    for topic, payload, retain in ha_removals.removals(app.announced_keys, current, ctx):
         if not app.link.publish(topic, payload, retain):
             return False
     app.announced_keys = current

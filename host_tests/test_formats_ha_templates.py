@@ -6,6 +6,7 @@ import json
 import math
 
 import ha_render
+import ha_removals
 import home_assistant
 import native
 from format_fixtures import atm_config, atm_reading, context, han_reading
@@ -147,7 +148,7 @@ def test_removed_entities_drop_out_of_rendering():
     discovery = list(home_assistant.discovery(reading, ctx))
     previous = home_assistant.key_set(reading, ctx)
     reading.reactive_power = None
-    discovery += list(home_assistant.removals(previous, home_assistant.key_set(reading, ctx), ctx))
+    discovery += list(ha_removals.removals(previous, home_assistant.key_set(reading, ctx), ctx))
     states = ha_render.render_all(discovery, native.state_payload(reading, ctx))
     assert "deadbeef_q" not in states
     assert "deadbeef_p" in states

@@ -3,6 +3,7 @@
 # Template rendering with Jinja2 is in test_formats_ha_templates.py (CPython).
 import json
 
+import ha_removals
 import home_assistant
 from format_fixtures import atm_config, atm_reading, context, han_reading
 from reading import Reading
@@ -103,7 +104,7 @@ def test_classes_and_units_per_quantity():
 
 def test_grid_channel_is_split_solar_and_load_are_not():
     ctx = context(atm_config())
-    keys = home_assistant.entity_keys(atm_reading(), ctx)
+    keys = ha_removals.entity_keys(atm_reading(), ctx)
     assert "CT1_p_imp" in keys and "CT1_p_exp" in keys
     assert "Solar_p" in keys and "Solar_p_imp" not in keys and "Solar_p_exp" not in keys
     heat = home_assistant.slug("Varmepumpe ø°")
@@ -112,7 +113,7 @@ def test_grid_channel_is_split_solar_and_load_are_not():
 
 def test_without_roles_a_channel_counting_export_is_split():
     ctx = context()  # no roles configured: the source's export counter decides
-    keys = home_assistant.entity_keys(atm_reading(), ctx)
+    keys = ha_removals.entity_keys(atm_reading(), ctx)
     assert "CT1_p_imp" in keys and "Solar_p_exp" in keys
     heat = home_assistant.slug("Varmepumpe ø°")
     assert heat + "_p_imp" not in keys  # no export counter: one-way
@@ -179,8 +180,8 @@ def test_key_set_round_trips_through_keys():
         topic.split("/")[2][len("deadbeef_") :]
         for topic, _, _ in home_assistant.discovery(reading, ctx)
     )
-    assert sorted(home_assistant.keys(signature)) == announced
-    assert sorted(home_assistant.entity_keys(reading, ctx)) == announced
+    assert sorted(ha_removals.keys(signature)) == announced
+    assert sorted(ha_removals.entity_keys(reading, ctx)) == announced
 
 
 def test_key_set_changes_when_a_quantity_appears():
@@ -191,7 +192,7 @@ def test_key_set_changes_when_a_quantity_appears():
     reading.channels[0].power = 12.5
     after = home_assistant.key_set(reading, ctx)
     assert after != before
-    assert "L1_p" in list(home_assistant.keys(after))
+    assert "L1_p" in list(ha_removals.keys(after))
 
 
 def test_removals_for_gone_entities_only():
@@ -203,7 +204,7 @@ def test_removals_for_gone_entities_only():
     one.channels[0].voltage = 230.0
     one.reactive_power = None
     current = home_assistant.key_set(one, ctx)
-    removed = list(home_assistant.removals(previous, current, ctx))
+    removed = list(ha_removals.removals(previous, current, ctx))
     for _topic, payload, retain in removed:
         assert payload == b"" and retain is True
     topics = sorted(t for t, _, _ in removed)
@@ -213,8 +214,8 @@ def test_removals_for_gone_entities_only():
     )
     # lists from entity_keys() work the same
     listed = list(
-        home_assistant.removals(
-            home_assistant.entity_keys(three, ctx), home_assistant.entity_keys(one, ctx), ctx
+        ha_removals.removals(
+            ha_removals.entity_keys(three, ctx), ha_removals.entity_keys(one, ctx), ctx
         )
     )
     assert sorted(t for t, _, _ in listed) == topics
@@ -223,22 +224,22 @@ def test_removals_for_gone_entities_only():
 def test_removals_with_nothing_or_garbage_previous():
     ctx = context()
     current = home_assistant.key_set(han_reading(), ctx)
-    assert list(home_assistant.removals(None, current, ctx)) == []
-    assert list(home_assistant.removals("", current, ctx)) == []
-    assert list(home_assistant.removals(42, current, ctx)) == []
-    assert list(home_assistant.removals("zz,:1,L1:xyz,L2", current, ctx)) == []
+    assert list(ha_removals.removals(None, current, ctx)) == []
+    assert list(ha_removals.removals("", current, ctx)) == []
+    assert list(ha_removals.removals(42, current, ctx)) == []
+    assert list(ha_removals.removals("zz,:1,L1:xyz,L2", current, ctx)) == []
     bad = ["p", "a/b", "#", "", 7, "L9_u"]
-    topics = [t for t, _, _ in home_assistant.removals(bad, current, ctx)]
+    topics = [t for t, _, _ in ha_removals.removals(bad, current, ctx)]
     assert topics == ["homeassistant/sensor/deadbeef_L9_u/config"]
 
 
 def test_removing_everything_when_disabled():
     enabled = context()
     reading = han_reading()
-    previous = home_assistant.entity_keys(reading, enabled)
+    previous = ha_removals.entity_keys(reading, enabled)
     disabled = context({"homeassistant": {"enabled": False}})
     assert list(home_assistant.discovery(reading, disabled)) == []
-    removed = list(home_assistant.removals(previous, "", disabled))
+    removed = list(ha_removals.removals(previous, "", disabled))
     assert len(removed) == len(previous)
 
 
@@ -276,16 +277,16 @@ def test_merge_key_sets_is_a_union():
     a = home_assistant.key_set(short, ctx)
     b = home_assistant.key_set(full, ctx)
     merged = home_assistant.merge_key_sets(a, b)
-    expect = set(home_assistant.keys(a)) | set(home_assistant.keys(b))
-    assert set(home_assistant.keys(merged)) == expect
+    expect = set(ha_removals.keys(a)) | set(ha_removals.keys(b))
+    assert set(ha_removals.keys(merged)) == expect
     # nothing new: the same string, so "did the union grow?" is one comparison
     assert home_assistant.merge_key_sets(merged, a) == merged
     assert home_assistant.merge_key_sets(merged, b) == merged
     again = home_assistant.merge_key_sets(merged, a)
-    assert list(home_assistant.removals(merged, again, ctx)) == []
-    assert set(home_assistant.keys(home_assistant.merge_key_sets("", b))) == set(
-        home_assistant.keys(b)
+    assert list(ha_removals.removals(merged, again, ctx)) == []
+    assert set(ha_removals.keys(home_assistant.merge_key_sets("", b))) == set(
+        ha_removals.keys(b)
     )
-    assert set(home_assistant.keys(home_assistant.merge_key_sets("0,L1:3", "1"))) == {
+    assert set(ha_removals.keys(home_assistant.merge_key_sets("0,L1:3", "1"))) == {
         "p", "L1_u", "L1_i"
     }

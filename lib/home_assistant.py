@@ -24,7 +24,7 @@
 # the meter's phase count rules out, not what one short list lacks.
 from micropython import const
 
-from channels import HEX_DIGITS, channel_label, channel_role, slug, slug_safe
+from channels import HEX_DIGITS, channel_label, channel_role, slug
 from json_writer import is_number
 from publish_context import FIRMWARE_NAME
 
@@ -134,16 +134,7 @@ def key_set(reading, ctx):
     return ",".join(parts)
 
 
-def keys(signature):
-    """The sensor keys ("p", "L1_u", ...) of a key_set() string; malformed parts are skipped."""
-    for name, mask in _parse_key_set(signature):
-        prefix, rows = ("", TOTAL_SENSORS) if name == "" else (name + "_", CHANNEL_SENSORS)
-        for index in range(len(rows)):
-            if mask & (1 << index):
-                yield prefix + rows[index][0]
-
-
-def _parse_key_set(signature):
+def parse_key_set(signature):
     """[(channel slug or "", mask)] of a key_set() string; malformed parts are skipped."""
     parts = []
     if type(signature) is not str or not signature:
@@ -167,10 +158,10 @@ def _parse_key_set(signature):
 def merge_key_sets(first, second):
     """The union of two key_set() strings, as a key_set() string (channel order: first's, then
     second's new channels). Equal to `first` when `second` adds nothing."""
-    merged = _parse_key_set(first)
+    merged = parse_key_set(first)
     if not merged or merged[0][0] != "":
         merged.insert(0, ("", 0))
-    for name, mask in _parse_key_set(second):
+    for name, mask in parse_key_set(second):
         for index in range(len(merged)):
             if merged[index][0] == name:
                 merged[index] = (name, merged[index][1] | mask)
@@ -282,39 +273,3 @@ def discovery(reading, ctx):
             if mode is not None:
                 topic, payload = _config_payload(ctx, channel, row, mode)
                 yield topic, payload, True
-
-
-def entity_keys(reading, ctx):
-    """The keys of the sensors discovery() announces for `reading`, as a list ("p", "L1_u",
-    ...): what the firmware keeps (RAM or flash) to remove them later."""
-    return list(keys(key_set(reading, ctx)))
-
-
-def _key_list(announced):
-    # a key_set() string or any iterable of keys; anything else counts as no keys
-    if type(announced) is str:
-        return list(keys(announced))
-    if type(announced) in (list, tuple, set):
-        return [key for key in announced if type(key) is str and _valid_key(key)]
-    return []
-
-
-def _valid_key(key):
-    # a key becomes part of a topic: refuse what a corrupt file could hold (/, +, #, spaces)
-    if not key:
-        return False
-    for ch in key:
-        if not (slug_safe(ord(ch)) or ch == "_"):
-            return False
-    return True
-
-
-def removals(previous_keys, current_keys, ctx):
-    """Yields (topic, b"", retain=True) for each sensor in `previous_keys` but not in
-    `current_keys` (each a key_set() string or a list from entity_keys()): HA deletes an entity
-    whose config topic gets an empty payload.
-    """
-    current = set(_key_list(current_keys))
-    for key in _key_list(previous_keys):
-        if key not in current:
-            yield discovery_topic(key, ctx), b"", True
