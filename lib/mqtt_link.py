@@ -29,7 +29,7 @@ _MAX_INBOX = const(4)
 _MAX_MESSAGES_PER_SERVICE = const(8)
 
 
-class _SocketFactory:
+class SocketFactory:
     """Stands in for the `socket` module inside umqtt.simple so every socket it creates has a
     timeout before connect() (1.3.4 has no connect timeout)."""
 
@@ -52,7 +52,7 @@ class _SocketFactory:
         return sock
 
 
-class _WatchedSocket:
+class WatchedSocket:
     """Wraps the connected socket: notes when bytes arrive (liveness) and bounds every blocking
     read and write by the link's timeout instead of umqtt.simple's `setblocking(True)`."""
 
@@ -119,52 +119,17 @@ class MqttLink:
         self.failures = 0  # consecutive failed connection attempts
         self.last_error = None
         self.last_rx_ms = ticks_ms()
-        self._last_ping_ms = ticks_ms()
+        self.last_ping_ms = ticks_ms()
         self._next_attempt_ms = ticks_ms()
 
     # -- connection ---------------------------------------------------------------------------
 
-    def _on_message(self, topic, payload):
+    def on_message(self, topic, payload):
         if len(self.inbox) >= _MAX_INBOX:
             self.inbox_dropped += 1
             log.warning("mqtt: inbox full, dropped a message on %s", topic)
             return
         self.inbox.append((topic, payload))
-
-    def _connect(self):
-        mqtt = self.mqtt_module
-        factory = getattr(mqtt, "socket", None)
-        if isinstance(factory, _SocketFactory):
-            factory.timeout_s = self.timeout_s
-        elif factory is not None:
-            factory = mqtt.socket = _SocketFactory(self.timeout_s)
-        client = mqtt.MQTTClient(self.client_id, self.host, port=self.port, user=self.user,
-                                 password=self.password, keepalive=self.keepalive_s,
-                                 ssl=self.ssl)
-        client.set_callback(self._on_message)
-        client.set_last_will(self.status_topic, b"offline", retain=True, qos=1)
-        self.client = client
-        try:
-            client.connect(True, self.timeout_s)  # umqtt.simple >= 1.5 takes a timeout
-        except TypeError:
-            if self.ssl is not None:
-                # umqtt.simple before 1.4 takes ssl as a flag and ignores an SSLContext: the
-                # broker would go unverified. Refuse rather than pretend.
-                raise OSError("mqtt.tls needs umqtt.simple 1.5 or later (SSLContext)") from None
-            client.connect(True)  # 1.3.4: bounded by the socket factory's timeout
-        raw = factory.last if isinstance(factory, _SocketFactory) and factory.last else client.sock
-        client.sock = _WatchedSocket(client.sock, raw, self.timeout_s, self)
-        self.last_rx_ms = self._last_ping_ms = ticks_ms()
-        for topic in self.subscriptions:
-            client.subscribe(topic, 0)
-        client.publish(self.status_topic, b"online", True, 1)
-        self.connected = True
-        self.connects += 1
-        self.failures = 0
-        log.info("mqtt: connected to %s:%d as %s", self.host, self.port, self.client_id)
-        if self.on_connect:
-            self.on_connect()
-        self.flush_outbox()
 
     def _drop(self, reason):
         if self.connected:
@@ -195,7 +160,11 @@ class MqttLink:
             if ticks_diff(now, self._next_attempt_ms) < 0:
                 return False
             try:
-                self._connect()
+                # The connection set-up runs once per (re)connect: its code is loaded for it
+                # (a board that loads .mpy into RAM keeps it only while it is needed).
+                import mqtt_connect
+
+                mqtt_connect.connect(self, SocketFactory, WatchedSocket)
             except Exception as e:  # OSError, MQTTException, or umqtt's asserts on a bad CONNACK
                 self._drop(_describe(e))
                 log.warning("mqtt: connect to %s:%d failed (%s); retry in %d ms",
@@ -211,9 +180,9 @@ class MqttLink:
             if ticks_diff(now, self.last_rx_ms) > keepalive_ms * 3 // 2:
                 self._drop("no traffic from the broker for %d s" % (keepalive_ms * 3 // 2000))
                 return False
-            if ticks_diff(now, self._last_ping_ms) > keepalive_ms // 2:
+            if ticks_diff(now, self.last_ping_ms) > keepalive_ms // 2:
                 self.client.ping()
-                self._last_ping_ms = now
+                self.last_ping_ms = now
         except Exception as e:
             self._drop(_describe(e))
             return False
@@ -315,18 +284,17 @@ def _bytes(topic):
 
 def _describe(e):
     name = type(e).__name__
-    if name == "MQTTException" and e.args:
-        reason = _CONNACK_REASONS.get(e.args[0])
-        if reason:
-            return "broker refused the connection: %s" % reason
+    if name == "MQTTException" and e.args and type(e.args[0]) is int and 1 <= e.args[0] <= 5:
+        # CONNACK return codes 1-5, MQTT 3.1.1 §3.2.2.3: line n - 1 of the text
+        lines = _CONNACK_REASONS.split("\n")
+        return "broker refused the connection: %s" % lines[e.args[0] - 1]
     return "%s %s" % (name, e.args[0] if e.args else "")
 
 
-# CONNACK return codes, MQTT 3.1.1 §3.2.2.3
-_CONNACK_REASONS = {
-    1: "unacceptable protocol version",
-    2: "client id rejected",
-    3: "server unavailable",
-    4: "bad user name or password",
-    5: "not authorized",
-}
+_CONNACK_REASONS = (
+    "unacceptable protocol version\n"
+    "client id rejected\n"
+    "server unavailable\n"
+    "bad user name or password\n"
+    "not authorized"
+)

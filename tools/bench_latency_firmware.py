@@ -53,9 +53,9 @@ sim_uart.ReplayUart = StampedReplayUart  # boards/sim.py imports it when it buil
 def _nodelay_sockets():
     import mqtt_link
 
-    factory = getattr(mqtt_link, "_SocketFactory", None)
+    factory = getattr(mqtt_link, "SocketFactory", None)
     if factory is None or not hasattr(factory, "socket"):
-        print("bench-nodelay unavailable: mqtt_link has no _SocketFactory.socket")
+        print("bench-nodelay unavailable: mqtt_link has no SocketFactory.socket")
         return
     plain = factory.socket
 

@@ -1,0 +1,45 @@
+# Connecting the MQTT link (mqtt_link.MqttLink): a new umqtt client with the last will, a socket
+# whose connect and reads are bounded, the subscriptions, "online" and the app's on_connect.
+# Loaded for each (re)connect by MqttLink.service(): the steady state does not hold this code.
+import log
+from clock import ticks_ms
+
+
+def connect(link, socket_factory, watched_socket):
+    """Connect `link` (raises on failure); socket_factory and watched_socket are
+    mqtt_link's SocketFactory and WatchedSocket, which outlive this module."""
+    mqtt = link.mqtt_module
+    factory = getattr(mqtt, "socket", None)
+    if isinstance(factory, socket_factory):
+        factory.timeout_s = link.timeout_s
+    elif factory is not None:
+        factory = mqtt.socket = socket_factory(link.timeout_s)
+    client = mqtt.MQTTClient(link.client_id, link.host, port=link.port, user=link.user,
+                             password=link.password, keepalive=link.keepalive_s,
+                             ssl=link.ssl)
+    client.set_callback(link.on_message)
+    client.set_last_will(link.status_topic, b"offline", retain=True, qos=1)
+    link.client = client
+    try:
+        client.connect(True, link.timeout_s)  # umqtt.simple >= 1.5 takes a timeout
+    except TypeError:
+        if link.ssl is not None:
+            # umqtt.simple before 1.4 takes ssl as a flag and ignores an SSLContext: the
+            # broker would go unverified. Refuse rather than pretend.
+            raise OSError("mqtt.tls needs umqtt.simple 1.5 or later (SSLContext)") from None
+        client.connect(True)  # 1.3.4: bounded by the socket factory's timeout
+    raw = client.sock
+    if isinstance(factory, socket_factory) and factory.last:
+        raw = factory.last
+    client.sock = watched_socket(client.sock, raw, link.timeout_s, link)
+    link.last_rx_ms = link.last_ping_ms = ticks_ms()
+    for topic in link.subscriptions:
+        client.subscribe(topic, 0)
+    client.publish(link.status_topic, b"online", True, 1)
+    link.connected = True
+    link.connects += 1
+    link.failures = 0
+    log.info("mqtt: connected to %s:%d as %s", link.host, link.port, link.client_id)
+    if link.on_connect:
+        link.on_connect()
+    link.flush_outbox()
