@@ -1,15 +1,12 @@
 # ATM90E32 calibration (AN §4.2.4, R§8: new gain = reference / measured x current gain): the
-# driver's calibrate_voltage/calibrate_current (lib/atm90e32.py finds them here) and the source's
-# calibrate (lib/atm90e32_source.py). Imported only for a calibration and dropped again.
+# driver's calibrate_voltage/calibrate_current (lib/atm90e32.py finds them here; the source's
+# calibrate() is in atm90e32_config). Imported only for a calibration and dropped again.
 
-from atm90e32_config import ROLES, _slot, chip_gains
 from atm90e32_setup import input_group, set_gain
 from micropython import const
 
 _URMS_A = const(0xD9)
 _URMS_A_LSB = const(0xE9)  # Irms and its LSB register follow at +4 like Irms
-_SAMPLES = const(4)  # the source's: one measurement per ~320 ms window, 350 ms apart
-_INTERVAL_MS = const(350)
 
 
 def calibrate_voltage(meter, p, reference, samples=4, interval_ms=350):
@@ -59,57 +56,3 @@ def _calibrate(meter, p, reference, samples, interval_ms, current):
     for q in phases:
         set_gain(meter, q, gain, current)
     return gain
-
-
-def _is_number(value):
-    return (isinstance(value, int) or isinstance(value, float)) and not isinstance(value, bool)
-
-
-def calibrate(source, channel, voltage, current):
-    """Atm90e32Source.calibrate (R§8: new gain = reference / measured x current gain, the
-    measurement averaged over _SAMPLES windows)."""
-    i = _slot(source, channel)
-    if i is None:
-        raise ValueError("no channel %r on this board" % (channel,))
-    if (voltage is None) == (current is None):
-        raise ValueError("give exactly one reference: voltage or current")
-    reference = voltage if current is None else current
-    if not _is_number(reference):
-        raise ValueError("the reference must be a number")
-    if voltage is not None and not 10.0 <= reference <= 600.0:
-        raise ValueError("reference voltage must be 10..600 V")
-    if current is not None and not 0.05 <= reference <= 65.0:
-        raise ValueError("reference current must be 0.05..65 A")
-    chip, phase, port = source._slots[i]
-    if source._roles[i] == ROLES.index("off"):
-        raise ValueError("%s is off" % port)
-    if not source._ready[chip]:
-        raise ValueError("the chip of %s is not answering (%s)" % (port, source.last_error))
-    meter = source._meters[chip]
-    try:
-        if voltage is not None:
-            g = 0
-            gain = meter.calibrate_voltage(phase, reference, _SAMPLES,
-                                           _INTERVAL_MS)
-            phases = meter.voltage_group(phase)
-        else:
-            g = 1
-            gain = meter.calibrate_current(phase, reference, _SAMPLES,
-                                           _INTERVAL_MS)
-            phases = (phase,)
-    except ValueError as error:
-        raise ValueError("%s: %s" % (port, error)) from None
-    except OSError as error:
-        source._failed(chip, error)
-        raise
-    key = ("ugain", "igain")[g]
-    changed = {}
-    for j in range(len(source._slots)):
-        other_chip, other_phase, other_port = source._slots[j]
-        if other_chip == chip and other_phase in phases:
-            source._gains[2 * j + g] = gain
-            changed[other_port.lower()] = {key: gain}
-    # the driver already runs with these gains: no rebuild when the config comes back
-    source._chip_gains[chip] = chip_gains(source, chip)
-    source.last_calibration = changed
-    return {key: gain}

@@ -1,6 +1,5 @@
 # The rarely run half of the ATM90E32 source (lib/atm90e32_source.py): building it from the
-# board's chip list, applying settings, restoring and resetting energy (calibration is in
-# atm90e32_calibration). The source
+# board's chip list, applying settings, restoring and resetting energy, calibration. The source
 # imports this module for each of these and drops it again, so its code holds no heap while the
 # chips are only read. Settings rules are described in atm90e32_source.py.
 
@@ -11,6 +10,8 @@ from reading import Reading
 ROLES = ("grid", "load", "solar", "off")  # a channel's role code in the source's _roles: index
 _DRIVER_OPTIONS = ("ugain", "igain", "uoffset", "ioffset", "channel_map_u")
 _COUNTS_PER_WH = const(320)  # atm90e32.COUNTS_PER_WH (not imported: no import cycle)
+_CALIBRATION_SAMPLES = const(4)  # one measurement per ~320 ms window, 350 ms apart
+_CALIBRATION_INTERVAL_MS = const(350)
 
 
 def _is_int(value):
@@ -255,6 +256,60 @@ def restore_energy(source, state):
 def reset_energy(source):
     for chip, phase, _ in source._slots:
         source._meters[chip].clear_energy(phase)
+
+
+def _is_number(value):
+    return (isinstance(value, int) or isinstance(value, float)) and not isinstance(value, bool)
+
+
+def calibrate(source, channel, voltage, current):
+    """Atm90e32Source.calibrate (R§8: new gain = reference / measured x current gain, the
+    measurement averaged over _CALIBRATION_SAMPLES windows)."""
+    i = _slot(source, channel)
+    if i is None:
+        raise ValueError("no channel %r on this board" % (channel,))
+    if (voltage is None) == (current is None):
+        raise ValueError("give exactly one reference: voltage or current")
+    reference = voltage if current is None else current
+    if not _is_number(reference):
+        raise ValueError("the reference must be a number")
+    if voltage is not None and not 10.0 <= reference <= 600.0:
+        raise ValueError("reference voltage must be 10..600 V")
+    if current is not None and not 0.05 <= reference <= 65.0:
+        raise ValueError("reference current must be 0.05..65 A")
+    chip, phase, port = source._slots[i]
+    if source._roles[i] == ROLES.index("off"):
+        raise ValueError("%s is off" % port)
+    if not source._ready[chip]:
+        raise ValueError("the chip of %s is not answering (%s)" % (port, source.last_error))
+    meter = source._meters[chip]
+    try:
+        if voltage is not None:
+            g = 0
+            gain = meter.calibrate_voltage(phase, reference, _CALIBRATION_SAMPLES,
+                                           _CALIBRATION_INTERVAL_MS)
+            phases = meter.voltage_group(phase)
+        else:
+            g = 1
+            gain = meter.calibrate_current(phase, reference, _CALIBRATION_SAMPLES,
+                                           _CALIBRATION_INTERVAL_MS)
+            phases = (phase,)
+    except ValueError as error:
+        raise ValueError("%s: %s" % (port, error)) from None
+    except OSError as error:
+        source._failed(chip, error)
+        raise
+    key = ("ugain", "igain")[g]
+    changed = {}
+    for j in range(len(source._slots)):
+        other_chip, other_phase, other_port = source._slots[j]
+        if other_chip == chip and other_phase in phases:
+            source._gains[2 * j + g] = gain
+            changed[other_port.lower()] = {key: gain}
+    # the driver already runs with these gains: no rebuild when the config comes back
+    source._chip_gains[chip] = chip_gains(source, chip)
+    source.last_calibration = changed
+    return {key: gain}
 
 
 def restore_saved(source, store, text, counters):

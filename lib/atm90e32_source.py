@@ -42,9 +42,9 @@
 # `errors` / `last_error`, and is re-initialised REINIT_MS later. Nothing here raises OSError out
 # of the constructor, poll() or read().
 #
-# Memory: settings and energy restore run in atm90e32_config, chip set-up in atm90e32_setup,
-# calibration in atm90e32_calibration; they are imported when needed and dropped again
-# (_forget), so their code holds no heap while the chips are only read.
+# Memory: settings, energy restore and calibration run in atm90e32_config, the driver's set-up in
+# atm90e32_setup and its calibration in atm90e32_calibration; they are imported when needed and
+# dropped again (_forget), so their code holds no heap while the chips are only read.
 import gc
 import sys
 
@@ -136,12 +136,7 @@ class Atm90e32Source:
         lists every changed channel config-shaped ({"ct1": {"ugain": n}, ...}: a voltage gain
         also goes to every channel on the same voltage input). ValueError if refused (nothing
         written then), OSError if the chip stops answering."""
-        import atm90e32_calibration
-
-        try:
-            return atm90e32_calibration.calibrate(self, channel, voltage, current)
-        finally:
-            _forget()
+        return self._rare("calibrate", channel, voltage, current)
 
     # --- cycle ---
 
