@@ -61,8 +61,9 @@ def announce(app):
     merged = home_assistant.merge_key_sets(known, current) if known else current
     if app.session_announced and merged == known:
         return
-    for topic, payload, retain in home_assistant.discovery(app.reading, app.ctx):
-        if not app.link.publish(topic, payload, retain):
+    for topic, pieces, retain in home_assistant.discovery(app.reading, app.ctx, streamed=True):
+        # streamed from the writer's buffer: a payload is never copied whole (~0.5 KB each)
+        if not app.link.publish_pieces(topic, pieces, retain):
             return  # link down: try again with the next reading
     app.session_announced = True
     if merged != known:

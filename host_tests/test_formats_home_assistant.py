@@ -290,3 +290,20 @@ def test_merge_key_sets_is_a_union():
     assert set(ha_removals.keys(home_assistant.merge_key_sets("0,L1:3", "1"))) == {
         "p", "L1_u", "L1_i"
     }
+
+
+def test_streamed_discovery_is_the_same_payloads_in_pieces():
+    # The firmware publishes discovery streamed from the writer's buffer (no copy of a
+    # payload): read twice, as MqttLink.publish_pieces does, each gives the same bytes.
+    ctx = context(atm_config())
+    reading = atm_reading()
+    copies = list(home_assistant.discovery(reading, ctx))
+    streamed = []
+    for topic, pieces, retain in home_assistant.discovery(reading, ctx, streamed=True):
+        first = b"".join(bytes(piece) for piece in pieces())
+        again = b"".join(bytes(piece) for piece in pieces())
+        assert first == again
+        assert max(len(piece) for piece in pieces()) <= 64
+        streamed.append((topic, first, retain))
+    assert streamed == copies
+    assert len(copies) > 5 and all(len(payload) > 64 for _, payload, _ in copies)

@@ -208,7 +208,7 @@ def _value_template(channel_name, key, mode):
     return head + "{{ '' if v is none else (-v if v < 0 else 0) }}"
 
 
-def _config_payload(ctx, channel, row, mode):
+def _write_config(ctx, channel, row, mode):
     writer = ctx.writer
     device = slug(ctx.device_id)
     channel_name = None
@@ -250,26 +250,30 @@ def _config_payload(ctx, channel, row, mode):
     writer.string(b"sw", ctx.sw_version)
     writer.end()
     writer.end()
-    return discovery_topic(key, ctx), writer.payload()
+    return discovery_topic(key, ctx)
 
 
-def discovery(reading, ctx):
-    """Yields (topic, config payload, retain=True) for every sensor the reading has.
+def discovery(reading, ctx, streamed=False):
+    """Yields (topic, config payload, retain=True) for every sensor the reading has; with
+    `streamed` the payload is ctx.writer.chunks() (for MqttLink.publish_pieces: no copy of it
+    is made, it is valid until the next one is built), else bytes.
 
-    Nothing when Home Assistant is disabled (use removals(previous, "", ctx) to clear).
+    Nothing when Home Assistant is disabled (use ha_removals.removals(previous, "", ctx) to
+    clear).
     """
     if not ctx.ha_enabled:
         return
+    writer = ctx.writer
     for row in TOTAL_SENSORS:
         mode = _present(reading, row, ctx)
         if mode is not None:
-            topic, payload = _config_payload(ctx, None, row, mode)
-            yield topic, payload, True
+            topic = _write_config(ctx, None, row, mode)
+            yield topic, writer.chunks() if streamed else writer.payload(), True
     for channel in reading.channels:
         if type(channel.name) is not str:
             continue
         for row in CHANNEL_SENSORS:
             mode = _present(channel, row, ctx)
             if mode is not None:
-                topic, payload = _config_payload(ctx, channel, row, mode)
-                yield topic, payload, True
+                topic = _write_config(ctx, channel, row, mode)
+                yield topic, writer.chunks() if streamed else writer.payload(), True

@@ -52,6 +52,7 @@ class JsonWriter:
         # MicroPython's BytesIO(n) preallocates n bytes; it keeps its capacity across seek(0)
         self._out = io.BytesIO(size) if _IN_PLACE else io.BytesIO()
         self._comma = False
+        self._chunk = bytearray(64)  # chunks(): what one piece is read into
 
     def _text(self, text):
         if _IN_PLACE:  # MicroPython: never escapes non-ASCII, takes no ensure_ascii
@@ -158,3 +159,25 @@ class JsonWriter:
         size = self._out.tell()
         self._out.seek(0)
         return self._out.read(size)
+
+    def chunks(self):
+        """The finished document as a function that yields it in pieces of up to 64 bytes read
+        from the buffer, so that it is never copied whole (MqttLink.publish_pieces calls the
+        function twice: to measure, then to send). Valid until the next begin()."""
+        out = self._out
+        size = out.tell()
+        chunk = self._chunk
+
+        def pieces():
+            out.seek(0)
+            left = size
+            while left > 0:
+                n = out.readinto(chunk)
+                if not n:
+                    return
+                if n > left:
+                    n = left
+                left -= n
+                yield memoryview(chunk)[:n]
+
+        return pieces
