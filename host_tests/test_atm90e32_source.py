@@ -143,6 +143,15 @@ def test_poll_is_true_when_a_fresh_reading_is_due_and_reads_the_chips_once_for_i
     assert source.poll()
     assert source.cycles == 3
     assert spi.transactions > before
+    # readings stay on the interval's grid when the loop comes late: due at 3000, 4000, ...
+    clock.advance(1030)
+    assert source.poll()
+    clock.advance(975)
+    assert source.poll()
+    clock.advance(5000)  # a stall: one reading, then the grid restarts from now
+    assert source.poll()
+    clock.advance(999)
+    assert not source.poll()
 
 
 def test_between_slow_readings_the_energy_registers_are_collected_in_time():

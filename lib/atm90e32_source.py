@@ -154,8 +154,12 @@ class Atm90e32Source:
         it gave fresh values, i.e. a new reading. In between, the energy registers alone are
         collected once ENERGY_MAX_INTERVAL_MS passed since the last cycle (energy bound)."""
         now = self._clock()
-        if self._last_due is None or self._diff(now, self._last_due) >= self.interval_ms:
-            self._last_due = now
+        due = self._last_due
+        if due is None or self._diff(now, due) >= self.interval_ms:
+            # on the interval's grid, so readings do not drift by a loop turn each; after a
+            # stall of more than one interval the grid restarts from now
+            late = due is None or self._diff(now, due) >= 2 * self.interval_ms
+            self._last_due = now if late else due + self.interval_ms
             return self._cycle(now, True)
         if self._diff(now, self._last_cycle) >= ENERGY_MAX_INTERVAL_MS:
             self._cycle(now, False)
