@@ -189,18 +189,15 @@ class App:
                 self.link.publish(topic, payload, retain)
 
     def _poll_source(self, now):
-        """True when a reading is due for publishing."""
-        if self.config["source"] == "han":
-            if not self.source.poll():
-                return False
-            min_ms = self.config["han"]["min_interval_s"] * 1000
-            return self.last_publish_ms is None or ticks_diff(now, self.last_publish_ms) >= min_ms
-        self.source.poll()  # keeps the energy registers from overflowing between publishes
-        interval_ms = self.config["publish_interval_s"] * 1000
-        last = self.last_publish_ms
-        if last is not None and ticks_diff(now, last) < interval_ms:
+        """True when a reading is due for publishing. Both sources' poll() mean the same: True
+        when it brought a fresh reading (a HAN push; an ATM90E32 read cycle at its interval,
+        publish_interval_s, which reads the chips once for it)."""
+        if not self.source.poll():
             return False
-        return self.source.read()
+        if self.config["source"] != "han":
+            return True
+        min_ms = self.config["han"]["min_interval_s"] * 1000
+        return self.last_publish_ms is None or ticks_diff(now, self.last_publish_ms) >= min_ms
 
     # -- publishing -----------------------------------------------------------------------------
 

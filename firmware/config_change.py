@@ -187,6 +187,8 @@ def _apply_live(app, changed):
     source = app.config["source"]
     if app.source is not None and source in sections:
         app.source.apply_settings(app.config[source])
+    if app.source is not None and source == "atm90e32" and "publish_interval_s" in changed:
+        app.source.set_interval(app.config["publish_interval_s"] * 1000)
     # Sensors may have been ruled out (HA off, a CT's role "off"): prune and re-announce.
     if ("homeassistant" in sections or "atm90e32" in sections) \
             and app.last_publish_ms is not None and app.link.connected:

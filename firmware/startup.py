@@ -56,7 +56,8 @@ def _build_source(instance, board, config):
         from atm90e32_source import Atm90e32Source
 
         instance.source = Atm90e32Source(board.spi_chips(config), config["atm90e32"],
-                                         instance.reading)
+                                         instance.reading,
+                                         interval_ms=config["publish_interval_s"] * 1000)
         instance.energy = energy_store.EnergyStore(instance.source)
         note = instance.energy.restore()
         if note:

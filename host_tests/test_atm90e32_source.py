@@ -159,19 +159,19 @@ def test_between_slow_readings_the_energy_registers_are_collected_in_time():
     chip = chips[0][1].chip
     source, reading, logged = source_for(chips, clock, interval_ms=60000)
     assert source.interval_ms == 60000
-    assert not source.poll()
+    assert not source.poll()  # the chip is still settling after its init: nothing to publish
     clock.advance(1000)
-    source.read()
+    assert source.poll()  # the first reading stayed due: it comes once the chip has settled
     start = source.energy_counters()["CT1"][0]
     watts = chip.power_raw(0) * 0.00032  # 42.9 kW fills a 16-bit energy register in 17.2 s
-    for _ in range(120):  # 60 s of loop turns every 0.5 s: the reading is due only once
+    for _ in range(120):  # 60 s of loop turns every 0.5 s: the next reading is due once
         clock.advance(500)
         source.poll()
-    assert source.cycles == 3  # the first poll(), the read() and the reading due 60 s later
+    assert source.cycles == 3  # the unsettled first poll(), the first reading, the one 60 s on
     counted = source.energy_counters()["CT1"][0] - start
-    # registers collected from the read() at 2 s to the reading due at 61 s: 59 s of energy,
-    # nothing lost to a wrapped register (one count = 11.25 J)
-    assert abs(counted - watts * 59 / 11.25) < 2
+    # registers collected from the first reading at 1 s to the one due at 61 s: 60 s of
+    # energy, nothing lost to a wrapped register (one count = 11.25 J)
+    assert abs(counted - watts * 60 / 11.25) < 2
     assert reading.channel("CT1").import_wh == source.energy_counters()["CT1"][0] // 320
 
 

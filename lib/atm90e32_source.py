@@ -156,11 +156,18 @@ class Atm90e32Source:
         now = self._clock()
         due = self._last_due
         if due is None or self._diff(now, due) >= self.interval_ms:
+            # A due reading that no chip could give (settling after init, failing) stays due:
+            # tried again once the registers can have changed, not only an interval later.
+            last = self._last_full
+            if last is not None and self._diff(now, last) < MIN_INTERVAL_MS:
+                return False
             # on the interval's grid, so readings do not drift by a loop turn each; after a
             # stall of more than one interval the grid restarts from now
             late = due is None or self._diff(now, due) >= 2 * self.interval_ms
+            if not self._cycle(now, True):
+                return False
             self._last_due = now if late else due + self.interval_ms
-            return self._cycle(now, True)
+            return True
         if self._diff(now, self._last_cycle) >= ENERGY_MAX_INTERVAL_MS:
             self._cycle(now, False)
         return False
