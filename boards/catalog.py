@@ -12,7 +12,7 @@
 #   port     the MicroPython port it runs on ("unix" for the sim board)
 #   image    that port's board name in the MicroPython source (make firmware)
 BOARDS = {
-    "sim": {"modules": ("sim", "sim_uart", "sim_atm90e32"), "umqtt": True,
+    "sim": {"modules": ("sim", "sim_faults", "sim_uart", "sim_atm90e32"), "umqtt": True,
             "port": "unix", "image": None},
     "d1mini_han": {"modules": ("d1mini_han", "wifi", "hardware"), "umqtt": False,
                    "port": "esp8266", "image": "ESP8266_GENERIC"},

@@ -114,11 +114,11 @@ def _calibrate(app, request, result):
     # calibration changed (a voltage gain applies to all CTs on the same voltage input).
     changed = app.source.last_calibration or {channel.lower(): gains}
     change = json.dumps({"atm90e32": changed}).encode()
-    outcome, new_config = config_schema.apply_change(app.config, change)
+    outcome, new_config = config_schema.apply_change(config_change.full_config(app), change)
     if not outcome["ok"]:
         raise ValueError("calibrate: new gains refused: %s" % outcome["error"])
     config_store.save(new_config)
-    app.config = new_config
-    config_change.publish_config(app)
+    app.config = config_change.in_ram(new_config)
+    config_change.publish_config(app, new_config)
     result["channel"] = channel
     result.update(gains)

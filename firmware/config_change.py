@@ -46,6 +46,32 @@ def load_at_boot():
     return config, notices, on_trial
 
 
+_SOURCE_SECTIONS = ("han", "atm90e32")
+
+
+def in_ram(config):
+    """The config the running firmware keeps: without the section of the meter source it does
+    not run (the HAN firmware keeps the ATM90E32 channel settings, ~0.8 KB, out of the heap).
+    full_config() brings it back from flash for the rare code that needs the whole config."""
+    for name in _SOURCE_SECTIONS:
+        if name != config["source"] and name in config:
+            del config[name]
+    return config
+
+
+def full_config(app):
+    """The whole config in force: app.config plus what in_ram() left on flash (the config on
+    flash is the one in force: every change is saved before it is applied)."""
+    config = app.config
+    missing = [name for name in _SOURCE_SECTIONS if name not in config]
+    if missing:
+        stored = config_store.load()[0]
+        config = dict(config)
+        for name in missing:
+            config[name] = stored[name]
+    return config
+
+
 def tls_context():
     """TLS to the broker (ESP32; the ESP8266 lacks the RAM). With the broker's CA certificate on
     flash as ca.der (DER), the broker is verified; without it the link is encrypted but not
@@ -99,13 +125,16 @@ def _file_holds(path, pieces):
         return False
 
 
-def publish_config(app):
-    """The config in force, secrets redacted, retained on <base>/config (after a change)."""
-    if save_public(app.config):
+def publish_config(app, config=None):
+    """`config` (default: the whole config in force), secrets redacted, retained on
+    <base>/config (after a change)."""
+    if config is None:
+        config = full_config(app)
+    if save_public(config):
         app.publish_public_config()
     else:
         app.link.publish_pieces(app.base + "/config",
-                                lambda: config_schema.redacted_json(app.config), True)
+                                lambda: config_schema.redacted_json(config), True)
 
 
 def verify_signature(app, payload):
@@ -132,7 +161,8 @@ def handle_set(app, payload):
     if error:
         app.reply(result_topic, {"ok": False, "error": error})
         return
-    result, new_config = config_schema.apply_change(app.config, body)
+    config = full_config(app)
+    result, new_config = config_schema.apply_change(config, body)
     if not result["ok"]:
         log.warning("config: refused: %s", result["error"])
         app.reply(result_topic, result)
@@ -155,16 +185,17 @@ def handle_set(app, payload):
         if link_change:
             # The way back is on flash before the new settings are: a reset in between still
             # rolls back.
-            storage.write_atomic(TRIAL_FILE, json.dumps(app.config))
+            storage.write_atomic(TRIAL_FILE, json.dumps(config))
         config_store.save(new_config)
     except OSError as e:  # flash full or failing: keep running on the old config
         storage.remove(TRIAL_FILE)
         app.reply(result_topic, {"ok": False, "error": "could not save config: %s" % e})
         return
-    app.config = new_config
+    del config
+    app.config = in_ram(new_config)
     log.info("config: changed %s", ", ".join(changed))
     app.reply(result_topic, result)
-    publish_config(app)
+    publish_config(app, new_config)
     if link_change:
         # Try the new broker/WiFi settings (the old ones are in TRIAL_FILE); end_trial() rolls
         # back by itself if they do not connect.
@@ -244,8 +275,8 @@ def end_trial(app, confirmed):
         storage.remove(TRIAL_FILE)
         return
     failed = app.link.last_error or "no connection"
-    app.config = old_config
     save_public(old_config)
+    app.config = in_ram(old_config)
     try:
         config_store.save(old_config)
     except OSError as e:  # keep the trial file: the next boot rolls back again

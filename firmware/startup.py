@@ -21,6 +21,7 @@ def start(booted):
     import config_change
 
     config, notices, on_trial = config_change.load_at_boot()
+    config = config_change.in_ram(config)
     del config_change
     app._drop_rare_modules()  # before the source and the link take their share of the heap
     board = booted[0] = __import__("boards." + config["board"], None, None, ("NAME",))

@@ -24,7 +24,7 @@ ROWS = (
     "last byte read -> MQTT delivered",
     "frame end -> MQTT delivered, TCP_NODELAY",
     "frame end -> MQTT delivered, ROMFS small heap",
-    "heap soak, 10000 HAN pushes",
+    "heap budgets",
 )
 
 

@@ -93,6 +93,8 @@ def test_bad_changes_are_refused_a_good_one_applies_and_survives_restarts(broker
         config = json.loads(observer.payloads(BASE + "/config")[-1])
         assert config["publish_interval_s"] == 2
         assert config["mqtt"]["password"] == "***"
+        # the whole config, also the section of the source not running (kept on flash only)
+        assert config["han"]["baud"] == 115200 and config["atm90e32"]["ct1"]["role"] == "grid"
         times = state_times(observer)
         assert max(b - a for a, b in zip(times, times[1:])) < 4
     # the password never travelled in any message the reader published

@@ -19,7 +19,9 @@ One table; every time and heap figure is the median of several runs in this one 
   boot heap         free heap after boot per board module set (tools/ram_report.py)
   ROMFS image       the image of each board's modules (tools/mp_romfs.py)
   .mpy size         the firmware compiled for each board (tools/deploy.py compile_tree)
-  soak              the 10,000-push heap soak (host_tests/test_heap_soak.py, SOAK_PUSHES)
+  heap budgets      each board's heap budget row of host_tests/test_heap_soak.py on the
+                    32-bit builds: a full soak (10,000 HAN pushes or 60 ATM90E32 cycles) at
+                    the budget, and the smallest heap a short soak passes in (bisection)
 A benchmark, not a test: nothing here passes or fails on speed.
 
 options:
@@ -237,7 +239,8 @@ def _host_paths():
     import os
 
     repo = _repo()
-    for path in (os.path.join(repo, "tools"), os.path.join(repo, "lib"), repo):
+    for path in (os.path.join(repo, "tools"), os.path.join(repo, "lib"), repo,
+                 os.path.join(repo, "host_tests")):
         if path not in sys.path:
             sys.path.insert(0, path)
 
@@ -761,20 +764,8 @@ def bench_ram_report(table, opts):
 
 
 def _soak_heap():
-    """(heap size, where it came from): the HAN soak's heap, the smallest the 64-bit port's
-    HAN firmware passes the soak in (host_tests/test_heap_soak.py HAN_HEAP); else the issue's
-    24K, a 32-bit board's budget."""
-    import os
-    import re
-
-    try:
-        with open(os.path.join(_repo(), *_SOAK_TEST)) as f:
-            found = re.search(r'^HAN_HEAP = "(\d+K)"', f.read(), re.M)
-    except OSError:
-        found = None
-    if found:
-        return found.group(1), "the soak's HAN_HEAP, 64-bit port"
-    return "24K", "the issue's budget; host_tests/test_heap_soak.py gives none"
+    """(heap size, where it came from) for the ROMFS latency row on the 64-bit port."""
+    return "104K", "64-bit port, modules in a ROMFS image"
 
 
 def bench_romfs(table, opts, tmp):
@@ -839,48 +830,89 @@ def bench_mpy(table, opts, tmp):
                   % (files, mpy, total - mpy))
 
 
-def bench_soak(table, opts):
-    import os
-    import re
-    import subprocess
-    import time
+def _budget_run(row, heap, pushes, cycles):
+    """(passed, what happened) of one budget row at `heap` (host_tests/test_heap_soak.py)."""
+    import tempfile
 
-    figure = "heap soak, %d HAN pushes" % _SOAK_PUSHES
-    test = os.path.join(_repo(), *_SOAK_TEST)
-    if not os.path.exists(test):
-        table.add(figure, _NA, "host_tests/test_heap_soak.py does not exist yet")
+    import test_heap_soak as soak
+    from broker import Broker
+
+    _, target, modules, _, capture = row
+    with Broker() as broker, tempfile.TemporaryDirectory() as folder:
+        import os
+
+        os.makedirs(os.path.join(folder, "flash"))
+        try:
+            run, states, _ = soak.run_budget(broker, folder, target, modules, heap, capture,
+                                             pushes=pushes, cycles=cycles)
+        except AssertionError as e:
+            text = str(e).strip().splitlines()
+            reason = next((ln.strip() for ln in text if "MemoryError" in ln), None)
+            return False, reason or (text[0][:160] if text else "failed")
+        samples = [s[2] for s in run.samples]
+        return True, "%d states, live heap %.1f-%.1f KB" % (len(states), min(samples) / 1024,
+                                                           max(samples) / 1024)
+
+
+def _kb_of(heap):
+    return int(heap[:-1])
+
+
+def _smallest(row, budget_kb, pushes, cycles, step):
+    """The smallest heap (KB, in `step` KB steps) at which the row passes a short soak, by
+    bisection below its budget; None if even the budget fails."""
+    low, high = 8, None  # low fails (assumed), high passes
+    ok, _ = _budget_run(row, "%dK" % budget_kb, pushes, cycles)
+    if not ok:
+        return None
+    high = budget_kb
+    while high - low > step:
+        middle = (low + high) // 2 // step * step
+        if middle <= low:
+            middle = low + step
+        ok, _ = _budget_run(row, "%dK" % middle, pushes, cycles)
+        if ok:
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def bench_soak(table, opts):
+    """Each board's heap budget row (host_tests/test_heap_soak.py) as a full soak at its
+    budget, and the smallest heap that passes a short soak, measured on the 32-bit builds;
+    plus the D1 mini on the official ROMFS image (no custom build), reported only."""
+    import os
+
+    if not os.path.exists(os.path.join(_repo(), *_SOAK_TEST)):
+        table.add("heap budgets", _NA, "host_tests/test_heap_soak.py does not exist yet")
         return
     if opts.quick:
-        table.add(figure, "skipped", "--quick (make test runs its shorter version)")
+        table.add("heap budgets", "skipped", "--quick (make test runs each row's short soak: "
+                  "host_tests/test_heap_soak.py)")
         return
-    heap, heap_from = _soak_heap()
-    env = dict(os.environ, SOAK_PUSHES=str(_SOAK_PUSHES))
-    started = time.monotonic()
-    try:
-        # -s: lines the soak prints that start with "soak" are its figures, shown below
-        result = subprocess.run([sys.executable, "-m", "pytest", "-s", "-rA", "-p",
-                                 "no:cacheprovider", "-k", "soak_flat_heap", "--timeout", "3000",
-                                 test], capture_output=True, text=True, timeout=3600,
-                                cwd=_repo(), env=env)
-    except (OSError, subprocess.TimeoutExpired) as e:
-        table.add(figure, "FAIL", "did not finish: %s" % e)
-        return
-    seconds = time.monotonic() - started
-    lines = [ln.rstrip() for ln in result.stdout.splitlines() if ln.strip()]
-    outcomes = [ln for ln in lines if re.match(r"(PASSED|FAILED|ERROR) ", ln)]
-    summary = lines[-1].strip("= ") if lines else "no output"
-    table.add(figure, "pass" if result.returncode == 0 else "FAIL",
-              "%s; SOAK_PUSHES=%d, HAN heap %s (%s), %.0f s; pytest %s"
-              % ("; ".join(ln.split("::")[-1] for ln in outcomes) or "no test ran",
-                 _SOAK_PUSHES, heap, heap_from, seconds, summary))
-    for line in lines:
-        if re.match(r"soak\b", line, re.I):
-            table.add("", "", "  " + line[:200])
-    if result.returncode != 0:
-        for line in lines:
-            if line.startswith("E ") and ("assert" in line or "Error" in line):
-                table.add("", "", "  " + line[:200])
-                break
+    import test_heap_soak as soak
+
+    rows = list(soak.BUDGETS) + [("d1mini-aidon, official ROMFS image", "esp8266", "romfs",
+                                  "36K", "aidon")]
+    full_pushes, full_cycles = _SOAK_PUSHES, 60
+    for row in rows:
+        name, target, modules, heap, _ = row
+        reported = modules == "romfs"
+        try:
+            ok, what = _budget_run(row, heap, full_pushes, full_cycles)
+            step = 2 if target == "esp8266" else 4
+            smallest = _smallest(row, _kb_of(heap) if ok else _kb_of(heap) + 64, 300, 6, step)
+        except Exception as e:  # a broken run is a cell, not a stopped bench
+            table.add("heap budget, " + name, "FAIL", "%s: %s" % (type(e).__name__, e))
+            continue
+        verdict = "pass" if ok else ("over" if reported else "FAIL")
+        table.add("heap budget, %s (%s, %s) at %s" % (name, target, modules, heap), verdict,
+                  "%s%s" % (what, " (reported, not a test)" if reported else ""))
+        table.add("smallest passing heap, " + name,
+                  "%dK" % smallest if smallest else "none up to %dK" % (_kb_of(heap) + 64),
+                  "short soak (300 HAN pushes or 6 ATM90E32 cycles), bisection in %d KB "
+                  "steps" % (2 if target == "esp8266" else 4))
 
 
 # -- main -------------------------------------------------------------------------------------
