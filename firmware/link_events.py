@@ -54,6 +54,9 @@ def announce(app):
     meter's short power-only lists must not remove the energy sensors its full lists bring.
     Sensors are removed only by config_change.prune_announcements() (the announce command, or
     a config change that can rule sensors out)."""
+    import gc
+
+    gc.collect()  # the discovery code needs its room in one piece more than anything else
     import home_assistant
 
     current = home_assistant.key_set(app.reading, app.ctx)

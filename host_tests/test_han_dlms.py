@@ -5,7 +5,8 @@ import json
 
 import han_build as build
 import han_report
-from dlms import DONE, PENDING, REJECTED, DlmsDecoder
+from dlms import DlmsDecoder
+from dlms_codes import DONE, PENDING, REJECTED
 
 OBIS_P = b"\x01\x00\x01\x07\x00\xff"  # 1-0:1.7.0
 OBIS_I1 = b"\x01\x00\x1f\x07\x00\xff"  # 1-0:31.7.0

@@ -5,7 +5,8 @@ import json
 
 import han_build as build
 import han_report
-from dlms import DONE, DlmsDecoder
+from dlms import DlmsDecoder
+from dlms_codes import DONE
 
 U32 = b"\x06\x00\x00\x00\x07"
 U16 = b"\x12\x00\x05"

@@ -5,6 +5,7 @@ covered by the corpus and DLMS tests, which check reason texts)."""
 
 import axdr
 import dlms
+import dlms_codes
 import han_framer
 
 FRAMER = {
@@ -31,7 +32,7 @@ FRAMER = {
 DLMS = {
     "SHORT": "APDU shorter than its contents",
     "DEEP": "APDU nesting too deep",
-    "_UNSUPPORTED_APDU": "unsupported APDU type",
+    "UNSUPPORTED_APDU": "unsupported APDU type",
     "BLOCKS_INCOMPLETE": "incomplete block transfer dropped",
     "BLOCKS_OUT_OF_SEQUENCE": "block transfer out of sequence: dropped",
     "BLOCKS_TOO_LARGE": "block transfer too large: dropped",
@@ -41,8 +42,8 @@ DLMS = {
     "KEY_LENGTH": "key length does not fit the security suite",
     "TAG_MISMATCH": "GCM tag mismatch (wrong keys or corrupt frame)",
     "WRONG_KEY": "decrypted push is no valid APDU (wrong key?)",
-    "_CAPTURES_TOO_LONG": "capture object list too long",
-    "_CAPTURE_MALFORMED": "malformed capture object definition",
+    "CAPTURES_TOO_LONG": "capture object list too long",
+    "CAPTURE_MALFORMED": "malformed capture object definition",
 }
 AXDR = {
     "_LENGTH_TOO_LONG": "A-XDR length too long",
@@ -73,9 +74,9 @@ def test_segment_drop_reasons_need_an_open_push():
 
 
 def test_dlms_and_axdr_reason_numbers_name_their_text():
-    lines = dlms._REASONS.split("\n")
+    lines = dlms_codes.REASONS.split("\n")
     assert lines[-1] == "" and len(lines) - 1 == len(DLMS) + len(AXDR)
-    for module, table in ((dlms, DLMS), (axdr, AXDR)):
+    for module, table in ((dlms_codes, DLMS), (axdr, AXDR)):
         for name, text in table.items():
             reasons = []
             decoder = dlms.DlmsDecoder(on_reject=reasons.append)

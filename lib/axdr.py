@@ -10,23 +10,36 @@
 # exactly where the APDU ends, so reading past the end raises IndexError, which the caller turns
 # into a rejection) and `pos`; element() fills its `value`, `value_start` and `value_size`. The
 # DLMS decoder is its own cursor (functions, not a Reader class: one type object less in RAM).
-# Malformed data raises ValueError(n): n is the line of the reason text in dlms._REASONS (the
+# Malformed data raises ValueError(n): n is the line of the reason text in dlms_codes.REASONS (the
 # decoder's one text constant for all its rejection reasons). Nothing is allocated per element
 # except the Python ints of large values.
 from micropython import const
 
-# Lines of dlms._REASONS.
+# Lines of dlms_codes.REASONS.
 _LENGTH_TOO_LONG = const(14)  # "A-XDR length too long"
 _PAST_THE_END = const(15)  # "value past the APDU end"
 _UNSUPPORTED_TYPE = const(16)  # "unsupported A-XDR type"
 _TOO_DEEP = const(17)  # "A-XDR nesting too deep"
 
-_ARRAY = const(1)
-_STRUCTURE = const(2)
-_BIT_STRING = const(4)
-_OCTET_STRING = const(9)
-_VISIBLE_STRING = const(10)
-_UTF8_STRING = const(12)
+# Type tags (IEC 62056-6-2 Data CHOICE): the names every module uses.
+NULL = const(0)
+ARRAY = const(1)
+STRUCTURE = const(2)
+BIT_STRING = const(4)
+INT32 = const(5)
+UINT32 = const(6)
+OCTET_STRING = const(9)
+VISIBLE_STRING = const(10)
+UTF8_STRING = const(12)
+INT8 = const(15)
+UINT16 = const(18)
+ENUM = const(22)
+FLOAT32 = const(23)
+FLOAT64 = const(24)
+DATE_TIME = const(25)
+DATE = const(26)
+TIME = const(27)
+NUMBERS = b"\x05\x06\x0d\x0f\x10\x11\x12\x14\x15\x17\x18"  # integer and float tags, no enum
 _MAX_DEPTH = const(8)
 
 # By tag: size of the fixed-length types (0: variable length, container or unsupported), and
@@ -78,13 +91,13 @@ def element(r):
                     v -= 1 << (8 * size)
                 r.value = v
             return tag
-    if tag == _STRUCTURE or tag == _ARRAY:
+    if tag == STRUCTURE or tag == ARRAY:
         r.value = length(r)
         r.value_start = r.pos
         return tag
-    if tag == _OCTET_STRING or tag == _VISIBLE_STRING or tag == _UTF8_STRING:
+    if tag == OCTET_STRING or tag == VISIBLE_STRING or tag == UTF8_STRING:
         n = length(r)
-    elif tag == _BIT_STRING:
+    elif tag == BIT_STRING:
         n = (length(r) + 7) >> 3
     elif tag == 0:
         r.value_size = 0
@@ -102,7 +115,7 @@ def element(r):
 def skip(r, depth=0):
     """Skip one whole element at r.pos (containers included); returns its tag."""
     tag = element(r)
-    if tag == _STRUCTURE or tag == _ARRAY:
+    if tag == STRUCTURE or tag == ARRAY:
         if depth >= _MAX_DEPTH:
             raise ValueError(_TOO_DEEP)
         for _ in range(r.value):

@@ -19,75 +19,12 @@
 # one text constant.
 from array import array
 
-from micropython import const
-
 import axdr
 import obis
-
-DONE = const(1)
-PENDING = const(0)  # a block transfer waits for more blocks
-REJECTED = const(-1)
-
-# push.flags bits, named by FLAG_NAMES.
-ENCRYPTED = const(1)
-AUTHENTICATED = const(2)  # GCM tag verified with the authentication key
-TAG_NOT_VERIFIED = const(4)  # the push has a tag but no authentication key is configured
-UNSCALED = const(8)  # numbers whose scale neither the frame nor a vendor document gives
-UNKNOWN_LIST = const(16)  # positional list of unknown layout: every value reported raw
-UNKNOWN_ITEMS = const(32)  # values without OBIS inside an OBIS-coded list, reported raw
-_TRUNCATED = const(64)  # more values than the item table holds
-_NESTED = const(128)  # nested structures, reported as hex
-FLAG_NAMES = "encrypted authenticated tag_not_verified unscaled unknown_list unknown_items " \
-    "truncated nested_values"
-
-NO_OBIS = const(-1)
-
-_ARRAY = const(1)
-_STRUCTURE = const(2)
-INT32 = const(5)
-UINT32 = const(6)
-_OCTET_STRING = const(9)
-_INT8 = const(15)
-_UINT16 = const(18)
-_ENUM = const(22)
-NUMBERS = b"\x05\x06\x0d\x0f\x10\x11\x12\x14\x15\x17\x18"  # integer and float tags, no enum
-
-# Rejection reasons by number (_report): line n of _REASONS. Reasons BLOCKS_INCOMPLETE to
-# BLOCKS_TOO_LARGE also drop the open block transfer.
-SHORT = const(0)
-DEEP = const(1)
-_UNSUPPORTED_APDU = const(2)
-BLOCKS_INCOMPLETE = const(3)
-BLOCKS_OUT_OF_SEQUENCE = const(4)
-BLOCKS_TOO_LARGE = const(5)
-TITLE_LENGTH = const(6)
-SECURITY_CONTROL = const(7)
-NO_KEY = const(8)
-KEY_LENGTH = const(9)
-TAG_MISMATCH = const(10)
-WRONG_KEY = const(11)
-_CAPTURES_TOO_LONG = const(12)
-_CAPTURE_MALFORMED = const(13)
-_REASONS = (
-    "APDU shorter than its contents\n"
-    "APDU nesting too deep\n"
-    "unsupported APDU type\n"
-    "incomplete block transfer dropped\n"
-    "block transfer out of sequence: dropped\n"
-    "block transfer too large: dropped\n"
-    "system title length not 8\n"
-    "unsupported security control\n"
-    "encrypted push, no key configured\n"
-    "key length does not fit the security suite\n"
-    "GCM tag mismatch (wrong keys or corrupt frame)\n"
-    "decrypted push is no valid APDU (wrong key?)\n"
-    "capture object list too long\n"
-    "malformed capture object definition\n"
-    "A-XDR length too long\n"  # 14-17: raised by axdr.py
-    "value past the APDU end\n"
-    "unsupported A-XDR type\n"
-    "A-XDR nesting too deep\n"
-)
+from axdr import ARRAY, ENUM, INT8, NUMBERS, OCTET_STRING, STRUCTURE, UINT16, UINT32
+from dlms_codes import (BLOCKS_INCOMPLETE, BLOCKS_TOO_LARGE, CAPTURES_TOO_LONG, CAPTURE_MALFORMED,
+                        DEEP, DONE, NESTED, NO_OBIS, REASONS, REJECTED, SHORT, TRUNCATED,
+                        UNSUPPORTED_APDU)
 
 
 class DlmsDecoder:
@@ -170,8 +107,8 @@ class DlmsDecoder:
             self.blocks_dropped += 1
         start = 0
         for _ in range(reason):
-            start = _REASONS.find("\n", start) + 1
-        reason = _REASONS[start : _REASONS.find("\n", start)]
+            start = REASONS.find("\n", start) + 1
+        reason = REASONS[start : REASONS.find("\n", start)]
         self.last_reason = reason
         if self._on_reject:
             self._on_reject(reason)
@@ -195,13 +132,13 @@ class DlmsDecoder:
         if tag == 0xDB:
             return dlms_secure.ciphered(self, mv, depth)
         if tag != 0x0F:
-            return self._reject(_UNSUPPORTED_APDU)
+            return self._reject(UNSUPPORTED_APDU)
 
         # data-notification: 0F, long-invoke-id-and-priority (4), date-time (A-XDR OCTET
         # STRING), body (Data).
         p = 5
         b = mv[p]
-        if b == _OCTET_STRING and mv[p + 1] == 12:
+        if b == OCTET_STRING and mv[p + 1] == 12:
             time_off = p + 2  # Kaifa sends it as a Data octet-string (09 0C ...)
             p += 14
         elif b == 12:
@@ -221,25 +158,25 @@ class DlmsDecoder:
         self._unscaled = 0  # numbers stored without a scale so far
         n = 1  # length of the top-level list: a lone value is read as a list of one
         t = mv[p]
-        if t == _STRUCTURE or t == _ARRAY:
+        if t == STRUCTURE or t == ARRAY:
             axdr.element(self)
             n = self.value
         captures = -1  # objects in the capture-object list; -1: the push has none
         p = self.pos
         # Capture-object definitions {class-id, logical name, attribute, data index}:
         # 02 04 12 cc cc 09 06 <6 bytes> 0F aa 12 ii ii, 18 bytes each (push setup, attr. 3).
-        if n and mv[p] == _ARRAY and mv[p + 2] == _STRUCTURE and mv[p + 3] == 4 and \
-                mv[p + 4] == _UINT16 and mv[p + 7] == _OCTET_STRING and mv[p + 8] == 6:
+        if n and mv[p] == ARRAY and mv[p + 2] == STRUCTURE and mv[p + 3] == 4 and \
+                mv[p + 4] == UINT16 and mv[p + 7] == OCTET_STRING and mv[p + 8] == 6:
             axdr.element(self)
             captures = self.value
             if captures > len(self._cap_attr):
-                raise ValueError(_CAPTURES_TOO_LONG)
+                raise ValueError(CAPTURES_TOO_LONG)
             for k in range(captures):
                 p = self.pos
-                if mv[p] != _STRUCTURE or mv[p + 1] != 4 or mv[p + 2] != _UINT16 or \
-                        mv[p + 5] != _OCTET_STRING or mv[p + 6] != 6 or mv[p + 13] != _INT8 or \
-                        mv[p + 15] != _UINT16:
-                    raise ValueError(_CAPTURE_MALFORMED)
+                if mv[p] != STRUCTURE or mv[p + 1] != 4 or mv[p + 2] != UINT16 or \
+                        mv[p + 5] != OCTET_STRING or mv[p + 6] != 6 or mv[p + 13] != INT8 or \
+                        mv[p + 15] != UINT16:
+                    raise ValueError(CAPTURE_MALFORMED)
                 self._cap[2 * k] = (mv[p + 3] << 8) | mv[p + 4]
                 self._cap[2 * k + 1] = p + 7
                 self._cap_attr[k] = mv[p + 14]
@@ -259,21 +196,21 @@ class DlmsDecoder:
                 if pending == NO_OBIS:
                     # Flat layout: a 6-byte octet-string that looks like an OBIS code (A is a
                     # medium 0..15, F is 255), then its value as the next element.
-                    if t == _OCTET_STRING and mv[p + 1] == 6 and k + 1 < n and \
+                    if t == OCTET_STRING and mv[p + 1] == 6 and k + 1 < n and \
                             mv[p + 2] <= 15 and mv[p + 7] == 0xFF:
                         pending = p + 2
                         self.pos = p + 8
                         continue
                     # {OBIS, value} or {OBIS, value, {scaler, unit}} (class 3: value *
                     # 10^scaler unit).
-                    if t == _STRUCTURE and (mv[p + 1] == 2 or mv[p + 1] == 3) and \
-                            mv[p + 2] == _OCTET_STRING and mv[p + 3] == 6:
+                    if t == STRUCTURE and (mv[p + 1] == 2 or mv[p + 1] == 3) and \
+                            mv[p + 2] == OCTET_STRING and mv[p + 3] == 6:
                         self.pos = p + 10
                         i = self._value(p + 4, 0)
                         if mv[p + 1] == 3:
                             q = self.pos
-                            if mv[q] == _STRUCTURE and mv[q + 1] == 2 and mv[q + 2] == _INT8 \
-                                    and mv[q + 4] == _ENUM:
+                            if mv[q] == STRUCTURE and mv[q + 1] == 2 and mv[q + 2] == INT8 \
+                                    and mv[q + 4] == ENUM:
                                 self.pos = q + 6
                                 if i >= 0:
                                     s = mv[q + 3]
@@ -297,7 +234,7 @@ class DlmsDecoder:
         p = self.pos
         mv = self.apdu
         tag = mv[p]
-        if tag == UINT32 or tag == _UINT16:
+        if tag == UINT32 or tag == UINT16:
             # The common case inline (no call): unsigned 32 and 16 bit values.
             if tag == UINT32:
                 self.value = (mv[p + 1] << 24) | (mv[p + 2] << 16) | (mv[p + 3] << 8) | mv[p + 4]
@@ -309,19 +246,19 @@ class DlmsDecoder:
                 self.value_size = 2
             self.value_start = p + 1
             self._unscaled += 1
-        elif axdr.element(self) == _STRUCTURE or tag == _ARRAY:
+        elif axdr.element(self) == STRUCTURE or tag == ARRAY:
             self.pos = p
             axdr.skip(self)
             self.value_start = p
             self.value_size = self.pos - p
-            self.flags |= _NESTED
+            self.flags |= NESTED
         elif tag == 0:
             return -1  # null-data placeholder (1-phase Kamstrup lists)
         elif tag in NUMBERS:
             self._unscaled += 1
         i = self.count
         if i >= self.capacity:
-            self.flags |= _TRUNCATED
+            self.flags |= TRUNCATED
             return -1
         self.obis[i] = ref
         self.tag[i] = tag

@@ -2,8 +2,9 @@
 # positional lists without OBIS codes (Kaifa KFM_001 by list length, Netz Burgenland L&G by its
 # data types) and lists whose numbers carry no scaler (Kamstrup, Kaifa: the vendor's scale
 # table, obis.*_SCALE). A function of the decoder (dlms.DlmsDecoder) it completes; its flags
-# and tags are dlms.py's.
-import dlms
+# are dlms_codes.py's, its tags axdr.py's.
+import axdr
+import dlms_codes
 import obis
 
 
@@ -13,7 +14,7 @@ def resolve(decoder, length):
     coded = 0
     refs = decoder.obis
     for i in range(n):
-        if refs[i] != dlms.NO_OBIS:
+        if refs[i] != dlms_codes.NO_OBIS:
             coded += 1
     scales = None  # the vendor document's scale table (obis.*_SCALE)
     if n and not coded:
@@ -24,12 +25,12 @@ def resolve(decoder, length):
         if decoder.count == length and (length == 1 or length == 9 or length == 13 or
                                      length == 14 or length == 18) and \
                 (decoder._starts_with(0, b"KFM") if length > 1 else
-                 decoder.tag[0] == dlms.UINT32 or decoder.tag[0] == dlms.INT32):
+                 decoder.tag[0] == axdr.UINT32 or decoder.tag[0] == axdr.INT32):
             scales = obis.KAIFA_SCALE
         elif decoder.count == length and decoder.tag[0:length] == obis.BURGENLAND_TYPES:
             scales = obis.BURGENLAND_SCALE
         else:
-            decoder.flags |= dlms.UNKNOWN_LIST
+            decoder.flags |= dlms_codes.UNKNOWN_LIST
             return
         one_phase = length == 9 or length == 14
         for i in range(length):
@@ -46,13 +47,13 @@ def resolve(decoder, length):
                 decoder.obis[i] = -2 - code
     else:
         for i in range(n):
-            if decoder.obis[i] == dlms.NO_OBIS:
+            if decoder.obis[i] == dlms_codes.NO_OBIS:
                 t = decoder.tag[i]
                 if decoder.version < 0 and decoder.position[i] == 1 and (t == 9 or t == 10 or
                                                                    t == 12):
                     decoder.version = i  # Kamstrup's leading list version string
                 else:
-                    decoder.flags |= dlms.UNKNOWN_ITEMS
+                    decoder.flags |= dlms_codes.UNKNOWN_ITEMS
         # The list version names the vendor: "Kamstrup_V0001", "KFM_001", "AIDON_V0001"
         # (Aidon sends its scalers: no table), either as the leading string or as the value
         # of x-x:0.2.129. Here every OBIS code is an offset into the APDU.
@@ -70,7 +71,7 @@ def resolve(decoder, length):
         return
     for i in range(n):
         ref = decoder.obis[i]
-        if decoder.unit[i] or ref == dlms.NO_OBIS or decoder.tag[i] not in dlms.NUMBERS:
+        if decoder.unit[i] or ref == dlms_codes.NO_OBIS or decoder.tag[i] not in axdr.NUMBERS:
             continue  # scaled already, no OBIS, or not a number (strings, enums, booleans)
         src = decoder.mv
         if ref < 0:
@@ -86,4 +87,4 @@ def resolve(decoder, length):
                 break
             k += 4
         else:
-            decoder.flags |= dlms.UNSCALED
+            decoder.flags |= dlms_codes.UNSCALED

@@ -1,7 +1,8 @@
 # A decoded DLMS push into the firmware's Reading: the HAN source's mapping for binary meters,
 # loaded with the DLMS decoder on the first binary frame (han_source.py). Values go through
 # the source's put_number() and put_id(), the rules both framings share.
-from dlms import NO_OBIS, datetime_text
+from dlms import datetime_text
+from dlms_codes import NO_OBIS
 
 import obis
 

@@ -17,6 +17,7 @@ from binascii import hexlify
 from micropython import const
 
 import dlms
+import dlms_codes
 import obis
 from han_decimal import float_decimal, number_text
 
@@ -192,7 +193,7 @@ def write_dlms(push, meter, write):
     coded = []
     raw = []
     for i in range(push.count):
-        if push.obis[i] != dlms.NO_OBIS:
+        if push.obis[i] != dlms_codes.NO_OBIS:
             coded.append(i)
         elif i == push.version:
             top["list_version"] = _item(push, i, meter)[0]
@@ -210,7 +211,7 @@ def write_dlms(push, meter, write):
     if push.has_title:
         top["system_title"] = _hex(push.system_title, 0, 8)
     flags = []
-    names = dlms.FLAG_NAMES.split()
+    names = dlms_codes.FLAG_NAMES.split()
     for bit in range(len(names)):
         if push.flags & (1 << bit):
             flags.append(names[bit])

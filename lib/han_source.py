@@ -183,11 +183,12 @@ class HanSource:
         else:
             import dlms
             import han_dlms
+            from dlms_codes import DONE
 
             if self._dlms is None:
                 self._dlms = dlms.DlmsDecoder(self.meter.key, self.meter.auth_key,
                                               self._on_reject)
-            if self._dlms.decode(buf, start, end) != dlms.DONE:
+            if self._dlms.decode(buf, start, end) != DONE:
                 return
         # A new meter id clears the reading; the push is then applied again from the start so
         # that values before the id in this same push are kept.

@@ -3,7 +3,8 @@
 # parts to a Reading instead).
 import han_framer
 import han_report
-from dlms import DONE, DlmsDecoder
+from dlms import DlmsDecoder
+from dlms_codes import DONE
 from dsmr import DsmrParser
 from han_meter import HanMeter
 

@@ -902,7 +902,8 @@ def bench_soak(table, opts):
         try:
             ok, what = _budget_run(row, heap, full_pushes, full_cycles)
             step = 2 if target == "esp8266" else 4
-            smallest = _smallest(row, _kb_of(heap) if ok else _kb_of(heap) + 64, 300, 6, step)
+            smallest = _smallest(row, _kb_of(heap) if ok else _kb_of(heap) + 64, 300,
+                                 soak.FIRST_ATM_CYCLES + 4, step)
         except Exception as e:  # a broken run is a cell, not a stopped bench
             table.add("heap budget, " + name, "FAIL", "%s: %s" % (type(e).__name__, e))
             continue
@@ -911,7 +912,7 @@ def bench_soak(table, opts):
                   "%s%s" % (what, " (reported, not a test)" if reported else ""))
         table.add("smallest passing heap, " + name,
                   "%dK" % smallest if smallest else "none up to %dK" % (_kb_of(heap) + 64),
-                  "short soak (300 HAN pushes or 6 ATM90E32 cycles), bisection in %d KB "
+                  "short soak (300 HAN pushes or 14 ATM90E32 cycles), bisection in %d KB "
                   "steps" % (2 if target == "esp8266" else 4))
 
 
