@@ -320,14 +320,16 @@ def main():
     booted = [None, None]  # the board module, then the App: startup.start() fills them in
     crashed = None
     interrupted = False
+    if storage.exists(_MAINTENANCE_FILE):
+        storage.remove(_MAINTENANCE_FILE)
+        print("maintenance mode: the firmware is not started (no watchdog); reset to start it")
+        return
     try:
         import startup
 
-        startup.start(booted)
+        startup.start(booted, App, _drop_rare_modules)
         del startup  # main() runs for good: its locals must not keep the module alive
         _drop_rare_modules()  # the boot code, before the loop takes its share of the heap
-        if booted[1] is None:
-            return  # maintenance mode
         booted[1].run()
     except KeyboardInterrupt:
         log.info("app: stopping (interrupt)")

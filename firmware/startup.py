@@ -1,32 +1,26 @@
 # Boot: from power-on to a running App. Runs once and is then dropped from RAM (app.main()), so
 # none of it holds heap while the firmware runs.
 #
-# Order matters: maintenance mode first (mpremote needs the REPL, no watchdog), then the config
+# Order matters (app.main() has checked for maintenance mode first): the config
 # (with site settings from make deploy / tools/sim.py), the board module it names, boot-loop
 # counting (crash_log), and last the App with its meter source and MQTT link.
-import app
 import crash_log
-import storage
 from clock import ticks_add, ticks_ms
 
 
-def start(booted):
-    """Fills booted[0] with the board module and booted[1] with the App, as soon as each exists
-    (app.main() resets through the board if anything later fails); booted[1] stays None in
-    maintenance mode."""
-    if storage.exists(app._MAINTENANCE_FILE):
-        storage.remove(app._MAINTENANCE_FILE)
-        print("maintenance mode: the firmware is not started (no watchdog); reset to start it")
-        return
+def start(booted, app_class, drop_rare_modules):
+    """Fills booted[0] with the board module and booted[1] with an `app_class` (app.App), as
+    soon as each exists (app.main() resets through the board if anything later fails).
+    drop_rare_modules is app's: called once the config code is no longer needed."""
     import config_change
 
     config, notices, on_trial = config_change.load_at_boot()
     config = config_change.in_ram(config)
     del config_change
-    app._drop_rare_modules()  # before the source and the link take their share of the heap
+    drop_rare_modules()  # before the source and the link take their share of the heap
     board = booted[0] = __import__("boards." + config["board"], None, None, ("NAME",))
     safe_mode = crash_log.boot(board.reset_cause())
-    instance = app.App(board, config, notices, safe_mode)
+    instance = app_class(board, config, notices, safe_mode)
     instance.last_crash = crash_log.last()
     if safe_mode:
         notices.append(

@@ -11,7 +11,6 @@
 import ast
 import os
 
-import pytest
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 # lib/ and firmware/ are on the module path as they are (bare names); boards/ is a package.
@@ -201,9 +200,6 @@ def test_import_graph_covers_every_module():
     assert "machine" not in graph["boards.hardware"]  # not a repo module: no node, no edge
 
 
-@pytest.mark.xfail(strict=True, reason="cycles remain: firmware/app.py <-> firmware/startup.py; "
-                   "lib/atm90e32.py <-> atm90e32_calibration/_config/_source; being removed "
-                   "(issue 14)")
 def test_no_import_cycles():
     graph, modules = import_graph()
     cycles = find_cycles(graph)
