@@ -17,6 +17,7 @@ import argparse
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -172,9 +173,17 @@ class Sim:
 
 
 def firmware_command(args, base_env=None):
-    """(argv, env) of the firmware on the chosen target; mp_env.TargetError when it cannot run."""
-    return mp_env.command(os.path.join(mp_env.REPO, "firmware", "main.py"), target=args.target,
-                          modules=args.modules, board="sim", heap=args.heap, base_env=base_env)
+    """(argv, env) of the firmware on the chosen target; mp_env.TargetError when it cannot run.
+
+    main.py runs from the emulated flash's root, where `make deploy` puts it on a board: run from
+    firmware/ its folder would come first on sys.path and the firmware's source would shadow
+    the frozen or .mpy modules the target is meant to hold."""
+    state_dir = os.path.abspath(args.state_dir)
+    os.makedirs(state_dir, exist_ok=True)
+    main = os.path.join(state_dir, "main.py")
+    shutil.copyfile(os.path.join(mp_env.REPO, "firmware", "main.py"), main)
+    return mp_env.command(main, target=args.target, modules=args.modules, board="sim",
+                          heap=args.heap, base_env=base_env)
 
 
 def show_readings(host, port, user, password):
