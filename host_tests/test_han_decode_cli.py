@@ -151,30 +151,26 @@ def test_whole_corpus_twenty_times_same_output_under_micropython(corpus_file, tm
     assert err_m == err_c
 
 
-def test_whole_corpus_twenty_times_same_output_from_romfs(corpus_file, tmp_path):
+def _corpus_twenty_times_as_on_cpython(corpus_file, tmp_path, **run):
+    """The corpus 20 times through the CLI run as `run` says: the same output as CPython's."""
     with open(corpus_file) as f:
         text = f.read()
     big = tmp_path / "corpus20.hex"
     big.write_text(text * 20)
     code_c, out_c, err_c = _run([str(big)])
-    code_r, out_r, err_r = _run([str(big)], heap=ROMFS_HEAP, romfs=True)
-    assert code_c == 0 and code_r == 0, err_r[-500:]
-    assert len(out_r.splitlines()) >= 20 * 45
-    assert out_r == out_c
-    assert err_r == err_c
+    code, out, err = _run([str(big)], **run)
+    assert code_c == 0 and code == 0, err[-500:]
+    assert len(out.splitlines()) >= 20 * 45
+    assert out == out_c
+    assert err == err_c
+
+
+def test_whole_corpus_twenty_times_same_output_from_romfs(corpus_file, tmp_path):
+    _corpus_twenty_times_as_on_cpython(corpus_file, tmp_path, heap=ROMFS_HEAP, romfs=True)
 
 
 def test_whole_corpus_twenty_times_esp8266_frozen_at_24k_same_output(corpus_file, tmp_path):
-    with open(corpus_file) as f:
-        text = f.read()
-    big = tmp_path / "corpus20.hex"
-    big.write_text(text * 20)
-    code_c, out_c, err_c = _run([str(big)])
-    code_f, out_f, err_f = _run([str(big)], heap=FROZEN_HEAP, frozen=True)
-    assert code_c == 0 and code_f == 0, err_f[-500:]
-    assert len(out_f.splitlines()) >= 20 * 45
-    assert out_f == out_c
-    assert err_f == err_c
+    _corpus_twenty_times_as_on_cpython(corpus_file, tmp_path, heap=FROZEN_HEAP, frozen=True)
 
 
 @pytest.mark.parametrize("micropython", [False, True])
