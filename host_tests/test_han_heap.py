@@ -120,3 +120,20 @@ def test_steady_state_push_allocates_little_and_nothing_accumulates():
         assert per_push < 1024 + 2 * len(frame), (name, per_push)
         assert growth <= 256, (name, growth)
     print("HAN heap per push (frame bytes, bytes allocated, growth after 50 pushes):", report)
+
+
+def test_no_room_for_the_reassembly_buffer_drops_the_push_not_the_reader():
+    # The reassembly buffer is allocated with the first segment a framer sees; when the heap
+    # has no room for it (here: a buffer size no heap has), that push is dropped with its
+    # reason and the framer goes on.
+    _need_micropython()
+    data = check.entry_bytes(check.corpus_by_id()["enc-kaifa-tinetz-at-doc"])  # M-Bus segments
+    reasons = []
+    counter = _Counter()
+    framer = HanFramer(counter.on_push, reasons.append, reassembly_size=(1 << 30) - 1)
+    framer.feed(data)
+    assert counter.count == 0 and framer.pushes_dropped == 1
+    assert reasons == ["no memory to join a segmented push: dropped"], reasons
+    framer._seg_size = 1024  # room again: the next segmented push is joined
+    framer.feed(data)
+    assert counter.count == 1, reasons

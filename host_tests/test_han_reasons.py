@@ -27,6 +27,7 @@ FRAMER = {
     "_SEGMENTS_TOO_LARGE": ("segmented push too large: dropped", "pushes_dropped"),
     "_SEGMENTS_OUT_OF_SEQUENCE": ("M-Bus segment out of sequence: push dropped",
                                   "pushes_dropped"),
+    "_SEGMENTS_NO_MEMORY": ("no memory to join a segmented push: dropped", "pushes_dropped"),
 }
 
 DLMS = {
@@ -44,6 +45,7 @@ DLMS = {
     "WRONG_KEY": "decrypted push is no valid APDU (wrong key?)",
     "CAPTURES_TOO_LONG": "capture object list too long",
     "CAPTURE_MALFORMED": "malformed capture object definition",
+    "BLOCKS_NO_MEMORY": "no memory to join a block transfer: dropped",
 }
 AXDR = {
     "_LENGTH_TOO_LONG": "A-XDR length too long",

@@ -38,6 +38,7 @@ TAG_MISMATCH = const(10)
 WRONG_KEY = const(11)
 CAPTURES_TOO_LONG = const(12)
 CAPTURE_MALFORMED = const(13)
+BLOCKS_NO_MEMORY = const(18)  # after axdr.py's 14-17
 REASONS = (
     "APDU shorter than its contents\n"
     "APDU nesting too deep\n"
@@ -57,4 +58,5 @@ REASONS = (
     "value past the APDU end\n"
     "unsupported A-XDR type\n"
     "A-XDR nesting too deep\n"
+    "no memory to join a block transfer: dropped\n"
 )

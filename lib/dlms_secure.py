@@ -30,7 +30,17 @@ def block(decoder, mv, depth):
     if k + n > decoder._blocks_size:
         return decoder._reject(dlms_codes.BLOCKS_TOO_LARGE)
     if decoder._blocks is None:
-        decoder._blocks = bytearray(decoder._blocks_size)
+        # Allocated once, with the first block: after a collection, so that it finds its room
+        # in one piece; without that room the transfer is dropped, not the firmware.
+        import gc
+
+        gc.collect()
+        try:
+            decoder._blocks = bytearray(decoder._blocks_size)
+        except MemoryError:
+            decoder._block_next = decoder._block_len = 0
+            decoder.blocks_dropped += 1
+            return decoder._reject(dlms_codes.BLOCKS_NO_MEMORY)
     blocks = memoryview(decoder._blocks)
     blocks[k : k + n] = mv[p : p + n]
     decoder._block_len = k + n

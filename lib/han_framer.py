@@ -64,6 +64,7 @@ _PUSHES_DROPPED = const(14)
 _SEGMENTS_INCOMPLETE = const(14)
 _SEGMENTS_TOO_LARGE = const(15)
 _SEGMENTS_OUT_OF_SEQUENCE = const(16)
+_SEGMENTS_NO_MEMORY = const(17)
 _REASONS = (
     "HDLC HCS mismatch\n"
     "HDLC FCS mismatch\n"
@@ -82,6 +83,7 @@ _REASONS = (
     "incomplete segmented push dropped\n"
     "segmented push too large: dropped\n"
     "M-Bus segment out of sequence: push dropped\n"
+    "no memory to join a segmented push: dropped\n"
 )
 
 
@@ -336,7 +338,19 @@ class HanFramer:
         # A byte loop, not a slice copy: slices allocate on MicroPython, and segments are few.
         seg = self._seg
         if seg is None:
-            seg = self._seg = bytearray(self._seg_size)
+            # Allocated once, with the first segment a meter sends: after a collection, so that
+            # it finds its room in one piece; without that room the push is dropped, not the
+            # firmware.
+            import gc
+
+            gc.collect()
+            try:
+                seg = self._seg = bytearray(self._seg_size)
+            except MemoryError:
+                self._seg_kind = kind
+                self._reject(_SEGMENTS_NO_MEMORY)
+                self._seg_kind = 0 if final else _SKIPPING
+                return
         k = self._seg_len - a
         for i in range(a, b):
             seg[k + i] = buf[i]
