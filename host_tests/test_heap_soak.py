@@ -93,19 +93,24 @@ app.main()
 """
 
 
-def capture_file(kind, folder):
-    """The corpus's clean pushes of one kind as a hex capture (one push a line): "aidon" (Aidon
-    HDLC lists, Swedish and Norwegian meters) or "dsmr" (DSMR/P1 telegrams of six makes)."""
+CAPTURES = {"aidon": "aidon_hdlc.hex", "dsmr": "dsmr_p1.hex"}  # in host_tests/data/
+
+
+def capture_text(kind):
+    """The corpus's clean pushes of one kind as hex capture text (one push a line): "aidon"
+    (Aidon HDLC lists, Swedish and Norwegian meters) or "dsmr" (DSMR/P1 telegrams of six
+    makes). host_tests/data/ ships them for `make sim --han` (a test keeps them equal)."""
     if kind == "aidon":
         entries = [e for e in support.han_corpus() if e["family"] == "aidon"
                    and e["framing"] == "hdlc" and not e.get("edge_case")]
     else:
         entries = [e for e in support.han_corpus()
                    if e["framing"].startswith("ascii") and not e.get("edge_case")]
-    path = os.path.join(folder, kind + ".hex")
-    with open(path, "w") as f:
-        f.write("\n".join(check.entry_bytes(e).hex() for e in entries) + "\n")
-    return path
+    return "\n".join(check.entry_bytes(e).hex() for e in entries) + "\n"
+
+
+def capture_file(kind, folder=None):
+    return os.path.join(support.DATA, CAPTURES[kind])
 
 
 class SoakRun:
@@ -256,6 +261,12 @@ def test_firmware_runs_in_the_boards_heap_budget(broker, tmp_path, row):
     _, target, modules, heap, capture = row
     os.makedirs(str(tmp_path / "flash"))
     run_budget(broker, str(tmp_path), target, modules, heap, capture)
+
+
+def test_shipped_captures_are_the_corpus_pushes():
+    for kind, name in CAPTURES.items():
+        with open(os.path.join(support.DATA, name)) as f:
+            assert f.read() == capture_text(kind), name
 
 
 def test_romfs_launcher_runs_modules_from_the_image(tmp_path):
