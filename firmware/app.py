@@ -372,9 +372,10 @@ def main():
 
 def _record_crash(e):
     """crash_log.record(e), imported only now (it is not kept in RAM while the firmware runs).
-    After a MemoryError the failed call's objects are garbage: collect first. If even then the
-    module cannot load, the board resets all the same, only without the reason."""
-    gc.collect()
+    After a MemoryError the failed call's objects are garbage, and rare code it had loaded
+    (Home Assistant discovery, a config change) can go: drop and collect first. If even then
+    the module cannot load, the board resets all the same, only without the reason."""
+    _drop_rare_modules()
     try:
         import crash_log
 
