@@ -78,6 +78,7 @@ class App:
         # whether they were announced on this connection
         self.announced_keys = storage.read_text(_HA_KEYS_FILE) or ""
         self.session_announced = False
+        self.announce_retries = 0  # discoveries put off for want of memory (diag)
         self._seen_channels = None  # the reading's channel list the masks below describe
         self._seen_masks = None  # per value seen so far: bit masks, totals then channels
         self.healthy = False
@@ -210,7 +211,15 @@ class App:
         self.reading.timestamp = unix_time()
         fresh = self._new_values_seen()
         if self.link.connected and self.ctx.ha_enabled and (fresh or not self.session_announced):
-            self.announce()
+            try:
+                self.announce()
+            except MemoryError:
+                # Discovery is worth a retry, not a reset: the heap may be too fragmented for
+                # its code at this moment. The reading goes out now; the announcement is not
+                # marked done, so the next reading tries again.
+                self.session_announced = False
+                self.announce_retries += 1
+                log.warning("ha: no room for discovery now; trying again with the next reading")
             _drop_rare_modules()
         state_topic = self.ctx.state_topic
         for topic, payload, retain in reading_messages(self.reading, self.ctx):
@@ -273,6 +282,7 @@ class App:
             "mem_free": gc.mem_free(),
             "mqtt_connects": self.link.connects,
             "outbox_dropped": self.link.outbox_dropped,
+            "announce_retries": self.announce_retries,
             "safe_mode": self.safe_mode,
             "condition": self.condition,
         }
