@@ -1,6 +1,7 @@
-# ATM90E32 calibration (AN §4.2.4, R§8: new gain = reference / measured x current gain): the
-# driver's calibrate_voltage/calibrate_current (lib/atm90e32.py finds them here; the source's
-# calibrate() is in atm90e32_config). Imported only for a calibration and dropped again.
+# ATM90E32 calibration (AN §4.2.4, docs/atm90e32.md §10.1: new gain = reference / measured x
+# current gain): the driver's calibrate_voltage/calibrate_current (lib/atm90e32.py finds them
+# here; the source's calibrate() is in atm90e32_config). Imported only for a calibration and
+# dropped again.
 
 from atm90e32_setup import input_group, set_gain
 from micropython import const
@@ -37,7 +38,7 @@ def _calibrate(meter, p, reference, samples, interval_ms, current):
         if word == 0xFFFF:
             meter.check()
             raise ValueError("reading saturated at the register limit: lower the gain")
-        # 16-bit register plus the 8-bit extension in the LSB register (R§5.1)
+        # 16-bit register plus the 8-bit extension in the LSB register (docs/atm90e32.md §6.1)
         total += (word << 8) | (meter._read(_URMS_A_LSB + 4 * current + p) >> 8)
     meter.check()
     measured = total / (samples * 256 * (1000 if current else 100))
@@ -47,7 +48,7 @@ def _calibrate(meter, p, reference, samples, interval_ms, current):
         raise ValueError("measured %s %.3f too low to calibrate against" % (what, measured))
     gain = int(reference / measured * meter.cal[3 * current + p] + 0.5)
     if gain > 0xFFFF:
-        # ESPHome's hints for the same case (R§8.3)
+        # ESPHome's hints for the same case (docs/atm90e32.md §10.1)
         hint = "a higher PGA gain" if current else "a higher-output transformer"
         raise ValueError("%s gain %d exceeds 65535: needs %s" % (what, gain, hint))
     if gain < 1:
