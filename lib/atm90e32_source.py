@@ -30,9 +30,10 @@
 # Cadence: a reading is due every interval_ms (the firmware's publish interval); poll() then runs
 # one read cycle (every measurement and energy register) and returns True if it gave fresh
 # values, so the chips are read once per published reading. The energy registers are 16-bit
-# counts of 1/320 Wh (R§5.9), so one holds 65535 / 320 = 204.8 Wh. The largest power the chip
-# can show on a phase is 655.35 V x 65.535 A = 42.9 kW (RMS register limits, R§5.1-5.2), which
-# fills a register in 204.8 Wh / 42.9 kW = 17.2 s. So between due readings poll() collects the
+# counts of 1/320 Wh (docs/atm90e32.md §6.7), so one holds 65535 / 320 = 204.8 Wh. The largest
+# power the chip can show on a phase is 655.35 V x 65.535 A = 42.9 kW (RMS register limits,
+# docs/atm90e32.md §6.1-6.2), which fills a register in 204.8 Wh / 42.9 kW = 17.2 s. So
+# between due readings poll() collects the
 # energy registers alone whenever ENERGY_MAX_INTERVAL_MS = 8 s passed since the last cycle, under
 # half that bound, which leaves room for a late loop turn (GC, a slow publish).
 #
@@ -52,7 +53,7 @@ from atm90e32 import ATM90E32, COUNTS_PER_WH
 from micropython import const
 
 DEFAULT_INTERVAL_MS = const(1000)
-MIN_INTERVAL_MS = const(250)  # the chip's registers change every ~320 ms (R§6.1)
+MIN_INTERVAL_MS = const(250)  # the chip's registers change every ~320 ms (docs/atm90e32.md §7.1)
 ENERGY_MAX_INTERVAL_MS = const(8000)  # see the energy bound above
 SETTLE_MS = const(400)  # after init the measurement registers read 0 for one ~320 ms window
 REINIT_MS = const(10000)  # a failed chip is tried again this long after its failure
