@@ -1,6 +1,5 @@
 # The JSON of mr-manuel/venus-os_dbus-mqtt-grid, which turns one MQTT topic into a Victron grid
-# meter on Venus OS. Shape and rules: research/ecosystem.md §4.2 (its README, config.sample.ini,
-# dbus-mqtt-grid.py):
+# meter on Venus OS. Shape and rules: its README, config.sample.ini and dbus-mqtt-grid.py:
 # - root key always "grid"; "power" (W, + import) is the one required member;
 #   "voltage" V, "current" A, "energy_forward" / "energy_reverse" kWh lifetime;
 # - "L1".."L3" objects with power, voltage, current, frequency, power_factor, energy_forward,
