@@ -4,7 +4,7 @@
 # A decoded push is a table of items, reused for every push: each item has an OBIS code
 # (an offset into the APDU, or a vendor-document code), the A-XDR type and value, and a scaler
 # and unit when the frame or a vendor document gives them (unit 0: scale unknown).
-# Body layouts handled (han_protocol.md 5.6):
+# Body layouts handled (docs/han.md §9.1):
 #   a) structures {OBIS, value[, {scaler, unit}]} (Aidon, Austrian and Polish lists),
 #   b) a flat list OBIS, value, OBIS, value... after a list-version string (Kamstrup, Kaifa SE),
 #   c) positional values without OBIS, mapped by the vendor document (Kaifa by list length, Netz
