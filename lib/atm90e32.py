@@ -1,9 +1,9 @@
 # ATM90E32AS (M90E32AS) poly-phase energy metering IC over SPI: the read path.
 #
-# Facts and section numbers: ../shared/research/atm90e32.md ("R§"), which cites the datasheet
+# Facts and section numbers: docs/atm90e32.md ("doc §"), which names the datasheet
 # Atmel-46003B ("DS") and application note Atmel-46103A ("AN"). Register names are the
 # datasheet's. Several names other drivers use (ConfigStart, CalStart, CS0..CS3, SysStatus0/1,
-# PMPGA, PMConfig) belong to the ATM90E36 and do not exist here (R§0).
+# PMPGA, PMConfig) belong to the ATM90E36 and do not exist here (doc §2).
 #
 # Usage (others script against this):
 #   meter = ATM90E32(spi, cs, line_freq=50, pga_gain=1, ugain=7305, igain=27518)
@@ -19,9 +19,10 @@
 #
 # Bus: `spi` is a machine.SPI-like object already set to mode 3 (CPOL=1, CPHA=1), MSB first,
 # <= 1 MHz (DS §4: 1.1 Mbps max); `cs` a Pin-like output with value() (or on()/off()), idle high.
-# Several chips share one bus, each with its own cs: SDO is high-impedance while CS is high (R§2).
+# Several chips share one bus, each with its own cs: SDO is high-impedance while CS is high
+# (doc §3.2).
 #
-# Integrity (R§2 "LastSPIData", AN §2):
+# Integrity (doc §3.3 "LastSPIData", AN §2):
 # - every write is checked through LastSPIData (0x78) and, for read/write configuration
 #   registers, by reading the register back; a write that did not land is retried (3 tries,
 #   counted in write_retries), then OSError (atm90e32_setup);
@@ -32,13 +33,13 @@
 # - read-and-clear energy registers are checked against LastSPIData and recovered from it on a
 #   mismatch (AN §2: the register is cleared only after LastSPIData latched the value).
 #
-# Values: V = Urms/100, A = Irms/1000, PF = int16/1000, Hz = Freq/100 (R§5): one division of the
+# Values: V = Urms/100, A = Irms/1000, PF = int16/1000, Hz = Freq/100 (doc §6): one division of the
 # register's exact count. Powers are 32-bit counts of 0.00032 W (DS Table-13), rounded by
 # integer arithmetic to hundredths and divided once (see _centi): the boards' float32 holds 7
 # significant digits, so 0.01 W is the finest resolution it carries over a phase's 42.9 kW.
 #
 # Energy is kept as integer counts of 0.01 CF (DS §3.5). With the default PL_constant
-# 0x0861C468 that init() writes, MC = 3200 imp/kWh, so one count = 1/320 Wh exactly (R§5.9).
+# 0x0861C468 that init() writes, MC = 3200 imp/kWh, so one count = 1/320 Wh exactly (doc §6.7).
 # import_wh()/export_wh() return whole Wh, rounded down, so a published counter never runs
 # ahead of the energy measured. energy_counts() gives the exact counts for persistence;
 # seed_energy() restores them at boot.
@@ -49,10 +50,10 @@ from micropython import const
 
 _METER_EN = const(0x00)
 _LAST_SPI_DATA = const(0x78)
-# Energy, read-and-clear, phase A; B and C at +1, +2 (R§4.4)
+# Energy, read-and-clear, phase A; B and C at +1, +2 (doc §5.4)
 _AP_ENERGY_A = const(0x81)
 _AN_ENERGY_A = const(0x85)
-# Measurements, phase A; B and C at +1, +2 (R§4.5). Mean P, Q, S are 4 apart; the low word of
+# Measurements, phase A; B and C at +1, +2 (doc §5.5). Mean P, Q, S are 4 apart; the low word of
 # each sits 0x10 above its high word.
 _PMEAN_A = const(0xB1)
 _PF_MEAN_A = const(0xBD)
@@ -166,7 +167,7 @@ class ATM90E32:
 
     def _read32(self, p, kind):
         """Phase p's P, Q or S (kind 0, 1, 2) as two words into raw: high, low, high again. The
-        chip does not latch the pair (R§5.3), so if the high word moved, the low is re-read."""
+        chip does not latch the pair (doc §6.3), so if the high word moved, the low is re-read."""
         hi_reg = _PMEAN_A + 4 * kind + p
         hi = self._read(hi_reg)
         lo = self._read(hi_reg + 0x10)
@@ -244,11 +245,11 @@ class ATM90E32:
         return self.raw[i]
 
     def voltage(self, p, cached=False):
-        """Phase p RMS voltage, V (UrmsX / 100, R§5.1)."""
+        """Phase p RMS voltage, V (UrmsX / 100, doc §6.1)."""
         return self._word(self._phase(p) * _PHASE_WORDS + _W_URMS, _URMS_A + p, cached) / 100
 
     def current(self, p, cached=False):
-        """Phase p RMS current, A (IrmsX / 1000; saturates at 65.535 A, R§5.2)."""
+        """Phase p RMS current, A (IrmsX / 1000; saturates at 65.535 A, doc §6.2)."""
         return self._word(self._phase(p) * _PHASE_WORDS + _W_IRMS, _IRMS_A + p, cached) / 1000
 
     def _power(self, p, kind, cached):
@@ -277,16 +278,16 @@ class ATM90E32:
         return self._power(p, 2, cached)
 
     def power_factor(self, p, cached=False):
-        """Phase p power factor -1..1 (signed 16 bit / 1000; its sign follows P, R§5.4)."""
+        """Phase p power factor -1..1 (signed 16 bit / 1000; its sign follows P, doc §6.4)."""
         value = _s16(self._word(self._phase(p) * _PHASE_WORDS + _W_PF, _PF_MEAN_A + p, cached))
         return (-value if self.reverse >> p & 1 else value) / 1000
 
     def frequency(self, cached=False):
-        """Line frequency, Hz (Freq / 100, R§5.6)."""
+        """Line frequency, Hz (Freq / 100, doc §6.5)."""
         return self._word(_W_FREQ, _FREQ, cached) / 100
 
     def temperature(self, cached=False):
-        """Chip junction temperature, degC (signed 16 bit, R§5.6)."""
+        """Chip junction temperature, degC (signed 16 bit, doc §6.5)."""
         return _s16(self._word(_W_TEMP, _TEMP, cached))
 
     # --- energy ---
