@@ -1,6 +1,6 @@
 # Tasmota's Smart Meter Interface telemetry, the shape evcc, ioBroker and dbus-mqtt-grid read:
-# tele/<topic>/SENSOR = {"Time":"YYYY-MM-DDTHH:MM:SS","<prefix>":{...}} (research/ecosystem.md
-# §4.3, tasmota docs Smart-Meter-Interface, evcc meter/tasmota). Names are the conventional
+# tele/<topic>/SENSOR = {"Time":"YYYY-MM-DDTHH:MM:SS","<prefix>":{...}} (tasmota docs
+# Smart-Meter-Interface, evcc meter/tasmota). Names are the conventional
 # ones evcc expects under the "SML" prefix: Total_in / Total_out (kWh), Power_curr (W, signed:
 # negative = export), Meter_Id, power_l1..3 (W), voltage_l1..3 (V), current_l1..3 (A).
 # The phases are grid.grid_phases(): L1..L3 of a HAN meter or the "grid" CT channels.
