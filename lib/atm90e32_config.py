@@ -263,8 +263,8 @@ def _is_number(value):
 
 
 def calibrate(source, channel, voltage, current):
-    """Atm90e32Source.calibrate (R§8: new gain = reference / measured x current gain, the
-    measurement averaged over _CALIBRATION_SAMPLES windows)."""
+    """Atm90e32Source.calibrate (docs/atm90e32.md §10.1: new gain = reference / measured x
+    current gain, the measurement averaged over _CALIBRATION_SAMPLES windows)."""
     i = _slot(source, channel)
     if i is None:
         raise ValueError("no channel %r on this board" % (channel,))
