@@ -1,6 +1,6 @@
 # Home Assistant MQTT discovery: one device per reader, one sensor per quantity in the reading.
 #
-# Facts (research/ecosystem.md §4.1, HA docs sensor.mqtt and mqtt discovery):
+# Facts (HA docs sensor.mqtt and mqtt discovery):
 # - per-entity config on <ha_prefix>/sensor/<object_id>/config, retained; an empty retained
 #   payload removes the entity;
 # - abbreviated keys (uniq_id, stat_t, val_tpl, dev_cla, ...) and "~" as the base topic
