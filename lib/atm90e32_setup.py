@@ -2,11 +2,11 @@
 # configuration writes (init), gain writes and energy seeding (calibration is in
 # atm90e32_calibration). The driver imports it
 # when one of these is called; the firmware drops it again afterwards, so its code holds no heap
-# while the chips are only read. Facts and section numbers as in atm90e32.py (R§, DS, AN).
+# while the chips are only read. Facts and section numbers as in atm90e32.py (doc §, DS, AN).
 
 from micropython import const
 
-# Status and special registers (DS Table-5, R§4.1)
+# Status and special registers (DS Table-5, doc §5.1)
 _METER_EN = const(0x00)
 _CHANNEL_MAP_U = const(0x02)
 _PL_CONST_H = const(0x31)
@@ -14,7 +14,7 @@ _PL_CONST_L = const(0x32)
 _MMODE0 = const(0x33)
 _MMODE1 = const(0x34)
 _P_START_TH = const(0x35)  # then Q, S start thresholds; P, Q, S phase thresholds 0x38-0x3A
-# Measurement calibration (R§4.2): Ugain, Igain, Uoffset, Ioffset of phase A; B, C at +4, +8
+# Measurement calibration (doc §5.2): Ugain, Igain, Uoffset, Ioffset of phase A; B, C at +4, +8
 _UGAIN_A = const(0x61)
 _SOFT_RESET = const(0x70)
 _LAST_SPI_DATA = const(0x78)
@@ -25,16 +25,16 @@ _CFG_OPEN = const(0x55AA)
 _CFG_CLOSE = const(0x0000)
 _METER_ON = const(0x0001)
 _NO_CHIP = const(0xFFFF)
-_DEFAULT_GAIN = const(0x8000)  # Ugain/Igain reset value, the AN's unity reference (R§4.2)
+_DEFAULT_GAIN = const(0x8000)  # Ugain/Igain reset value, the AN's unity reference (doc §5.2)
 # PL_constant 140,625,000 -> MC = 450e9 / PL = 3200 imp/kWh (AN §4.2.2; the AN prints the typo
-# 0x4C68 for the low word, every driver uses 0xC468, R§5.9)
+# 0x4C68 for the low word, every driver uses 0xC468, doc §6.7)
 _PL_H = const(0x0861)
 _PL_L = const(0xC468)
-# MMode0: 3P4W, CF2 = varh, phases A+B+C in the totals; bit 12 = 60 Hz (R§5.8)
+# MMode0: 3P4W, CF2 = varh, phases A+B+C in the totals; bit 12 = 60 Hz (doc §6.6)
 _MMODE0_50HZ = const(0x0087)
 _MMODE0_60HZ = const(0x1087)
 # Startup thresholds, 1 LSB = 0.00032 W: 2.4 W all-phase, 0.24 W per phase, the values
-# CircuitSetup and ESPHome use (R§6.3); below the per-phase one a CT's noise is not metered.
+# CircuitSetup and ESPHome use (doc §7.2); below the per-phase one a CT's noise is not metered.
 _START_TH = const(0x1D4C)
 _PHASE_TH = const(0x02EE)
 
@@ -83,7 +83,7 @@ def configure(meter, line_freq, pga_gain, calibration, reverse, channel_map_u, s
             if not _is_int(v) or v < low or v > high:
                 raise ValueError("%s: %r not in %d..%d" % (what, v, low, high))
             cal.append(v)
-    # MMode0: bit 12 = 60 Hz (R§5.8); MMode1: PGA of all three current channels (R§4.1): 1x
+    # MMode0: bit 12 = 60 Hz (doc §6.6); MMode1: PGA of all three current channels (doc §6.6): 1x
     # 0x0000, 2x 0x0015, 4x 0x002A
     meter.modes = (_MMODE0_60HZ if line_freq == 60 else _MMODE0_50HZ, 0x15 * (pga_gain >> 1),
                    channel_map_u)
@@ -175,9 +175,9 @@ def _close_config(meter):
 
 
 def init(meter):
-    """Soft reset and configure (R§3). OSError if no chip answers or a write does not land.
+    """Soft reset and configure (doc §4). OSError if no chip answers or a write does not land.
     Lifetime energy counters are kept (they live in the meter, not in the chip). Measurements
-    are valid one averaging period (~320 ms) after this returns (R§6.1)."""
+    are valid one averaging period (~320 ms) after this returns (doc §7.1)."""
     # SoftReset reads back 0 and resets LastSPIData, so it is checked by its effect: every
     # register back at its default, MeterEn 0 (an absent chip reads 0xFFFF and is reported by
     # _open_config).
