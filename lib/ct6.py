@@ -1,5 +1,5 @@
 # The CT6 (pjaos/ct6_meter_os, firmware 3.1) MQTT JSON, so dashboards and Home Assistant setups
-# written for a CT6 (`value_json.CT1.PRMS`, ...) keep working. Shape: research/atm90e32.md §11.4.
+# written for a CT6 (`value_json.CT1.PRMS`, ...) keep working. Shape: docs/atm90e32.md §11.4.
 #
 # - One object per port, "CT1".."CT6", with VRMS V, IRMS A, PRMS W, PREACT var, PAPPARENT VA,
 #   PF -1..1, FREQ Hz, TEMP degC (the chip's), and NAME (the user's port name, "" by default).
