@@ -20,7 +20,7 @@ VERSION = "0.1.0"
 _WATCHDOG_MS = const(30000)
 _LOOP_SLEEP_MS = const(20)
 _DIAG_INTERVAL_MS = const(60000)
-_METER_QUIET_MS = const(30000)  # meters push every 1-10 s (research han_protocol.md §4)
+_METER_QUIET_MS = const(30000)  # meters push every 1-10 s (docs/han.md §2.3)
 _VICTRON_KEEPALIVE_MS = const(30000)  # half of dbus-mqtt-grid's 60 s silence timeout
 _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
 # (a board may set TRIAL_MS: the sim board shortens it for tests)
