@@ -1,11 +1,11 @@
 # CircuitSetup "Expandable 6 Channel ESP32 Energy Meter" main board: two ATM90E32AS on the VSPI
-# pins SCK 18, MISO 19, MOSI 23, CS GPIO5 for CT1-CT3 and GPIO4 for CT4-CT6 (research
-# atm90e32.md §12-13). Each chip's phases A, B, C are its three CT inputs in order. Add-on boards
+# pins SCK 18, MISO 19, MOSI 23, CS GPIO5 for CT1-CT3 and GPIO4 for CT4-CT6 (docs/atm90e32.md
+# §11.2). Each chip's phases A, B, C are its three CT inputs in order. Add-on boards
 # (more chips on selectable CS pins) are not supported here.
 #
 # Gains: CircuitSetup's 6-channel ESPHome table for the 9 VAC Jameco transformer (Ugain 7305) and
-# SCT-013-000 100A/50mA clamps (Igain 27518) (§8.2). Other parts: set atm90e32.ctN.ugain/igain or
-# run `calibrate`.
+# SCT-013-000 100A/50mA clamps (Igain 27518) (docs/atm90e32.md §10.2). Other parts: set
+# atm90e32.ctN.ugain/igain or run `calibrate`.
 import machine
 
 from boards import hardware
@@ -22,7 +22,7 @@ _MISO = const(19)
 _CS_CT1_3 = const(5)
 _CS_CT4_6 = const(4)
 _SPI_ID = const(2)  # VSPI: its default pins are 18/23/19, so no GPIO-matrix clock limit
-_SPI_BAUD = const(1000000)  # DS max 1.1 Mbps; ESPHome runs these boards at 1 MHz (§2)
+_SPI_BAUD = const(1000000)  # DS max 1.1 Mbps; ESPHome runs these at 1 MHz (docs/atm90e32.md §3.2)
 _LED = const(2)
 _WIFI_TIMEOUT_MS = const(4000)
 _CHIP_DEFAULTS = {"ugain": 7305, "igain": 27518}
@@ -44,7 +44,8 @@ def han_uart(config):
 
 
 def spi_chips(config):
-    # Mode 3 (CPOL=1, CPHA=1) like every ATM90E32 driver on the ESP32 (§2); CS idle high.
+    # Mode 3 (CPOL=1, CPHA=1) like every ATM90E32 driver on the ESP32 (docs/atm90e32.md
+    # §3.2); CS idle high.
     spi = hardware.atm90e32_spi(_SPI_ID, _SPI_BAUD, _SCK, _MOSI, _MISO)
     first = machine.Pin(_CS_CT1_3, machine.Pin.OUT, value=1)
     second = machine.Pin(_CS_CT4_6, machine.Pin.OUT, value=1)
