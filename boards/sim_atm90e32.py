@@ -1,24 +1,24 @@
 # Register-level emulator of the ATM90E32AS behind a machine.SPI-like bus, for the sim board and
 # the tests. Runs on CPython and on the MicroPython unix port.
 #
-# Modelled from the datasheet as summarised in ../shared/research/atm90e32.md ("R§"):
-# - SPI (R§2, DS §4): one 16-bit register per CS-low transaction; address word bit 15 = read,
+# Modelled from the datasheet as summarised in docs/atm90e32.md (cited as "doc §N"):
+# - SPI (doc §3, DS §4): one 16-bit register per CS-low transaction; address word bit 15 = read,
 #   bits 14:10 ignored, 9:0 address; MSB first; SDO shifts the register out during clocks 17-32;
 #   a write commits on CS rising only after exactly 32 clocks; LastSPIData (0x78) holds the data
 #   word of the last read or committed write; read-and-clear energy registers clear once
 #   LastSPIData has the value. SDO is released while CS is high, so with no chip selected (or a
 #   missing chip) MISO floats high and reads 0xFF.
-# - Configuration (R§0, R§7): writes to 0x00-0x6F land only while CfgRegAccEn = 0x55AA (the
+# - Configuration (doc §2, §9): writes to 0x00-0x6F land only while CfgRegAccEn = 0x55AA (the
 #   strict reading of DS §5.2; strict_config=False accepts them always); closing access latches a
 #   CRC-16/0x1021 (init 0xFFFF) of 0x00-0x6F into CRCDigest; SoftReset 0x789A restores the
 #   defaults of the register table except the latched DetectCtrl/DetectTh1-3.
-# - Measurement (R§6): every register of 0xB0-0xFF is an average over 16 line cycles (320 ms at
+# - Measurement (doc §7): every register of 0xB0-0xFF is an average over 16 line cycles (320 ms at
 #   50 Hz), so it changes only at those window boundaries; after a reset the registers read 0
 #   until the first window ends. RMS readings scale with Ugain/Igain relative to the gain at
 #   which this chip's hardware reads true (ucal/ical, default 0x8000); the PGA multiplies the
 #   current input; power follows the calibrated V and I, times (1 + PQGain/2^15), plus Poffset;
 #   Uoffset/Ioffset correct the 32-bit RMS word by offset x 2^7; PF = P/S with P's sign.
-# - Energy (R§5.9, R§6.3): integrated from the calibrated power in exact integer arithmetic
+# - Energy (doc §6.7, §7.2): integrated from the calibrated power in exact integer arithmetic
 #   (one count = PL_constant/4 LSB-milliseconds of power, i.e. 0.01 CF), forward and reverse
 #   cancelling inside one count; per-phase PPhaseTh gating, PStartTh gating of the totals,
 #   MMode0 EnPA/B/C and ABSEnP/Q for the totals; MeterEn = 0 stops it. Registers wrap at 16 bits
@@ -85,7 +85,7 @@ _PQ_DEN = _S_DEN * _NANO * 32768  # and cos/sin in ppb, PQGain in 2^-15
 _PF_STEP = 1000 if 1.0 + 1e-9 == 1.0 else 1
 _LIMIT32 = const(0x7FFFFFFF)
 
-# Energy register bases (+0 total, +1..+3 phases A..C), R§4.4
+# Energy register bases (+0 total, +1..+3 phases A..C), doc §5.4
 _AP = const(0x80)
 _AN = const(0x84)
 _RP = const(0x88)
@@ -98,7 +98,7 @@ _ACC_P = const(0)
 _ACC_Q = const(4)
 _ACC_S = const(8)
 
-# Reset values (register table in atm90e32_registers.json); all others reset to 0.
+# Reset values (register table in doc §5.6); all others reset to 0.
 _DEFAULTS = (
     (0x01, 0x0210),
     (0x02, 0x0654),
@@ -448,7 +448,7 @@ class SimATM90E32:
         self._dirty = True
 
     def _window_ms(self):
-        # 16 cycles of the line (R§6.1)
+        # 16 cycles of the line (doc §7.1)
         return int(16000 / self.frequency + 0.5) if self.frequency > 0 else 320
 
     def _config_crc(self):
@@ -524,7 +524,7 @@ class SimATM90E32:
             self._accumulate(_ACC_S, s * ms * 4, pl, _SA, 0, 0, 0)
 
     def _accumulate(self, index, delta, pl, forward, reverse, forward2, reverse2):
-        # one count = 0.01 CF = PL_constant / 4 power-LSB-milliseconds (R§5.9)
+        # one count = 0.01 CF = PL_constant / 4 power-LSB-milliseconds (doc §6.7)
         regs = self._regs
         acc = self._acc[index] + delta
         if acc >= pl:
@@ -620,7 +620,7 @@ class SimATM90E32:
             regs[0xBD + p] = _pf_word(p32, s32)
             angle = math.degrees(math.atan2(q32, p32)) % 360.0 if s32 else 0.0
             regs[0xF9 + p] = int(angle * 10 + 0.5) % 3600  # Table-15: unsigned 0..360.0
-            # peak registers (R§5.6): the calibrated peak x 819200 (V) or 8192000 (A) over
+            # peak registers (doc §6.5): the calibrated peak x 819200 (V) or 8192000 (A) over
             # Ugain/Igain; sqrt(2) x 819200 = 1158524, sqrt(2) x 8192000 = 11585237
             regs[0xF1 + p] = min(v * 1158524 // ((regs[0x61 + cal] or 1) * 1000000), 0x7FFF)
             regs[0xF5 + p] = min(i * 11585237 // ((regs[0x62 + cal] or 1) * _NANO), 0x7FFF)
