@@ -3,7 +3,7 @@
 # Meter data goes to GPIO16 (UART2 RX); TX is not used (GPIO17 left free). The UART inverts the
 # received signal itself (UART.INV_RX), so an RJ12 P1/H1 port's inverted open-collector output
 # needs only a pull-up: RJ12 pin 5 (data) to GPIO16 with 10 kOhm to 3.3 V, pin 2 (data request)
-# to 5 V, pins 3/6 to GND (research han_protocol.md sections 3-4). USB and the REPL stay on UART0.
+# to 5 V, pins 3/6 to GND (docs/han.md §2.1, §2.4). USB and the REPL stay on UART0.
 # RJ45 M-Bus ports (Norway, Denmark, Austria) need an M-Bus slave to TTL converter (TSS721 type).
 import machine
 
