@@ -28,7 +28,7 @@ def network_up(config, timeout_ms):
 
 def atm90e32_spi(spi_id, baudrate, sck, mosi, miso):
     """The bus for ATM90E32 chips: SPI mode 3 (CPOL=1, CPHA=1), MSB first, as every ATM90E32
-    driver uses it (research atm90e32.md §2); chip selects are the board's own pins."""
+    driver uses it (docs/atm90e32.md §3.2); chip selects are the board's own pins."""
     return machine.SPI(spi_id, baudrate=baudrate, polarity=1, phase=1, bits=8,
                        firstbit=machine.SPI.MSB, sck=machine.Pin(sck), mosi=machine.Pin(mosi),
                        miso=machine.Pin(miso))
