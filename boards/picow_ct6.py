@@ -1,6 +1,6 @@
 # CT6 (pjaos/ct6_meter_os hardware) on its Raspberry Pi Pico W: two ATM90E32AS on SPI0 (SCK GP2,
 # MOSI GP3, MISO GP4); CS GP22 for the chip of CT1-CT3, GP5 for CT4-CT6; both chips' active-low
-# RESET on GP19 (research atm90e32.md §11.1).
+# RESET on GP19 (docs/atm90e32.md §11.3).
 #
 # Each chip measures voltage on its V1 input only, so ChannelMapU = 0x0444 routes U0 to all three
 # phases (as the CT6 firmware does); a voltage calibration of any CT then applies to its chip's
@@ -27,7 +27,7 @@ _CS_CT1_3 = const(22)
 _CS_CT4_6 = const(5)
 _RESET = const(19)
 _SPI_ID = const(0)
-_SPI_BAUD = const(200000)  # what the CT6 firmware uses on this layout (§2)
+_SPI_BAUD = const(200000)  # what the CT6 firmware uses on this layout (docs/atm90e32.md §3.2)
 _WDT_MAX_MS = const(8388)  # RP2040 watchdog limit
 _WIFI_TIMEOUT_MS = const(4000)
 _CHIP_OPTIONS = {"channel_map_u": 0x0444}
@@ -55,7 +55,8 @@ def spi_chips(config):
     reset_pin = machine.Pin(_RESET, machine.Pin.OUT, value=0)
     time.sleep_ms(10)
     reset_pin.value(1)
-    # Mode 3 (CPOL=1, CPHA=1); SPI.MSB, not a literal 0, which rp2 reads as LSB first (§2).
+    # Mode 3 (CPOL=1, CPHA=1); SPI.MSB, not a literal 0, which rp2 reads as LSB first
+    # (docs/atm90e32.md §3.5).
     spi = hardware.atm90e32_spi(_SPI_ID, _SPI_BAUD, _SCK, _MOSI, _MISO)
     first = machine.Pin(_CS_CT1_3, machine.Pin.OUT, value=1)
     second = machine.Pin(_CS_CT4_6, machine.Pin.OUT, value=1)
