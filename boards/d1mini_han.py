@@ -3,7 +3,7 @@
 # The ESP8266 has one receiving UART: UART0, RX on GPIO3 (the pin marked RX), the same UART as
 # the USB serial REPL (UART1 transmits only). han_uart() therefore detaches the REPL from it
 # (os.dupterm(None, 1)); afterwards the board is reached over WiFi (MQTT commands, WebREPL),
-# not over USB. The port's UART has no `invert` option (research han_protocol.md section 4):
+# not over USB. The port's UART has no `invert` option (docs/han.md §2.4):
 #  - RJ12 P1/H1 ports (Aidon SE/FI, DSMR, Swedish H1) drive an open-collector output with
 #    inverted logic. Put an NPN transistor inverter in front of RX: meter data (RJ12 pin 5) through
 #    10 kOhm to the base of a BC547 (emitter to GND), collector to RX with 10 kOhm pull-up to
