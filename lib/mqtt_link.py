@@ -1,6 +1,7 @@
 # The MQTT link: the one place that owns the broker connection (umqtt.simple underneath).
 #
-# Failure model (what umqtt.simple leaves to the application, see ecosystem research §1.1):
+# Failure model (what umqtt.simple leaves to the application; its simple.py in micropython-lib
+# and that repository's issues #909 and #1070):
 # - umqtt.simple never pings; we ping every keepalive/2 and declare the link dead when nothing at
 #   all has arrived for 1.5 x keepalive (the broker's own limit, MQTT 3.1.1 §3.1.2.10).
 # - umqtt.simple turns the socket blocking with no timeout inside wait_msg(); a dead link would
