@@ -43,7 +43,7 @@ def raises_valueerror(function, *args):
 
 def test_scaling_follows_the_datasheet_formulas():
     clock, spi, chip, meter = make()
-    # V = Urms/100, A = Irms/1000 (R§5.1-5.2): within one register LSB of the load
+    # V = Urms/100, A = Irms/1000 (docs/atm90e32.md §6.1-6.2): within one register LSB of the load
     assert close(meter.voltage(0), 230.0, 0.005)
     assert close(meter.voltage(1), 231.0, 0.005)
     assert close(meter.current(0), 10.0, 0.0005)
@@ -103,7 +103,7 @@ def test_export_reads_negative_power_and_power_factor():
     assert meter.active_power(0) < 0
     assert close(meter.power_factor(0), -0.9, 0.0005)
     assert meter.apparent_power(0) > 0  # S is a magnitude
-    assert meter.current(0) > 0  # so is Irms: direction only from P (R§15)
+    assert meter.current(0) > 0  # so is Irms: direction only from P (docs/atm90e32.md §6.2, §12)
     # a small export, whose high word is 0xFFFF: two's complement across both words
     clock, spi, chip, meter = make((Load(230.0, 0.01, 1.0, export=True), Load(), Load()))
     assert chip.power_raw(0) < 0 and (chip.power_raw(0) >> 16) & 0xFFFF == 0xFFFF
@@ -113,7 +113,7 @@ def test_export_reads_negative_power_and_power_factor():
 def test_leading_load_reads_negative_reactive_power():
     clock, spi, chip, meter = make((Load(230.0, 4.0, 0.6, leading=True), Load(), Load()))
     assert close(meter.reactive_power(0), -230.0 * 4.0 * 0.8, 0.001)
-    assert meter.power_factor(0) > 0  # PF's sign follows P, not Q (R§5.4)
+    assert meter.power_factor(0) > 0  # PF's sign follows P, not Q (docs/atm90e32.md §6.4)
 
 
 def test_negative_temperature():

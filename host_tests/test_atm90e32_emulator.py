@@ -1,6 +1,6 @@
 # portable
 # The register-level ATM90E32 emulator (boards/sim_atm90e32.py) at the wire: what the datasheet
-# says the SPI interface does (R§2), driven byte by byte without the driver.
+# says the SPI interface does (docs/atm90e32.md §3), driven byte by byte without the driver.
 from boards.sim_atm90e32 import HouseLoad, Load, ManualClock, SimSPI, house_board, house_bus
 
 

@@ -1,6 +1,6 @@
 # portable
 # Tasmota SML telemetry (lib/tasmota.py): golden payloads with the names evcc reads
-# (research/ecosystem.md §4.3).
+# (Tasmota docs, Smart-Meter-Interface).
 
 import tasmota
 from civil_time import civil, iso_utc

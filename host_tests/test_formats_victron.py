@@ -1,6 +1,7 @@
 # portable
 # The dbus-mqtt-grid JSON (lib/victron.py): golden payloads and the documented shape
-# (research/ecosystem.md §4.2: root "grid", power W required, kWh energies, L1..L3 with power).
+# (dbus-mqtt-grid README and config.sample.ini: root "grid", power W required, kWh energies,
+# L1..L3 with power).
 
 import victron
 from format_fixtures import atm_config, atm_reading, context, han_reading, single_message
