@@ -10,6 +10,8 @@
 # settings is written inline in HanMeter.__init__.
 
 
+from obis import UNIT_A, UNIT_V, UNIT_VAR, UNIT_VARH, UNIT_W, UNIT_WH
+
 def to_number(mant, exp):
     """mant * 10**exp as an int (exp >= 0) or the nearest float."""
     return mant * 10**exp if exp >= 0 else mant / 10**-exp
@@ -61,15 +63,15 @@ class HanMeter:
 
     def scale(self, unit, mant, exp):
         """Apply the multiplier of the unit's class to mant * 10**exp; returns (mant, exp)."""
-        # Unit classes: 1 energy (Wh, VAh, varh: 30-32), 2 power (W, VA, var: 27-29),
-        # 3 voltage (V: 35), 4 current (A: 33), 0 none.
-        if 27 <= unit <= 29:
+        # Unit classes: 1 energy (Wh, VAh, varh), 2 power (W, VA, var), 3 voltage, 4 current,
+        # 0 none.
+        if UNIT_W <= unit <= UNIT_VAR:
             m = self.multipliers[2]
-        elif 30 <= unit <= 32:
+        elif UNIT_WH <= unit <= UNIT_VARH:
             m = self.multipliers[1]
-        elif unit == 35:
+        elif unit == UNIT_V:
             m = self.multipliers[3]
-        elif unit == 33:
+        elif unit == UNIT_A:
             m = self.multipliers[4]
         else:
             return mant, exp

@@ -16,13 +16,11 @@ from micropython import const
 from clock import ticks_diff, ticks_ms
 from han_framer import KIND_ASCII, HanFramer
 from han_meter import HanMeter, to_number
+from obis import UNIT_COUNT, UNIT_VARH, UNIT_WH
 
 _READS_PER_POLL = const(8)
 _IDLE_FLUSH_MS = const(1000)  # a line quiet this long ends any half-received frame
 _RX_SIZE = const(256)
-_UNIT_WH = const(30)
-_UNIT_VARH = const(32)
-_UNIT_COUNT = const(255)
 _ONE_PHASE = ("L1",)
 _THREE_PHASES = ("L1", "L2", "L3")
 
@@ -225,7 +223,7 @@ class HanSource:
         r = self.reading
         if d == 8:
             # Energy registers: integer Wh / varh, rounded from the exact decimal.
-            if unit != _UNIT_WH and unit != _UNIT_VARH:
+            if unit != UNIT_WH and unit != UNIT_VARH:
                 return
             v = mant * 10**exp if exp >= 0 else (mant + 10**-exp // 2) // 10**-exp
             if e == 0 and c <= 4:
@@ -272,7 +270,7 @@ class HanSource:
                 self._channel(c).current = v
             elif q == 12:
                 self._channel(c).voltage = v
-            elif q == 13 and unit == _UNIT_COUNT:
+            elif q == 13 and unit == UNIT_COUNT:
                 self._channel(c).power_factor = v
 
     def _channel(self, c):

@@ -5,6 +5,16 @@
 # from .mpy files into RAM).
 from micropython import const
 
+# DLMS unit codes the firmware acts on (Blue Book, unit enumeration; docs/han.md): the one place
+# they are named. dsmr.py's table of unit spellings carries the same numbers as data.
+UNIT_W = const(27)
+UNIT_VA = const(28)
+UNIT_VAR = const(29)
+UNIT_WH = const(30)
+UNIT_VAH = const(31)
+UNIT_VARH = const(32)
+UNIT_A = const(33)
+UNIT_V = const(35)
 UNIT_COUNT = const(255)  # "count": a scaled number without unit
 
 # Codes the vendor position maps refer to, 6 bytes each, code i at CODES[6 * i]; in the order
