@@ -171,6 +171,11 @@ def handle_set(app, payload):
     if not changed:
         app.reply(result_topic, result)
         return
+    error = _not_for_this_board(app, new_config, changed)
+    if error:
+        log.warning("config: refused: %s", error)
+        app.reply(result_topic, {"ok": False, "error": error})
+        return
     link_change = config_schema.touches_connectivity(changed)
     if link_change:
         others = [key for key in changed if not config_schema.is_connectivity(key)]
@@ -206,6 +211,23 @@ def handle_set(app, payload):
         app.request_reset("config change needs a restart")
     else:
         _apply_live(app, changed)
+
+
+def _not_for_this_board(app, config, changed):
+    """Why a valid change cannot work on this board (it would crash every boot after it), or
+    None: another board's module, a meter source the board lacks, TLS without `ssl`."""
+    board = app.board
+    if "board" in changed and config["board"] != board.NAME:
+        return ("board %s is not this hardware (%s): the board module is chosen with make "
+                "deploy BOARD=..." % (config["board"], board.NAME))
+    if "source" in changed and config["source"] not in getattr(board, "SOURCES", ()):
+        return "board %s has no %s source" % (board.NAME, config["source"])
+    if "mqtt.tls" in changed and config["mqtt"]["tls"]:
+        try:
+            import ssl  # noqa: F401
+        except ImportError:
+            return "mqtt.tls needs the ssl module, which this board's firmware does not have"
+    return None
 
 
 def _apply_live(app, changed):

@@ -51,6 +51,9 @@ BAD_MESSAGES = [
     (b'{"security": {"secret": "00112233445566778899aabbccddeeff"}}', "security.secret"),
     (json.dumps({"mqtt": {"user": "x" * 2000}}).encode(), "too large"),
     (b'{"mqtt": {"port": 1884}, "publish_interval_s": 5}', "on their own"),
+    # valid settings this board cannot use: refused instead of crashing the next boots
+    (b'{"board": "esp32_split"}', "not this hardware"),
+    (b'{"mqtt": {"tls": true}}', "ssl"),
 ]
 
 
