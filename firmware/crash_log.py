@@ -1,10 +1,10 @@
 # Why the board last went down, kept in flash across resets, and boot-loop protection.
 #
 # `boot()` runs early at every start: it counts starts that were not preceded by a clean run
-# (crashes and watchdog resets in a row). After _SAFE_MODE_AFTER of them the firmware starts in
-# safe mode: it connects and takes config and commands, but does not start the meter source that
-# keeps crashing it. A run that stays up for app._HEALTHY_MS (2 min) is healthy and clears the
-# count (app.py calls healthy()).
+# (crashes, watchdog and hard resets in a row; not power losses). After _SAFE_MODE_AFTER of them
+# the firmware starts in safe mode: it connects and takes config and commands, but does not
+# start the meter source that keeps crashing it. A run that stays up for app._HEALTHY_MS (2 min)
+# is healthy and clears the count (app.py calls healthy()).
 import json
 import sys
 
@@ -44,7 +44,10 @@ def boot(reset_cause):
     state = _load()
     if reset_cause == "watchdog":
         state["last"] = {"reason": "watchdog reset: the main loop stopped feeding the watchdog"}
-    if state.get("running"):  # the previous run neither ended cleanly nor became healthy
+    # The previous run neither ended cleanly nor became healthy. A crash (recorded, then the
+    # firmware's own reset), a watchdog or a hard reset counts toward safe mode; a power-on
+    # does not: power lost mid-run is no fault of the firmware's.
+    if state.get("running") and reset_cause != "power_on":
         state["unhealthy_starts"] = state.get("unhealthy_starts", 0) + 1
     state["running"] = True
     state["reset_cause"] = reset_cause

@@ -115,10 +115,16 @@ class SimRun:
 
     def start(self):
         self.output = []
+        # its own session: power_loss() can kill tools/sim.py and the firmware at once
         self.proc = subprocess.Popen(self.args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, env=self.env)
+                                     text=True, env=self.env, start_new_session=True)
         threading.Thread(target=self._pump, daemon=True).start()
         return self
+
+    def power_loss(self):
+        """The power goes: SIGKILL to tools/sim.py and the firmware at once, no clean stop."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait()
 
     def _pump(self):
         for line in self.proc.stdout:

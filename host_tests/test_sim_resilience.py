@@ -145,6 +145,28 @@ def test_a_boot_loop_ends_in_safe_mode_that_still_connects_and_takes_config(tmp_
         observer.close()
 
 
+def test_power_losses_are_not_crashes_and_never_lead_to_safe_mode(tmp_path):
+    with Broker() as broker:
+        observer = Observer(broker, [BASE + "/#"])
+        for _ in range(4):  # one more than the crashes that lead to safe mode
+            sim = SimRun(broker, str(tmp_path), DEVICE, extra_args=["--quiet"]).start()
+            count = len(observer.payloads(BASE + "/state"))
+            assert wait_until(lambda c=count: len(observer.payloads(BASE + "/state")) > c,
+                              timeout=40), sim.log()
+            sim.power_loss()
+        sim = SimRun(broker, str(tmp_path), DEVICE, extra_args=["--quiet"]).start()
+        try:
+            count = len(observer.payloads(BASE + "/state"))
+            assert wait_until(lambda: len(observer.payloads(BASE + "/state")) > count,
+                              timeout=40), sim.log()
+            assert wait_until(lambda: observer.payloads(BASE + "/diag"), timeout=10)
+            assert json.loads(observer.payloads(BASE + "/diag")[-1])["safe_mode"] is False
+            assert not any(b"safe mode" in n for n in observer.payloads(BASE + "/notice"))
+        finally:
+            sim.stop()
+        observer.close()
+
+
 def test_a_hung_loop_is_reset_by_the_watchdog_and_the_reason_published(tmp_path):
     with Broker() as broker:
         observer = Observer(broker, [BASE + "/#"])
