@@ -26,7 +26,7 @@ _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the
 # (a board may set TRIAL_MS: the sim board shortens it for tests)
 _CONFIG_PUBLIC = "config.pub"  # config_change.PUBLIC_FILE
 _HA_KEYS_FILE = "ha_keys"  # Home Assistant sensors announced so far (key-set string)
-_MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see startup.py)
+_MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see main())
 _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (crash_log.py)
 
 

@@ -5,7 +5,6 @@
 # All of it runs rarely, so app.py imports this module only when needed and drops it again
 # (with config_schema, config_store and signing): in the steady state it holds no heap.
 import json
-import os
 
 import config_schema
 import config_store
@@ -100,12 +99,8 @@ def save_public(config):
     # Compared and written piece by piece: the whole text (~1.3 KB) is never held at once.
     if _file_holds(PUBLIC_FILE, config_schema.redacted_json(config)):
         return True
-    tmp = PUBLIC_FILE + ".tmp"
     try:
-        with open(tmp, "wb") as f:
-            for piece in config_schema.redacted_json(config):
-                f.write(piece)
-        os.rename(tmp, PUBLIC_FILE)
+        storage.write_pieces_atomic(PUBLIC_FILE, config_schema.redacted_json(config))
         return True
     except OSError as e:
         log.error("config: cannot save %s: %s", PUBLIC_FILE, e)
@@ -114,7 +109,7 @@ def save_public(config):
 
 
 def _file_holds(path, pieces):
-    """True when the file's bytes are exactly the pieces, in order."""
+    """True when the file's bytes are exactly the concatenated `pieces` (read piece by piece)."""
     try:
         with open(path, "rb") as f:
             for piece in pieces:

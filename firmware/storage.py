@@ -24,10 +24,16 @@ def remove(path):
 def write_atomic(path, data):
     """Replace `path` with `data` (str or bytes) atomically. OSError (e.g. flash full) leaves
     the old file untouched and is raised to the caller."""
+    write_pieces_atomic(path, (data,), "wb" if isinstance(data, (bytes, bytearray)) else "w")
+
+
+def write_pieces_atomic(path, pieces, mode="wb"):
+    """write_atomic() of the concatenated `pieces`, written one by one (never held whole)."""
     tmp = path + ".tmp"
     try:
-        with open(tmp, "wb" if isinstance(data, (bytes, bytearray)) else "w") as f:
-            f.write(data)
+        with open(tmp, mode) as f:
+            for piece in pieces:
+                f.write(piece)
         os.rename(tmp, path)
     except OSError:
         remove(tmp)

@@ -167,6 +167,7 @@ class JsonWriter:
         out = self._out
         size = out.tell()
         chunk = self._chunk
+        view = memoryview(chunk)
 
         def pieces():
             out.seek(0)
@@ -178,6 +179,6 @@ class JsonWriter:
                 if n > left:
                     n = left
                 left -= n
-                yield memoryview(chunk)[:n]
+                yield view[:n]
 
         return pieces
