@@ -124,9 +124,9 @@ def test_unsigned_wrongly_signed_and_tampered_messages_are_refused():
             (BODY, "unsigned"),  # a plain config/set
             (b'{"cmd": "reboot"}', "unsigned"),
             (b"", "empty"),
-            (b"{", "unsigned"),
+            (b"{", "not valid JSON at byte 1"),
             (b"[1]", "unsigned"),
-            (b"\xff", "unsigned"),
+            (b"\xff", "not valid UTF-8 at byte 0"),
             (b" " * 3000, "too large"),
             (signing.sign("ff" * 16, BODY, 7), "bad signature"),  # another key
             (json.dumps({"n": 7, "body": BODY.decode(), "sig": flipped}).encode(),
@@ -175,6 +175,53 @@ def test_envelope_spelling_does_not_matter():
         payload = ('{ "sig" : "%s",\n  "body": "{\\"atm90e32\\": {\\"ct1\\": {\\"name\\": '
                    '\\"K\\u00fcche\\"}}}", "n" : 42 }' % sig.upper()).encode()
         assert signing.verify(SECRET, payload, guard) == (body, None)
+    finally:
+        _cleanup()
+
+
+def test_a_body_with_an_emoji_verifies_whether_escaped_or_raw():
+    # The host signs the exact bytes; the envelope may carry an astral character as a \u
+    # surrogate pair (sign() does: json.dumps escapes) or raw. MicroPython's json made CESU-8 of
+    # the pair, so the bytes differed from the signed ones ("bad signature").
+    guard = Guard()
+    try:
+        body = '{"atm90e32": {"ct1": {"name": "PV \U0001F600"}}}'.encode()
+        # CPython's json.dumps (in sign()) escapes it, MicroPython's does not: escape by hand
+        escaped = signing.sign(SECRET, body, 50).replace(b"\xf0\x9f\x98\x80", b"\\ud83d\\ude00")
+        assert b"\\ud83d\\ude00" in escaped
+        assert signing.verify(SECRET, escaped, guard) == (body, None)
+        sig = signing.mac_hex(SECRET, body, 51)
+        raw = b'{"n": 51, "sig": "' + sig.encode() + b'", "body": "' \
+            + body.replace(b'"', b'\\"') + b'"}'
+        assert b"\xf0\x9f\x98\x80" in raw
+        assert signing.verify(SECRET, raw, guard) == (body, None)
+    finally:
+        _cleanup()
+
+
+def test_envelopes_with_invalid_json_or_text_are_refused_with_the_cause():
+    guard = Guard()
+    try:
+        body = b'{"publish_interval_s": 30}'
+        sig = signing.mac_hex(SECRET, body, 60)
+        good = '{"n": 60, "body": "{\\"publish_interval_s\\": 30}", "sig": "%s"}' % sig
+        cases = (
+            (good.replace('"}', '",}'), "not valid JSON at byte %d: trailing comma"
+             % (len(good) - 1)),
+            (good.replace('"n":', '"n"'), "not valid JSON at byte 5"),
+            (good.replace('"n": 60', '"n": 060'), "leading zero"),
+            (good.replace('"body": "{', '"body": "\\x41{'), "invalid escape"),
+            (good.replace('"sig"', '"s\\ud800"'), "not valid UTF-8"),
+            (good.replace('"n": 60', '"n": 60, "n": 60'), "duplicate name"),
+        )
+        for payload, phrase in cases:
+            result, error = signing.verify(SECRET, payload.encode(), guard)
+            assert result is None and phrase in error, (payload, error)
+        overlong = good.encode().replace(b'"sig"', b'"s\xc0\xafig"')
+        result, error = signing.verify(SECRET, overlong, guard)
+        assert result is None and "not valid UTF-8 at byte" in error, error
+        assert guard.last == 0
+        assert signing.verify(SECRET, good.encode(), guard) == (body, None)
     finally:
         _cleanup()
 
