@@ -61,7 +61,10 @@ def all_text_is_utf8(observer):
                  if t not in (BASE + "/config/set", BASE + "/cmd")]
     assert len(published) > 10
     for topic, payload in published:
-        payload.decode("utf-8")  # strict: raises on overlong, surrogates, truncation
+        try:
+            payload.decode("utf-8")  # strict: refuses overlong, surrogates, truncation
+        except UnicodeDecodeError as e:
+            raise AssertionError("%s: %s: %r" % (topic, e, payload)) from None
 
 
 def test_invalid_text_and_json_are_refused_and_an_emoji_is_taken_signed_or_not(broker, tmp_path):
