@@ -24,11 +24,10 @@ def _parse(payload):
         return None, "empty command"
     if len(payload) > _MAX_COMMAND_BYTES:
         return None, "command too large: %d bytes (limit %d)" % (len(payload), _MAX_COMMAND_BYTES)
-    import strict_json  # MicroPython's json alone takes invalid JSON and invalid UTF-8
-
-    request, error = strict_json.loads(payload)
-    if error:
-        return None, "command " + error
+    try:
+        request = json.loads(payload)
+    except ValueError:
+        return None, "command is not valid JSON"
     if type(request) is not dict:
         return None, "command must be a JSON object"
     if request.get("cmd") not in NAMES:

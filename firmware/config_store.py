@@ -81,7 +81,7 @@ class Store:
             return None, [], f"unreadable ({e})"
         finally:
             f.close()
-        obj, error = config_schema.parse(data, None, strict=False)  # written by this firmware
+        obj, error = config_schema.parse(data, None)
         if error:
             return None, [], error
         config, dropped, error = config_schema.load_dict(obj)

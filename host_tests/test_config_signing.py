@@ -226,6 +226,62 @@ def test_envelopes_with_invalid_json_or_text_are_refused_with_the_cause():
         _cleanup()
 
 
+# config/set and cmd bodies, signed or not, are strict JSON in valid UTF-8 (issue 16: MicroPython's
+# json alone took all of these): (body, the refusal with signing off)
+INVALID_BODIES = (
+    (b'{"publish_interval_s": 5,}', "not valid JSON at byte 24: trailing comma"),
+    (b'{"publish_interval_s" 5}', "not valid JSON at byte 22: ':' expected"),
+    (b'{"publish_interval_s": 05}', "not valid JSON at byte 23: leading zero"),
+    (b'{"device_id": "\\x41"}', "not valid JSON at byte 15: invalid escape"),
+    (b'{"atm90e32": {"ct1": {"name": "\\ud800"}}}',
+     "not valid UTF-8 at byte 31: lone surrogate escape (high half)"),
+    (b'{"publish_interval_s": 5, "publish_interval_s": 6}',
+     "not valid JSON at byte 26: duplicate name in an object"),
+    (b"", "not valid JSON at byte 0: empty document"),
+)
+
+
+def test_invalid_bodies_are_refused_signed_or_not():
+    guard = Guard()
+    try:
+        for n, (body, error) in enumerate(INVALID_BODIES, 1):
+            assert signing.verify("", body, guard) == (None, error), body
+            signed = signing.sign(SECRET, body, n)
+            assert signing.verify(SECRET, signed, guard) == (None, "body " + error), body
+        for body in (b'{"atm90e32": {"ct1": {"name": "\xc0\xaf"}}}',
+                     b'{"atm90e32": {"ct1": {"name": "\xed\xa0\x80"}}}'):
+            result, error = signing.verify("", body, guard)
+            assert result is None and error.startswith("not valid UTF-8 at byte 31: "), error
+        result, error = signing.verify("", b" " * 3000, guard)
+        assert result is None and "too large" in error
+    finally:
+        _cleanup()
+
+
+def test_non_ascii_text_comes_out_as_whole_characters():
+    # An escaped surrogate pair is one character; MicroPython's json alone made CESU-8 of it,
+    # which was then stored and published as invalid UTF-8.
+    import config_schema as cs
+    import strict_json
+
+    emoji = b"\xf0\x9f\x98\x80"
+    guard = Guard()
+    try:
+        for payload in (b'{"atm90e32": {"ct1": {"name": "K\\u00fcche \\ud83d\\ude00"}}}',
+                        b'{"atm90e32": {"ct1": {"name": "K\xc3\xbcche ' + emoji + b'"}}}'):
+            body, error = signing.verify("", payload, guard)
+            assert error is None, error
+            result, config = cs.apply_change(cs.defaults(), body)
+            assert result["ok"], result
+            name = config["atm90e32"]["ct1"]["name"]
+            assert name.encode() == b"K\xc3\xbcche " + emoji and len(name) == 7
+            published = b"".join(cs.redacted_json(config))
+            assert strict_json.check(published) is None
+            assert emoji in published or b"\\ud83d\\ude00" in published
+    finally:
+        _cleanup()
+
+
 def test_signing_off_passes_messages_through():
     guard = Guard()
     try:

@@ -81,7 +81,7 @@ def test_invalid_text_and_json_are_refused_and_an_emoji_is_taken_signed_or_not(b
         for payload, phrase in BAD_COMMANDS:
             answer = ask(broker, observer, payload, "/cmd")
             assert answer["ok"] is False and "id" not in answer, (payload, answer)  # no echo
-            assert ("command " + phrase) in answer["error"], (payload, answer)
+            assert phrase in answer["error"], (payload, answer)
         # still running on the old config (the discovery below also needs a new reading)
         # valid text: an emoji as an escaped surrogate pair, then raw, in a name and a cmd id
         answer = ask(broker, observer, b'{"atm90e32": {"ct1": {"name": "PV \\ud83d\\ude00"}}}',

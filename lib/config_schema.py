@@ -496,13 +496,11 @@ def _with(config, updates, in_place=False):
 
 # ---- public: changes over MQTT, whole configs at load time --------------------------------------
 
-def parse(payload, limit=MAX_PAYLOAD, strict=True):
+def parse(payload, limit=MAX_PAYLOAD):
     """(dict, None) for a JSON object in `payload` (bytes), else (None, why).
 
     `limit` (bytes, None = none) is checked before parsing: the parser never sees a huge
-    message. `strict` (for anything from outside) takes only RFC 8259 JSON in valid UTF-8
-    (lib/strict_json.py; MicroPython's json alone is lenient); the config files the firmware
-    wrote itself are read with strict=False."""
+    message."""
     t = type(payload)
     if t is str:
         payload = payload.encode()
@@ -515,15 +513,6 @@ def parse(payload, limit=MAX_PAYLOAD, strict=True):
         return None, "empty payload"
     if limit is not None and n > limit:
         return None, f"payload too large: {n} bytes (max {limit})"
-    if strict:
-        import strict_json
-
-        obj, error = strict_json.loads(payload)
-        if error:
-            return None, error
-        if type(obj) is not dict:
-            return None, "expected a JSON object"
-        return obj, None
     try:
         obj = json.loads(payload.decode())
     except UnicodeError:

@@ -181,7 +181,7 @@ def _open_envelope(payload):
         return None, None, None, "empty payload"
     if len(payload) > MAX_ENVELOPE:
         return None, None, None, f"payload too large: {len(payload)} bytes (max {MAX_ENVELOPE})"
-    import strict_json  # the envelope and its body are text from outside: RFC 8259 only
+    import strict_json
 
     env, error = strict_json.loads(payload)
     if error:
@@ -210,11 +210,18 @@ def _open_envelope(payload):
 def verify(secret, payload, guard):
     """(body bytes, None) if `payload` may be acted on, else (None, why it is refused).
 
-    With an empty `secret` (signing off) the payload passes through unchanged. Otherwise it
-    must be a valid envelope (see the module docstring) with a correct sig and a counter above
-    `guard`'s last one; the counter is recorded before this returns the body."""
+    With an empty `secret` (signing off) the body is the payload. Otherwise the payload must be
+    a valid envelope (see the module docstring) with a correct sig and a counter above
+    `guard`'s last one; the counter is recorded before this returns the body. Either way the
+    body must be strict JSON in valid UTF-8 (strict_json.accept: refused with the cause and
+    byte offset), and is returned with any escaped surrogate pair written as UTF-8, so that
+    json.loads gives whole characters on every port."""
+    import strict_json
+
     if not secret:
-        return payload, None
+        if len(payload) > MAX_ENVELOPE:
+            return None, "payload too large: %d bytes (max %d)" % (len(payload), MAX_ENVELOPE)
+        return strict_json.accept(payload)
     counter, body, sig, error = _open_envelope(payload)
     if error:
         return None, error
@@ -230,4 +237,5 @@ def verify(secret, payload, guard):
     error = guard.accept(counter)
     if error:
         return None, error
-    return body, None
+    body, error = strict_json.accept(body)
+    return body, error and "body " + error

@@ -312,40 +312,6 @@ def _members(value):
     return 0
 
 
-def _whole_code_points(value):
-    """`value` with each surrogate pair joined into its code point. MicroPython's json turns an
-    escaped pair (\\ud83d\\ude00) into two 3-byte surrogate sequences (CESU-8) instead of one
-    4-byte UTF-8 sequence; CPython's json joins them already (then nothing changes)."""
-    t = type(value)
-    if t is str:
-        raw = value.encode()
-        at = raw.find(b"\xed")
-        if at < 0:
-            return value
-        out = bytearray()
-        start = 0
-        while at >= 0:
-            # check() let only paired escapes through: ED A0..AF xx ED B0..BF yy
-            if at + 5 < len(raw) and 0xA0 <= raw[at + 1] <= 0xAF:
-                high = 0xD000 | (raw[at + 1] & 0x3F) << 6 | raw[at + 2] & 0x3F
-                low = 0xD000 | (raw[at + 4] & 0x3F) << 6 | raw[at + 5] & 0x3F
-                code = 0x10000 + ((high - 0xD800) << 10) + (low - 0xDC00)
-                out += raw[start:at]
-                out.append(0xF0 | code >> 18)
-                out.append(0x80 | (code >> 12) & 0x3F)
-                out.append(0x80 | (code >> 6) & 0x3F)
-                out.append(0x80 | code & 0x3F)
-                start = at + 6
-            at = raw.find(b"\xed", at + 1 if start <= at else start)
-        out += raw[start:]
-        return bytes(out).decode()
-    if t is dict:
-        return {_whole_code_points(k): _whole_code_points(value[k]) for k in value}
-    if t is list:
-        return [_whole_code_points(item) for item in value]
-    return value
-
-
 def _duplicate(data):
     """The error naming the first duplicate object name in `data` (a valid JSON text)."""
     names = []  # per open container: the names seen (None for an array)
@@ -373,20 +339,53 @@ def _duplicate(data):
     return "%s: duplicate name in an object" % _JSON
 
 
-def loads(data):
-    """(value, None) for bytes `data` holding one strict JSON text, else (None, why not).
+def _raw_pairs(data):
+    """`data` (a checked JSON text) with each escaped surrogate pair written as its 4 UTF-8
+    bytes, the way every json.loads reads it (MicroPython's alone would make CESU-8 of it)."""
+    out = bytearray()
+    n = len(data)
+    start = 0
+    i = 0
+    while i < n:
+        if data[i] == _BACKSLASH:  # only inside strings in a checked text
+            code = _escape_code(data, i, n) if data[i + 1] == 0x75 else 0
+            if 0xD800 <= code <= 0xDBFF:  # check() let only whole pairs through
+                code = 0x10000 + ((code - 0xD800) << 10) + (_escape_code(data, i + 6, n) - 0xDC00)
+                out += data[start:i]
+                out.append(0xF0 | code >> 18)
+                out.append(0x80 | (code >> 12) & 0x3F)
+                out.append(0x80 | (code >> 6) & 0x3F)
+                out.append(0x80 | code & 0x3F)
+                i += 12
+                start = i
+                continue
+            i += 2  # the escaped character (maybe a quote) is not the end of the string
+            continue
+        i += 1
+    out += data[start:]
+    return bytes(out)
 
-    Strings in `value` are valid text on every port; duplicate names are refused."""
+
+def accept(data):
+    """(text, None) when bytes `data` is one strict JSON text without duplicate names, else
+    (None, why not). `text` is `data`, or, if it holds escaped surrogate pairs, the same JSON
+    with them written as UTF-8, so that json.loads gives whole characters on every port."""
     data = _as_bytes(data)
     counts = [0, 0]
     try:
         _walk(data, counts)
     except _Invalid as e:
         return None, e.args[0]
-    value = json.loads(data)
-    if counts[1]:
-        value = _whole_code_points(value)
-    if _members(value) != counts[0]:
-        # json.loads kept one of two equal names: find it (rare, so slow is fine)
+    if counts[0] > 1 and _members(json.loads(data)) != counts[0]:
         return None, _duplicate(data)
-    return value, None
+    return (_raw_pairs(data) if counts[1] else data), None
+
+
+def loads(data):
+    """(value, None) for bytes `data` holding one strict JSON text, else (None, why not).
+
+    Strings in `value` are whole characters on every port; duplicate names are refused."""
+    text, error = accept(data)
+    if error:
+        return None, error
+    return json.loads(text), None
