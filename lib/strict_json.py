@@ -4,7 +4,10 @@ MicroPython's `json.loads` is lenient: it takes `{"a": 5,}`, `{"a" 5}`, `05`, `"
 text that is not UTF-8 (an overlong `\\xc0\\xaf`, a lone surrogate `\\ud800`), which would then be
 stored and republished. `check()` walks the bytes once, by index, building no strings, and
 accepts exactly RFC 8259 (sections 2-7) in UTF-8 (RFC 3629, RFC 8259 section 8.1); only what it
-accepts is handed to `json.loads` (`loads()`).
+accepts is handed to `json.loads`. `accept()` is what the firmware calls (signing.verify, for
+every config/set and cmd, signed or not): it also refuses duplicate names and writes escaped
+surrogate pairs as UTF-8, which MicroPython's json would turn into CESU-8. Imported only when
+such a message arrives and dropped again (app._RARE_MODULES).
 
 Choices where RFC 8259 leaves room:
 - No byte order mark (section 8.1: implementations MUST NOT add one; we refuse it).
