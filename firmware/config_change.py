@@ -153,6 +153,7 @@ def handle_set(app, payload):
     result_topic = app.base + "/config/result"
     body, error = verify_signature(app, payload)
     if error:
+        log.warning("config: refused: %s", error)
         app.reply(result_topic, {"ok": False, "error": error})
         return
     config = full_config(app)
