@@ -105,7 +105,8 @@ def site_settings(board, config_path):
                 data = f.read()
         except OSError as e:
             raise DeployError("cannot read config %s: %s" % (config_path, e.strerror)) from None
-        # the board takes strict JSON in valid UTF-8 only: say so here, not at its next boot
+        # the rules of the board's config/set (lib/strict_json.py): json.load alone would take
+        # NaN, duplicate names and lone surrogates into site.json
         sys.path.insert(0, os.path.join(mp_env.REPO, "lib"))
         import strict_json
 
