@@ -35,7 +35,7 @@ _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (cr
 # all).
 _RARE_MODULES = ("startup", "link_events", "mqtt_connect", "crash_log", "config_change",
                  "config_schema", "config_store", "commands", "signing", "home_assistant",
-                 "ha_removals", "channels")
+                 "ha_removals", "channels", "strict_json")
 
 
 def _drop_rare_modules():

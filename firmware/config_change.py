@@ -133,14 +133,13 @@ def publish_config(app, config=None):
 
 
 def verify_signature(app, payload):
-    """(body bytes, None) when the message may be applied, (None, error) when refused."""
+    """(body bytes, None) when the message may be applied, (None, error) when refused: signed
+    if signing is on, strict JSON in valid UTF-8 always (signing.verify)."""
     secret = app.config["security"]["secret"]
-    if not secret:
-        return payload, None
     import signing
 
     guard = getattr(app, "replay_guard", None)
-    if guard is None:
+    if guard is None and secret:
         # kept by the app: the counters it has seen must outlive this module
         guard = app.replay_guard = signing.ReplayGuard("replay.json")
         if guard.notice:
@@ -154,6 +153,7 @@ def handle_set(app, payload):
     result_topic = app.base + "/config/result"
     body, error = verify_signature(app, payload)
     if error:
+        log.warning("config: refused: %s", error)
         app.reply(result_topic, {"ok": False, "error": error})
         return
     config = full_config(app)

@@ -124,9 +124,9 @@ def test_unsigned_wrongly_signed_and_tampered_messages_are_refused():
             (BODY, "unsigned"),  # a plain config/set
             (b'{"cmd": "reboot"}', "unsigned"),
             (b"", "empty"),
-            (b"{", "unsigned"),
+            (b"{", "not valid JSON at byte 1"),
             (b"[1]", "unsigned"),
-            (b"\xff", "unsigned"),
+            (b"\xff", "not valid UTF-8 at byte 0"),
             (b" " * 3000, "too large"),
             (signing.sign("ff" * 16, BODY, 7), "bad signature"),  # another key
             (json.dumps({"n": 7, "body": BODY.decode(), "sig": flipped}).encode(),
@@ -175,6 +175,109 @@ def test_envelope_spelling_does_not_matter():
         payload = ('{ "sig" : "%s",\n  "body": "{\\"atm90e32\\": {\\"ct1\\": {\\"name\\": '
                    '\\"K\\u00fcche\\"}}}", "n" : 42 }' % sig.upper()).encode()
         assert signing.verify(SECRET, payload, guard) == (body, None)
+    finally:
+        _cleanup()
+
+
+def test_a_body_with_an_emoji_verifies_whether_escaped_or_raw():
+    # The host signs the exact bytes; the envelope may carry an astral character as a \u
+    # surrogate pair (sign() does: json.dumps escapes) or raw. MicroPython's json made CESU-8 of
+    # the pair, so the bytes differed from the signed ones ("bad signature").
+    guard = Guard()
+    try:
+        body = '{"atm90e32": {"ct1": {"name": "PV \U0001F600"}}}'.encode()
+        # CPython's json.dumps (in sign()) escapes it, MicroPython's does not: escape by hand
+        escaped = signing.sign(SECRET, body, 50).replace(b"\xf0\x9f\x98\x80", b"\\ud83d\\ude00")
+        assert b"\\ud83d\\ude00" in escaped
+        assert signing.verify(SECRET, escaped, guard) == (body, None)
+        sig = signing.mac_hex(SECRET, body, 51)
+        raw = b'{"n": 51, "sig": "' + sig.encode() + b'", "body": "' \
+            + body.replace(b'"', b'\\"') + b'"}'
+        assert b"\xf0\x9f\x98\x80" in raw
+        assert signing.verify(SECRET, raw, guard) == (body, None)
+    finally:
+        _cleanup()
+
+
+def test_envelopes_with_invalid_json_or_text_are_refused_with_the_cause():
+    guard = Guard()
+    try:
+        body = b'{"publish_interval_s": 30}'
+        sig = signing.mac_hex(SECRET, body, 60)
+        good = '{"n": 60, "body": "{\\"publish_interval_s\\": 30}", "sig": "%s"}' % sig
+        cases = (
+            (good.replace('"}', '",}'), "not valid JSON at byte %d: trailing comma"
+             % (len(good) - 1)),
+            (good.replace('"n":', '"n"'), "not valid JSON at byte 5"),
+            (good.replace('"n": 60', '"n": 060'), "leading zero"),
+            (good.replace('"body": "{', '"body": "\\x41{'), "invalid escape"),
+            (good.replace('"sig"', '"s\\ud800"'), "not valid UTF-8"),
+            (good.replace('"n": 60', '"n": 60, "n": 60'), "duplicate name"),
+        )
+        for payload, phrase in cases:
+            result, error = signing.verify(SECRET, payload.encode(), guard)
+            assert result is None and phrase in error, (payload, error)
+        overlong = good.encode().replace(b'"sig"', b'"s\xc0\xafig"')
+        result, error = signing.verify(SECRET, overlong, guard)
+        assert result is None and "not valid UTF-8 at byte" in error, error
+        assert guard.last == 0
+        assert signing.verify(SECRET, good.encode(), guard) == (body, None)
+    finally:
+        _cleanup()
+
+
+# config/set and cmd bodies, signed or not, are strict JSON in valid UTF-8 (issue 16: MicroPython's
+# json alone took all of these): (body, the refusal with signing off)
+INVALID_BODIES = (
+    (b'{"publish_interval_s": 5,}', "not valid JSON at byte 24: trailing comma"),
+    (b'{"publish_interval_s" 5}', "not valid JSON at byte 22: ':' expected"),
+    (b'{"publish_interval_s": 05}', "not valid JSON at byte 23: leading zero"),
+    (b'{"device_id": "\\x41"}', "not valid JSON at byte 15: invalid escape"),
+    (b'{"atm90e32": {"ct1": {"name": "\\ud800"}}}',
+     "not valid UTF-8 at byte 31: lone surrogate escape (high half)"),
+    (b'{"publish_interval_s": 5, "publish_interval_s": 6}',
+     "not valid JSON at byte 26: duplicate name in an object"),
+    (b"", "not valid JSON at byte 0: empty document"),
+)
+
+
+def test_invalid_bodies_are_refused_signed_or_not():
+    guard = Guard()
+    try:
+        for n, (body, error) in enumerate(INVALID_BODIES, 1):
+            assert signing.verify("", body, guard) == (None, error), body
+            signed = signing.sign(SECRET, body, n)
+            assert signing.verify(SECRET, signed, guard) == (None, "body " + error), body
+        for body in (b'{"atm90e32": {"ct1": {"name": "\xc0\xaf"}}}',
+                     b'{"atm90e32": {"ct1": {"name": "\xed\xa0\x80"}}}'):
+            result, error = signing.verify("", body, guard)
+            assert result is None and error.startswith("not valid UTF-8 at byte 31: "), error
+        result, error = signing.verify("", b" " * 3000, guard)
+        assert result is None and "too large" in error
+    finally:
+        _cleanup()
+
+
+def test_non_ascii_text_comes_out_as_whole_characters():
+    # An escaped surrogate pair is one character; MicroPython's json alone made CESU-8 of it,
+    # which was then stored and published as invalid UTF-8.
+    import config_schema as cs
+    import strict_json
+
+    emoji = b"\xf0\x9f\x98\x80"
+    guard = Guard()
+    try:
+        for payload in (b'{"atm90e32": {"ct1": {"name": "K\\u00fcche \\ud83d\\ude00"}}}',
+                        b'{"atm90e32": {"ct1": {"name": "K\xc3\xbcche ' + emoji + b'"}}}'):
+            body, error = signing.verify("", payload, guard)
+            assert error is None, error
+            result, config = cs.apply_change(cs.defaults(), body)
+            assert result["ok"], result
+            name = config["atm90e32"]["ct1"]["name"]
+            assert name.encode() == b"K\xc3\xbcche " + emoji and len(name) == 7
+            published = b"".join(cs.redacted_json(config))
+            assert strict_json.check(published) is None
+            assert emoji in published or b"\\ud83d\\ude00" in published
     finally:
         _cleanup()
 

@@ -147,8 +147,17 @@ def test_deploy_refuses_an_unknown_board_and_a_bad_config(tmp_path):
     bad = tmp_path / "bad.json"
     bad.write_text("{oops")
     result = make_deploy("BOARD=sim", "PORT=/dev/null", "CONFIG=%s" % bad)
-    assert result.returncode != 0 and "not valid JSON" in result.stderr
+    assert result.returncode != 0 and "not valid JSON at byte 1" in result.stderr
     assert "Traceback" not in result.stderr
+    # what the board would refuse at boot is refused here already
+    for content, cause in ((b'{"device_id": "a",}', "not valid JSON at byte 17: trailing comma"),
+                           (b'{"device_id": "\\ud800"}', "not valid UTF-8 at byte 15"),
+                           (b'{"device_id": "\xc0\xaf"}', "not valid UTF-8 at byte 15"),
+                           (b'{"a": 1, "a": 2}', "duplicate name")):
+        bad.write_bytes(content)
+        result = make_deploy("BOARD=sim", "PORT=/dev/null", "CONFIG=%s" % bad)
+        assert result.returncode != 0 and cause in result.stderr, (content, result.stderr)
+        assert "Traceback" not in result.stderr
 
 
 def test_flash_without_an_image_or_for_the_pico_says_what_to_do(tmp_path):

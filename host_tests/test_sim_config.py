@@ -39,7 +39,7 @@ def send(broker, payload, topic="/config/set"):
 
 BAD_MESSAGES = [
     (b"", "empty"),
-    (b"{not json", "invalid JSON"),
+    (b"{not json", "not valid JSON at byte 1"),
     (b"[1, 2]", "object"),
     (b'{"no_such_key": 1}', "unknown"),
     (b'{"publish_interval_s": "fast"}', "publish_interval_s"),

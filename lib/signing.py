@@ -7,8 +7,10 @@ Envelope: with signing on, the payload on `<prefix>/<id>/config/set` and `<prefi
 - body: the message itself (the JSON text a plain config/set or cmd would carry), as a JSON
   string. The MAC covers its exact UTF-8 bytes, so nobody ever re-serializes JSON: the host
   signs bytes B and embeds B as a string; the device decodes the string and encodes it back to
-  B (lossless for valid UTF-8). No canonical JSON, no dependence on dict order (MicroPython's
-  dicts are unordered) or on how either side's json.dumps spaces or escapes.
+  B (lossless for valid UTF-8, whether the string carries characters raw or as \\u escapes,
+  astral ones as surrogate pairs; the envelope must be strict JSON in UTF-8, see strict_json).
+  No canonical JSON, no dependence on dict order (MicroPython's dicts are unordered) or on how
+  either side's json.dumps spaces or escapes.
 - n: an integer 1 <= n < 2**53, strictly greater than the last n the device accepted (one
   counter for both topics, so a message signed for one topic cannot be replayed on the other).
   Hosts should use the Unix time in milliseconds: increasing across runs without host state.
@@ -179,10 +181,11 @@ def _open_envelope(payload):
         return None, None, None, "empty payload"
     if len(payload) > MAX_ENVELOPE:
         return None, None, None, f"payload too large: {len(payload)} bytes (max {MAX_ENVELOPE})"
-    try:
-        env = json.loads(payload.decode())
-    except (UnicodeError, ValueError):
-        env = None
+    import strict_json
+
+    env, error = strict_json.loads(payload)
+    if error:
+        return None, None, None, "message " + error
     if type(env) is not dict or "sig" not in env:
         return None, None, None, 'unsigned message refused: signing is on ({"n", "body", "sig"})'
     if len(env) != 3 or "n" not in env or "body" not in env:
@@ -196,20 +199,29 @@ def _open_envelope(payload):
         return None, None, None, '"sig" must be 64 hex digits'
     try:
         sig = unhexlify(sig)
-        body = body.encode()
-    except (ValueError, UnicodeError):
-        return None, None, None, '"sig" must be 64 hex digits and "body" valid text'
+    except ValueError:
+        return None, None, None, '"sig" must be 64 hex digits'
+    # strict_json.loads returns whole code points on every port (an escaped surrogate pair is
+    # one 4-byte UTF-8 sequence, as the host encoded it), so these are the exact signed bytes.
+    body = body.encode()
     return counter, body, sig, None
 
 
 def verify(secret, payload, guard):
     """(body bytes, None) if `payload` may be acted on, else (None, why it is refused).
 
-    With an empty `secret` (signing off) the payload passes through unchanged. Otherwise it
-    must be a valid envelope (see the module docstring) with a correct sig and a counter above
-    `guard`'s last one; the counter is recorded before this returns the body."""
+    With an empty `secret` (signing off) the body is the payload. Otherwise the payload must be
+    a valid envelope (see the module docstring) with a correct sig and a counter above
+    `guard`'s last one; the counter is recorded before this returns the body. Either way the
+    body must be strict JSON in valid UTF-8 (strict_json.accept: refused with the cause and
+    byte offset), and is returned with any escaped surrogate pair written as UTF-8, so that
+    json.loads gives whole characters on every port."""
+    import strict_json
+
     if not secret:
-        return payload, None
+        if len(payload) > MAX_ENVELOPE:
+            return None, "payload too large: %d bytes (max %d)" % (len(payload), MAX_ENVELOPE)
+        return strict_json.accept(payload)
     counter, body, sig, error = _open_envelope(payload)
     if error:
         return None, error
@@ -225,4 +237,5 @@ def verify(secret, payload, guard):
     error = guard.accept(counter)
     if error:
         return None, error
-    return body, None
+    body, error = strict_json.accept(body)
+    return body, error and "body " + error

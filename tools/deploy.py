@@ -101,12 +101,18 @@ def site_settings(board, config_path):
     site = {}
     if config_path:
         try:
-            with open(config_path) as f:
-                site = json.load(f)
+            with open(config_path, "rb") as f:
+                data = f.read()
         except OSError as e:
             raise DeployError("cannot read config %s: %s" % (config_path, e.strerror)) from None
-        except ValueError as e:
-            raise DeployError("config %s is not valid JSON: %s" % (config_path, e)) from None
+        # the rules of the board's config/set (lib/strict_json.py): json.load alone would take
+        # NaN, duplicate names and lone surrogates into site.json
+        sys.path.insert(0, os.path.join(mp_env.REPO, "lib"))
+        import strict_json
+
+        site, error = strict_json.loads(data)
+        if error:
+            raise DeployError("config %s is %s" % (config_path, error))
         if not isinstance(site, dict):
             raise DeployError("config %s must hold a JSON object" % config_path)
     site["board"] = board
