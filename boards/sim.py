@@ -21,6 +21,7 @@ MAINTENANCE_ON_INTERRUPT = False  # Ctrl-C / SIGINT from tools/sim.py means: sto
 TRIAL_MS = int(os.getenv("SIM_TRIAL_MS") or "90000")
 METER_QUIET_MS = int(os.getenv("SIM_METER_QUIET_MS") or "30000")
 VICTRON_KEEPALIVE_MS = int(os.getenv("SIM_VICTRON_KEEPALIVE_MS") or "30000")
+ENERGY_SAVE_MS = int(os.getenv("SIM_ENERGY_SAVE_MS") or "60000")  # energy_store's default
 
 _RESET_EXIT_CODE = 100  # tools/sim.py restarts the firmware when it exits with this code
 _WATCHDOG_FILE = ".sim_watchdog"
@@ -48,15 +49,25 @@ class _Watchdog:
 
     def __init__(self, timeout_ms):
         self.timeout_ms = timeout_ms
+        self.unwritable = False
         self._last_touch = None
         self.feed()
 
     def feed(self):
         now = ticks_ms()
         if self._last_touch is None or ticks_diff(now, self._last_touch) >= 1000:
-            with open(_WATCHDOG_FILE, "w") as f:
-                f.write("fed")
             self._last_touch = now
+            try:
+                with open(_WATCHDOG_FILE, "w") as f:
+                    f.write("fed")
+            except OSError as e:
+                # The state dir is not writable: the firmware goes on (its flash writes fail
+                # like a full flash's); tools/sim.py finds the dir unwritable when the watchdog
+                # runs out and says so instead of resetting the board.
+                if not self.unwritable:
+                    log.error("sim: cannot feed the watchdog, the state dir is not writable "
+                              "(%s)", e)
+                self.unwritable = True
 
 
 def watchdog(timeout_ms):
@@ -75,6 +86,9 @@ def _inject(where):
         from boards.sim_faults import inject
 
         inject(_FAULT, where, _booted_ms)
+
+
+_inject("import")
 
 
 def network_up(config):

@@ -25,7 +25,7 @@ _VICTRON_KEEPALIVE_MS = const(30000)  # half of dbus-mqtt-grid's 60 s silence ti
 _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
 # (a board may set TRIAL_MS: the sim board shortens it for tests)
 _CONFIG_PUBLIC = "config.pub"  # config_change.PUBLIC_FILE
-_HA_KEYS_FILE = "ha_keys"  # Home Assistant sensors announced so far (key-set string)
+_HA_KEYS_FILE = "ha_keys"  # HA sensors announced so far: "<source>\n<key-set string>"
 _MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see main())
 _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (crash_log.py)
 
@@ -74,9 +74,16 @@ class App:
         self.victron_keepalive_ms = getattr(board, "VICTRON_KEEPALIVE_MS", _VICTRON_KEEPALIVE_MS)
         self.last_diag_ms = ticks_ms()
         self.trial_deadline_ms = None
-        # Home Assistant: the sensors announced so far (a key-set string, kept in flash), and
-        # whether they were announced on this connection
-        self.announced_keys = storage.read_text(_HA_KEYS_FILE) or ""
+        # Home Assistant: the sensors announced so far (a key-set string, kept in flash with the
+        # meter source that announced them), and whether they were announced on this connection.
+        # Another source's sensors (the source was switched) are removed at the next
+        # announcement (stale_keys), not merged with this one's.
+        owner, _, keys = (storage.read_text(_HA_KEYS_FILE) or "").rpartition("\n")
+        self.stale_keys = None
+        if owner and owner != config["source"]:
+            self.stale_keys = keys
+            keys = ""
+        self.announced_keys = keys
         self.session_announced = False
         self.announce_retries = 0  # discoveries put off for want of memory (diag)
         self._seen_channels = None  # the reading's channel list the masks below describe
@@ -267,9 +274,10 @@ class App:
 
     def save_announced(self):
         try:
-            storage.write_atomic(_HA_KEYS_FILE, self.announced_keys)
+            storage.write_atomic(_HA_KEYS_FILE,
+                                 self.config["source"] + "\n" + self.announced_keys)
         except OSError as e:  # flash full: the worst case is announcing again after a reboot
-            log.error("ha: cannot save the announced sensors: %s", e)
+            log.error("ha: cannot save the announced sensors: %s", storage.describe_error(e))
 
     def publish_diag(self):
         self.last_diag_ms = ticks_ms()
@@ -342,23 +350,13 @@ def main():
         _drop_rare_modules()  # the boot code, before the loop takes its share of the heap
         booted[1].run()
     except KeyboardInterrupt:
-        log.info("app: stopping (interrupt)")
-        interrupted = True
+        interrupted = True  # logged by _shut_down(): a second interrupt may come at any moment
     except Exception as e:  # anything unexpected: record why, then reset (below)
         crashed = e
         _record_crash(e)
     board, app = booted
     if app is not None:
-        try:
-            if app.energy is not None:
-                app.energy.save()
-            app.link.close()
-            if crashed is None:
-                import crash_log
-
-                crash_log.clean_exit()
-        except Exception as e:  # going down anyway; say why the goodbye failed
-            log.error("app: shutdown: %s", e)
+        _shut_down(app, crashed is None, interrupted)
     if crashed is not None:
         if board is not None:
             board.reset()
@@ -378,6 +376,36 @@ def main():
         storage.write_atomic(_MAINTENANCE_FILE, "interrupted at the console")
         board.reset()
     sys.exit(0)
+
+
+def _shut_down(app, clean, interrupted):
+    """Save the energy counters, say goodbye, and (clean) mark the run as ended cleanly. A
+    second interrupt meanwhile (Ctrl-C pressed twice; a terminal's SIGINT and a supervisor's)
+    does not cut it short: the step it hit is done again (storage writes are atomic), up to a
+    few times (a held-down Ctrl-C still ends it)."""
+    step = 0
+    retries = 5
+    while step < 4:
+        try:
+            if step == 0 and interrupted:
+                log.info("app: stopping (interrupt)")
+            elif step == 1 and app.energy is not None:
+                app.energy.save()
+            elif step == 2:
+                app.link.close()
+            elif step == 3 and clean:
+                import crash_log
+
+                crash_log.clean_exit()
+            step += 1
+        except KeyboardInterrupt:
+            retries -= 1
+            if not retries:
+                raise
+            log.warning("app: stopping already; finishing the shutdown first")
+        except Exception as e:  # going down anyway; say why the goodbye failed
+            log.error("app: shutdown: %s", e)
+            step += 1
 
 
 def _record_crash(e):

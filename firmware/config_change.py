@@ -32,7 +32,8 @@ def load_at_boot():
             try:
                 config_store.save(config)
             except OSError as e:  # run on them anyway; site.json stays for the next boot
-                notices.append("site settings applied but not saved: %s" % e)
+                notices.append("site settings applied but not saved: %s"
+                                % storage.describe_error(e))
                 save_public(config)
                 return config, notices, storage.exists(TRIAL_FILE)
         else:
@@ -103,7 +104,7 @@ def save_public(config):
         storage.write_pieces_atomic(PUBLIC_FILE, config_schema.redacted_json(config))
         return True
     except OSError as e:
-        log.error("config: cannot save %s: %s", PUBLIC_FILE, e)
+        log.error("config: cannot save %s: %s", PUBLIC_FILE, storage.describe_error(e))
         storage.remove(PUBLIC_FILE)
         return False
 
@@ -189,7 +190,8 @@ def handle_set(app, payload):
         config_store.save(new_config)
     except OSError as e:  # flash full or failing: keep running on the old config
         storage.remove(TRIAL_FILE)
-        app.reply(result_topic, {"ok": False, "error": "could not save config: %s" % e})
+        app.reply(result_topic, {"ok": False,
+                                 "error": "could not save config: " + storage.describe_error(e)})
         return
     del config
     app.config = in_ram(new_config)
@@ -297,7 +299,7 @@ def end_trial(app, confirmed):
     try:
         config_store.save(old_config)
     except OSError as e:  # keep the trial file: the next boot rolls back again
-        log.error("config: cannot save the rolled back config: %s", e)
+        log.error("config: cannot save the rolled back config: %s", storage.describe_error(e))
     else:
         storage.remove(TRIAL_FILE)
     note = "rolled back a connectivity change: the broker was not reachable within %d s (%s)"

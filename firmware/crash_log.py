@@ -36,7 +36,7 @@ def _save():
     try:
         storage.write_atomic(_FILE, json.dumps(_state))
     except OSError as e:  # flash full: losing the crash log must not stop the firmware
-        log.error("crash_log: cannot save: %s", e)
+        log.error("crash_log: cannot save: %s", storage.describe_error(e))
 
 
 def boot(reset_cause):

@@ -5,6 +5,7 @@
 # (with site settings from make deploy / tools/sim.py), the board module it names, boot-loop
 # counting (crash_log), and last the App with its meter source and MQTT link.
 import crash_log
+import log
 from clock import ticks_add, ticks_ms
 
 
@@ -23,10 +24,11 @@ def start(booted, app_class, drop_rare_modules):
     instance = app_class(board, config, notices, safe_mode)
     instance.last_crash = crash_log.last()
     if safe_mode:
-        notices.append(
-            "safe mode: %d failed starts in a row (last: %s); the meter source is not "
-            "started; send a config change or a reboot command to leave it"
-            % (crash_log.unhealthy_starts(), instance.last_crash))
+        note = ("safe mode: %d failed starts in a row (last: %s); the meter source is not "
+                "started; send a config change or a reboot command to leave it"
+                % (crash_log.unhealthy_starts(), instance.last_crash))
+        log.warning("%s", note)  # on the console too (the sim's, a board's REPL)
+        notices.append(note)
     else:
         _build_source(instance, board, config)
     instance.build_link()
@@ -54,6 +56,8 @@ def _build_source(instance, board, config):
                                          instance.reading,
                                          interval_ms=config["publish_interval_s"] * 1000)
         instance.energy = energy_store.EnergyStore(instance.source)
+        if hasattr(board, "ENERGY_SAVE_MS"):  # the sim board shortens it for tests
+            instance.energy.interval_ms = board.ENERGY_SAVE_MS
         note = instance.energy.restore()
         if note:
             instance.notices.append(note)

@@ -10,21 +10,22 @@ _URMS_A = const(0xD9)
 _URMS_A_LSB = const(0xE9)  # Irms and its LSB register follow at +4 like Irms
 
 
-def calibrate_voltage(meter, p, reference, samples=4, interval_ms=350):
+def calibrate_voltage(meter, p, reference, samples=4, interval_ms=350, write=True):
     """Measure phase p's voltage (averaged over `samples` readings `interval_ms` apart, one per
     ~320 ms averaging period), compute the gain that makes it read `reference` volts, write and
     verify it on every phase sharing p's voltage input (voltage_group) and return it for the
     caller to persist. ValueError if the measurement or the result is unusable (nothing is
-    written then)."""
-    return _calibrate(meter, p, reference, samples, interval_ms, 0)
+    written then). With write=False the gain is only computed (the caller writes it with
+    set_ugain once it is saved)."""
+    return _calibrate(meter, p, reference, samples, interval_ms, 0, write)
 
 
-def calibrate_current(meter, p, reference, samples=4, interval_ms=350):
+def calibrate_current(meter, p, reference, samples=4, interval_ms=350, write=True):
     """As calibrate_voltage, for phase p's current (IgainX) in amperes."""
-    return _calibrate(meter, p, reference, samples, interval_ms, 1)
+    return _calibrate(meter, p, reference, samples, interval_ms, 1, write)
 
 
-def _calibrate(meter, p, reference, samples, interval_ms, current):
+def _calibrate(meter, p, reference, samples, interval_ms, current, write):
     """calibrate_voltage (current 0) or calibrate_current (1); returns the new gain."""
     p = meter._phase(p)
     if samples < 1:
@@ -53,6 +54,8 @@ def _calibrate(meter, p, reference, samples, interval_ms, current):
         raise ValueError("%s gain %d exceeds 65535: needs %s" % (what, gain, hint))
     if gain < 1:
         raise ValueError("%s gain would be 0" % what)
+    if not write:
+        return gain
     phases = (p,) if current else input_group(meter.modes[2], p)
     for q in phases:
         set_gain(meter, q, gain, current)

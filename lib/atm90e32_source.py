@@ -87,6 +87,7 @@ class Atm90e32Source:
         self.errors = 0  # chip failures (init or read) since start
         self.last_error = None
         self.last_calibration = None  # every channel a calibrate() changed, config-shaped
+        self._caps = None  # per slot: import, export Wh no reading may exceed (cap_energy())
         self.cycles = 0  # full read cycles
         self._last_due = None  # when poll() last ran a due reading
         self._last_cycle = None  # when the last cycle (full or energy only) ran
@@ -130,14 +131,17 @@ class Atm90e32Source:
         """Zero every lifetime counter (the reset_energy command)."""
         self._rare("reset_energy")
 
-    def calibrate(self, channel, voltage=None, current=None):
+    def calibrate(self, channel, voltage=None, current=None, write=True, max_change=None):
         """Calibrate a channel (its id, "CT1"..) against a reference meter reading: exactly one
         of voltage (V) or current (A). Returns the channel's new gain, {"ugain": n} or
         {"igain": n}, for the firmware to persist as atm90e32.<channel>; `last_calibration`
         lists every changed channel config-shaped ({"ct1": {"ugain": n}, ...}: a voltage gain
         also goes to every channel on the same voltage input). ValueError if refused (nothing
-        written then), OSError if the chip stops answering."""
-        return self._rare("calibrate", channel, voltage, current)
+        written then), OSError if the chip stops answering. write=False only measures: the
+        firmware saves the gains first and applies them with apply_settings(), so a calibration
+        that cannot be saved changes nothing. max_change (a fraction, e.g. 0.2) refuses a gain
+        further than that from the gain in force (a wrong reference)."""
+        return self._rare("calibrate", channel, voltage, current, write, max_change)
 
     # --- cycle ---
 
@@ -258,6 +262,12 @@ class Atm90e32Source:
             meter = self._meters[chip]
             channel.import_wh = meter.import_wh(phase)
             channel.export_wh = meter.export_wh(phase)
+            caps = self._caps
+            if caps is not None:
+                if caps[2 * i] is not None and channel.import_wh > caps[2 * i]:
+                    channel.import_wh = caps[2 * i]
+                if caps[2 * i + 1] is not None and channel.export_wh > caps[2 * i + 1]:
+                    channel.export_wh = caps[2 * i + 1]
             total = role == _GRID or not has_grid
             if total:
                 counted = True
@@ -311,6 +321,19 @@ class Atm90e32Source:
             "last_error": self.last_error,
             "problems": len(self.problems),
         }
+
+    def cap_energy(self, counters):
+        """Readings publish no more lifetime energy than `counters` (an energy_counters() dict:
+        what the firmware last saved to flash), so a power loss, which restarts the counters
+        from the saved values, never makes published energy go backwards. A channel the dict
+        does not name is not capped."""
+        caps = self._caps
+        if caps is None:
+            caps = self._caps = [None] * (2 * len(self._slots))
+        for i in range(len(self._slots)):
+            pair = counters.get(self._slots[i][2])
+            caps[2 * i] = pair[0] // COUNTS_PER_WH if pair else None
+            caps[2 * i + 1] = pair[1] // COUNTS_PER_WH if pair else None
 
     def energy_counters(self):
         """Every channel's lifetime energy as exact counts, keyed by channel id, JSON-ready:
