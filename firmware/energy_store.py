@@ -4,7 +4,7 @@
 # atomically (storage.write_atomic) at most once per _SAVE_INTERVAL_MS while they change, and on
 # every clean shutdown or deliberate reset. On a sudden power loss the energy counted since the
 # last save (at most a minute's worth) is lost and the counters go on from the saved values, so
-# readings publish no more than was saved (Atm90e32Source.cap_energy): published lifetime
+# readings publish no more than was saved (Atm90e32Source.energy_cap): published lifetime
 # energy never goes backwards, which Home Assistant's total_increasing would take for a meter
 # reset. The price is that published energy lags by up to a minute.
 #
@@ -47,8 +47,7 @@ class EnergyStore:
         except ValueError as e:
             counters = e
         note = self.source._rare("restore_saved", self, text, counters)
-        if self.saved:
-            self.source.cap_energy(self.saved)
+        self.source.energy_cap = self.saved
         return note
 
     def maybe_save(self, now):
@@ -73,7 +72,7 @@ class EnergyStore:
                 return False
             self.saved = counters
             self.saves += 1
-        self.source.cap_energy(self.saved)
+        self.source.energy_cap = self.saved
         return True
 
     def reset(self):
@@ -87,4 +86,4 @@ class EnergyStore:
         self.source.reset_energy()
         self.saved = zeros
         self.saves += 1
-        self.source.cap_energy(zeros)
+        self.source.energy_cap = zeros

@@ -87,7 +87,10 @@ class Atm90e32Source:
         self.errors = 0  # chip failures (init or read) since start
         self.last_error = None
         self.last_calibration = None  # every channel a calibrate() changed, config-shaped
-        self._caps = None  # per slot: import, export Wh no reading may exceed (cap_energy())
+        # Readings publish no more lifetime energy than this energy_counters() dict (what the
+        # firmware last saved to flash; None: no cap), so a power loss, which restarts the
+        # counters from the saved values, never makes published energy go backwards.
+        self.energy_cap = None
         self.cycles = 0  # full read cycles
         self._last_due = None  # when poll() last ran a due reading
         self._last_cycle = None  # when the last cycle (full or energy only) ran
@@ -257,17 +260,15 @@ class Atm90e32Source:
             role = roles[i]
             if role == _OFF:
                 continue
-            chip, phase, _ = self._slots[i]
+            chip, phase, port = self._slots[i]
             channel = reading.channels[i]
             meter = self._meters[chip]
             channel.import_wh = meter.import_wh(phase)
             channel.export_wh = meter.export_wh(phase)
-            caps = self._caps
-            if caps is not None:
-                if caps[2 * i] is not None and channel.import_wh > caps[2 * i]:
-                    channel.import_wh = caps[2 * i]
-                if caps[2 * i + 1] is not None and channel.export_wh > caps[2 * i + 1]:
-                    channel.export_wh = caps[2 * i + 1]
+            cap = self.energy_cap.get(port) if self.energy_cap else None
+            if cap:
+                channel.import_wh = min(channel.import_wh, cap[0] // COUNTS_PER_WH)
+                channel.export_wh = min(channel.export_wh, cap[1] // COUNTS_PER_WH)
             total = role == _GRID or not has_grid
             if total:
                 counted = True
@@ -321,19 +322,6 @@ class Atm90e32Source:
             "last_error": self.last_error,
             "problems": len(self.problems),
         }
-
-    def cap_energy(self, counters):
-        """Readings publish no more lifetime energy than `counters` (an energy_counters() dict:
-        what the firmware last saved to flash), so a power loss, which restarts the counters
-        from the saved values, never makes published energy go backwards. A channel the dict
-        does not name is not capped."""
-        caps = self._caps
-        if caps is None:
-            caps = self._caps = [None] * (2 * len(self._slots))
-        for i in range(len(self._slots)):
-            pair = counters.get(self._slots[i][2])
-            caps[2 * i] = pair[0] // COUNTS_PER_WH if pair else None
-            caps[2 * i + 1] = pair[1] // COUNTS_PER_WH if pair else None
 
     def energy_counters(self):
         """Every channel's lifetime energy as exact counts, keyed by channel id, JSON-ready:
