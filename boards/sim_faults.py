@@ -40,7 +40,7 @@ def _failing_flash():
 
 def inject(fault, where, booted_ms):
     if fault == "flash":
-        if where == "import":
+        if where == "hardware":  # once, at boot: the meter source is built
             _failing_flash()
         return
     if fault == "crash" and where == "hardware":

@@ -35,7 +35,7 @@ _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (cr
 # all).
 _RARE_MODULES = ("startup", "link_events", "mqtt_connect", "crash_log", "config_change",
                  "config_schema", "config_store", "commands", "signing", "home_assistant",
-                 "ha_removals", "channels")
+                 "ha_removals", "channels", "flash_error")
 
 
 def _drop_rare_modules():
@@ -74,16 +74,11 @@ class App:
         self.victron_keepalive_ms = getattr(board, "VICTRON_KEEPALIVE_MS", _VICTRON_KEEPALIVE_MS)
         self.last_diag_ms = ticks_ms()
         self.trial_deadline_ms = None
-        # Home Assistant: the sensors announced so far (a key-set string, kept in flash with the
-        # meter source that announced them), and whether they were announced on this connection.
-        # Another source's sensors (the source was switched) are removed at the next
-        # announcement (stale_keys), not merged with this one's.
-        owner, _, keys = (storage.read_text(_HA_KEYS_FILE) or "").rpartition("\n")
-        self.stale_keys = None
-        if owner and owner != config["source"]:
-            self.stale_keys = keys
-            keys = ""
-        self.announced_keys = keys
+        # Home Assistant: the sensors announced so far (a key-set string, kept in flash after
+        # the meter source that announced them; startup.py splits the two and sets stale_keys
+        # only when another source's are to be removed), and whether they were announced on
+        # this connection
+        self.announced_keys = storage.read_text(_HA_KEYS_FILE) or ""
         self.session_announced = False
         self.announce_retries = 0  # discoveries put off for want of memory (diag)
         self._seen_channels = None  # the reading's channel list the masks below describe
@@ -277,7 +272,9 @@ class App:
             storage.write_atomic(_HA_KEYS_FILE,
                                  self.config["source"] + "\n" + self.announced_keys)
         except OSError as e:  # flash full: the worst case is announcing again after a reboot
-            log.error("ha: cannot save the announced sensors: %s", storage.describe_error(e))
+            import flash_error
+
+            log.error("ha: cannot save the announced sensors: %s", flash_error.describe(e))
 
     def publish_diag(self):
         self.last_diag_ms = ticks_ms()
@@ -350,13 +347,32 @@ def main():
         _drop_rare_modules()  # the boot code, before the loop takes its share of the heap
         booted[1].run()
     except KeyboardInterrupt:
-        interrupted = True  # logged by _shut_down(): a second interrupt may come at any moment
+        interrupted = True  # logged below: a second interrupt may come at any moment
     except Exception as e:  # anything unexpected: record why, then reset (below)
         crashed = e
         _record_crash(e)
     board, app = booted
-    if app is not None:
-        _shut_down(app, crashed is None, interrupted)
+    # Save the energy counters, say goodbye, and (no crash) mark the run as ended cleanly. A
+    # second interrupt meanwhile (Ctrl-C pressed twice; a terminal's SIGINT and a supervisor's)
+    # does not cut it short: it is all done again (each step is atomic and idempotent), up to a
+    # few times, so a held-down Ctrl-C still ends it.
+    for _ in range(5 if app is not None else 0):
+        try:
+            if interrupted:
+                log.info("app: stopping (interrupt)")
+            if app.energy is not None:
+                app.energy.save()
+            app.link.close()
+            if crashed is None:
+                import crash_log
+
+                crash_log.clean_exit()
+            break
+        except KeyboardInterrupt:
+            continue  # the shutdown again, from the start
+        except Exception as e:  # going down anyway; say why the goodbye failed
+            log.error("app: shutdown: %s", e)
+            break
     if crashed is not None:
         if board is not None:
             board.reset()
@@ -376,36 +392,6 @@ def main():
         storage.write_atomic(_MAINTENANCE_FILE, "interrupted at the console")
         board.reset()
     sys.exit(0)
-
-
-def _shut_down(app, clean, interrupted):
-    """Save the energy counters, say goodbye, and (clean) mark the run as ended cleanly. A
-    second interrupt meanwhile (Ctrl-C pressed twice; a terminal's SIGINT and a supervisor's)
-    does not cut it short: the step it hit is done again (storage writes are atomic), up to a
-    few times (a held-down Ctrl-C still ends it)."""
-    step = 0
-    retries = 5
-    while step < 4:
-        try:
-            if step == 0 and interrupted:
-                log.info("app: stopping (interrupt)")
-            elif step == 1 and app.energy is not None:
-                app.energy.save()
-            elif step == 2:
-                app.link.close()
-            elif step == 3 and clean:
-                import crash_log
-
-                crash_log.clean_exit()
-            step += 1
-        except KeyboardInterrupt:
-            retries -= 1
-            if not retries:
-                raise
-            log.warning("app: stopping already; finishing the shutdown first")
-        except Exception as e:  # going down anyway; say why the goodbye failed
-            log.error("app: shutdown: %s", e)
-            step += 1
 
 
 def _record_crash(e):

@@ -18,8 +18,8 @@ import json
 import config_change
 import config_schema
 import config_store
+import flash_error
 import log
-import storage
 from micropython import const
 
 _MAX_COMMAND_BYTES = const(512)
@@ -107,7 +107,7 @@ def _run(app, name, request, result):
             app.energy.reset()
         except OSError as e:
             raise ValueError("reset_energy: the counters could not be saved (%s); nothing "
-                             "changed" % storage.describe_error(e)) from None
+                             "changed" % flash_error.describe(e)) from None
     return False
 
 
@@ -139,7 +139,7 @@ def _calibrate(app, request, result):
         config_store.save(new_config)
     except OSError as e:
         raise ValueError("calibrate: the new gains could not be saved (%s); nothing changed"
-                         % storage.describe_error(e)) from None
+                         % flash_error.describe(e)) from None
     app.config = config_change.in_ram(new_config)
     app.source.apply_settings(app.config["atm90e32"])  # rebuilds the chip with the new gains
     config_change.publish_config(app, new_config)

@@ -68,7 +68,9 @@ class EnergyStore:
             try:
                 storage.write_atomic(self.path, json.dumps(counters))
             except OSError as e:  # flash full: keep counting in RAM and try again next interval
-                log.error("energy: cannot save counters: %s", storage.describe_error(e))
+                import flash_error
+
+                log.error("energy: cannot save counters: %s", flash_error.describe(e))
                 return False
             self.saved = counters
             self.saves += 1

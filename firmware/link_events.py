@@ -60,27 +60,20 @@ def announce(app):
     import home_assistant
 
     current = home_assistant.key_set(app.reading, app.ctx)
-    if app.stale_keys is not None:
-        # The sensors of the meter source this board ran before: HA removes them on an empty
-        # retained config (those this source also has are announced again below).
+    if getattr(app, "stale_keys", None) is not None:  # the source was switched (startup.py)
         import ha_removals
 
-        for topic, payload, retain in ha_removals.removals(app.stale_keys, current, app.ctx):
-            if not app.link.publish(topic, payload, retain):
-                return  # link down: try again with the next reading
-        app.stale_keys = None
-        app.save_announced()  # the file now holds this source's sensors only
+        if not ha_removals.remove_stale(app, current):
+            return  # link down: try again with the next reading
     known = app.announced_keys
     merged = home_assistant.merge_key_sets(known, current) if known else current
     if app.session_announced and merged == known:
         return
-    if merged != known:
-        # kept before the configs go out: a reset half-way must not leave sensors in HA that
-        # the firmware does not know it announced (it could never remove them)
-        app.announced_keys = merged
-        app.save_announced()
     for topic, pieces, retain in home_assistant.discovery(app.reading, app.ctx, streamed=True):
         # streamed from the writer's buffer: a payload is never copied whole (~0.5 KB each)
         if not app.link.publish_pieces(topic, pieces, retain):
             return  # link down: try again with the next reading
     app.session_announced = True
+    if merged != known:
+        app.announced_keys = merged
+        app.save_announced()

@@ -22,6 +22,15 @@ def start(booted, app_class, drop_rare_modules):
     board = booted[0] = __import__("boards." + config["board"], None, None, ("NAME",))
     safe_mode = crash_log.boot(board.reset_cause())
     instance = app_class(board, config, notices, safe_mode)
+    # Home Assistant sensors belong to the meter source that announced them: ha_keys is
+    # "<source>\n<key set>". Another source's (the source was switched) are removed at the first
+    # announcement (link_events.announce), not merged with this one's. A set saved without its
+    # source (before they were kept apart) counts as this source's.
+    owner, _, keys = instance.announced_keys.rpartition("\n")
+    if owner and owner != config["source"]:
+        instance.stale_keys = keys
+        keys = ""
+    instance.announced_keys = keys
     instance.last_crash = crash_log.last()
     if safe_mode:
         note = ("safe mode: %d failed starts in a row (last: %s); the meter source is not "

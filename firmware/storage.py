@@ -41,20 +41,6 @@ def write_pieces_atomic(path, pieces, mode="wb"):
         raise
 
 
-def describe_error(error):
-    """A flash write's OSError in words for logs and MQTT answers: "flash full" (ENOSPC),
-    "read-only" (EROFS), else the errno's name ("EIO"). MicroPython's str() of an OSError is
-    the bare number ("28")."""
-    code = error.args[0] if error.args else None
-    if code == 28:
-        return "flash full"
-    if code == 30:
-        return "read-only"
-    import errno
-
-    return errno.errorcode.get(code) or str(error)
-
-
 def read_text(path):
     """The file's text, or None when it does not exist or cannot be read."""
     try:

@@ -38,12 +38,12 @@ def _scratch_path(name):
 
 
 def test_flash_errors_are_named_in_words():
-    import storage
+    import flash_error
 
-    assert storage.describe_error(OSError(28)) == "flash full"
-    assert storage.describe_error(OSError(30)) == "read-only"
-    assert storage.describe_error(OSError(13)) == "EACCES"
-    assert storage.describe_error(OSError(5)) == "EIO"
+    assert flash_error.describe(OSError(28)) == "flash full"
+    assert flash_error.describe(OSError(30)) == "read-only"
+    assert flash_error.describe(OSError(13)) == "EACCES"
+    assert flash_error.describe(OSError(5)) == "EIO"
 
 
 def test_a_write_interrupted_half_way_leaves_the_old_file_and_no_temp_file():
