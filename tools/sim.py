@@ -149,7 +149,7 @@ class Sim:
         return env
 
     def start_firmware(self, reset_cause):
-        """Start (or restart) the firmware; ValueError when the state dir is not writable."""
+        """Start (or restart) the firmware; StateDirError when the state dir is not writable."""
         problem = state_dir_problem(self.state_dir)
         if problem:
             raise StateDirError(problem)
