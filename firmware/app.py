@@ -25,7 +25,7 @@ _VICTRON_KEEPALIVE_MS = const(30000)  # half of dbus-mqtt-grid's 60 s silence ti
 _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
 # (a board may set TRIAL_MS: the sim board shortens it for tests)
 _CONFIG_PUBLIC = "config.pub"  # config_change.PUBLIC_FILE
-_HA_KEYS_FILE = "ha_keys"  # Home Assistant sensors announced so far (key-set string)
+_HA_KEYS_FILE = "ha_keys"  # HA sensors announced so far: "<source>\n<key-set string>"
 _MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see main())
 _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (crash_log.py)
 
@@ -35,7 +35,7 @@ _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (cr
 # all).
 _RARE_MODULES = ("startup", "link_events", "mqtt_connect", "crash_log", "config_change",
                  "config_schema", "config_store", "commands", "signing", "home_assistant",
-                 "ha_removals", "channels", "strict_json")
+                 "ha_removals", "channels", "strict_json", "flash_error")
 
 
 def _drop_rare_modules():
@@ -74,8 +74,10 @@ class App:
         self.victron_keepalive_ms = getattr(board, "VICTRON_KEEPALIVE_MS", _VICTRON_KEEPALIVE_MS)
         self.last_diag_ms = ticks_ms()
         self.trial_deadline_ms = None
-        # Home Assistant: the sensors announced so far (a key-set string, kept in flash), and
-        # whether they were announced on this connection
+        # Home Assistant: the sensors announced so far (a key-set string, kept in flash after
+        # the meter source that announced them; startup.py splits the two and sets stale_keys
+        # only when another source's are to be removed), and whether they were announced on
+        # this connection
         self.announced_keys = storage.read_text(_HA_KEYS_FILE) or ""
         self.session_announced = False
         self.announce_retries = 0  # discoveries put off for want of memory (diag)
@@ -267,9 +269,12 @@ class App:
 
     def save_announced(self):
         try:
-            storage.write_atomic(_HA_KEYS_FILE, self.announced_keys)
+            storage.write_atomic(_HA_KEYS_FILE,
+                                 self.config["source"] + "\n" + self.announced_keys)
         except OSError as e:  # flash full: the worst case is announcing again after a reboot
-            log.error("ha: cannot save the announced sensors: %s", e)
+            import flash_error
+
+            log.error("ha: cannot save the announced sensors: %s", flash_error.describe(e))
 
     def publish_diag(self):
         self.last_diag_ms = ticks_ms()
@@ -342,14 +347,19 @@ def main():
         _drop_rare_modules()  # the boot code, before the loop takes its share of the heap
         booted[1].run()
     except KeyboardInterrupt:
-        log.info("app: stopping (interrupt)")
-        interrupted = True
+        interrupted = True  # logged below: a second interrupt may come at any moment
     except Exception as e:  # anything unexpected: record why, then reset (below)
         crashed = e
         _record_crash(e)
     board, app = booted
-    if app is not None:
+    # Save the energy counters, say goodbye, and (no crash) mark the run as ended cleanly. A
+    # second interrupt meanwhile (Ctrl-C pressed twice; a terminal's SIGINT and a supervisor's)
+    # does not cut it short: it is all done again (each step is atomic and idempotent), up to a
+    # few times, so a held-down Ctrl-C still ends it.
+    for _ in range(5 if app is not None else 0):
         try:
+            if interrupted:
+                log.info("app: stopping (interrupt)")
             if app.energy is not None:
                 app.energy.save()
             app.link.close()
@@ -357,8 +367,12 @@ def main():
                 import crash_log
 
                 crash_log.clean_exit()
+            break
+        except KeyboardInterrupt:
+            continue  # the shutdown again, from the start
         except Exception as e:  # going down anyway; say why the goodbye failed
             log.error("app: shutdown: %s", e)
+            break
     if crashed is not None:
         if board is not None:
             board.reset()

@@ -7,15 +7,23 @@
 #   {"cmd": "announce"}                                   re-send Home Assistant discovery
 #   {"cmd": "calibrate", "channel": "CT1", "voltage": 231.4}   or "current": 5.02 (amperes)
 #   {"cmd": "reset_energy", "confirm": "reset_energy"}   zero the ATM90E32 lifetime counters
+#
+# A command that fails changes nothing: a calibration is applied only once its gains are saved,
+# reset_energy zeroes the counters only once the zeros are saved; a flash error is named in
+# words ("flash full", "read-only"). A calibration that would move the gain by more than
+# ±20 % (a wrong reference: a tenfold slip, another phase's reading) is refused unless the
+# request says "force": true.
 import json
 
 import config_change
 import config_schema
 import config_store
+import flash_error
 import log
 from micropython import const
 
 _MAX_COMMAND_BYTES = const(512)
+_CALIBRATION_MAX_CHANGE = 0.2  # beyond ±20 % of the gain in force, calibrate needs "force"
 NAMES = ("reboot", "identify", "announce", "calibrate", "reset_energy")
 
 
@@ -95,7 +103,11 @@ def _run(app, name, request, result):
             raise ValueError("reset_energy: a HAN meter's registers belong to the meter")
         if app.energy is None:
             raise ValueError("reset_energy: the meter source is not running (safe mode)")
-        app.energy.reset()
+        try:
+            app.energy.reset()
+        except OSError as e:
+            raise ValueError("reset_energy: the counters could not be saved (%s); nothing "
+                             "changed" % flash_error.describe(e)) from None
     return False
 
 
@@ -109,7 +121,13 @@ def _calibrate(app, request, result):
     current = _number(request, "current", 0.01, 500) if "current" in request else None
     if (voltage is None) == (current is None):
         raise ValueError('calibrate needs exactly one reference: "voltage" or "current"')
-    gains = app.source.calibrate(channel, voltage=voltage, current=current)
+    force = request.get("force", False)
+    if type(force) is not bool:
+        raise ValueError('calibrate: "force" must be true or false')
+    # Measured only: the gains are applied once they are saved, so a calibration that cannot
+    # be saved changes nothing.
+    gains = app.source.calibrate(channel, voltage=voltage, current=current, write=False,
+                                 max_change=None if force else _CALIBRATION_MAX_CHANGE)
     # Persist the new gains through the schema, like any other config change: every channel the
     # calibration changed (a voltage gain applies to all CTs on the same voltage input).
     changed = app.source.last_calibration or {channel.lower(): gains}
@@ -117,8 +135,13 @@ def _calibrate(app, request, result):
     outcome, new_config = config_schema.apply_change(config_change.full_config(app), change)
     if not outcome["ok"]:
         raise ValueError("calibrate: new gains refused: %s" % outcome["error"])
-    config_store.save(new_config)
+    try:
+        config_store.save(new_config)
+    except OSError as e:
+        raise ValueError("calibrate: the new gains could not be saved (%s); nothing changed"
+                         % flash_error.describe(e)) from None
     app.config = config_change.in_ram(new_config)
+    app.source.apply_settings(app.config["atm90e32"])  # rebuilds the chip with the new gains
     config_change.publish_config(app, new_config)
     result["channel"] = channel
     result.update(gains)

@@ -32,7 +32,10 @@ def load_at_boot():
             try:
                 config_store.save(config)
             except OSError as e:  # run on them anyway; site.json stays for the next boot
-                notices.append("site settings applied but not saved: %s" % e)
+                import flash_error
+
+                notices.append("site settings applied but not saved: %s"
+                                % flash_error.describe(e))
                 save_public(config)
                 return config, notices, storage.exists(TRIAL_FILE)
         else:
@@ -103,7 +106,9 @@ def save_public(config):
         storage.write_pieces_atomic(PUBLIC_FILE, config_schema.redacted_json(config))
         return True
     except OSError as e:
-        log.error("config: cannot save %s: %s", PUBLIC_FILE, e)
+        import flash_error
+
+        log.error("config: cannot save %s: %s", PUBLIC_FILE, flash_error.describe(e))
         storage.remove(PUBLIC_FILE)
         return False
 
@@ -188,8 +193,11 @@ def handle_set(app, payload):
             storage.write_atomic(TRIAL_FILE, json.dumps(config))
         config_store.save(new_config)
     except OSError as e:  # flash full or failing: keep running on the old config
+        import flash_error
+
         storage.remove(TRIAL_FILE)
-        app.reply(result_topic, {"ok": False, "error": "could not save config: %s" % e})
+        app.reply(result_topic, {"ok": False,
+                                 "error": "could not save config: " + flash_error.describe(e)})
         return
     del config
     app.config = in_ram(new_config)
@@ -297,7 +305,9 @@ def end_trial(app, confirmed):
     try:
         config_store.save(old_config)
     except OSError as e:  # keep the trial file: the next boot rolls back again
-        log.error("config: cannot save the rolled back config: %s", e)
+        import flash_error
+
+        log.error("config: cannot save the rolled back config: %s", flash_error.describe(e))
     else:
         storage.remove(TRIAL_FILE)
     note = "rolled back a connectivity change: the broker was not reachable within %d s (%s)"

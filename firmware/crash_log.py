@@ -36,7 +36,9 @@ def _save():
     try:
         storage.write_atomic(_FILE, json.dumps(_state))
     except OSError as e:  # flash full: losing the crash log must not stop the firmware
-        log.error("crash_log: cannot save: %s", e)
+        import flash_error
+
+        log.error("crash_log: cannot save: %s", flash_error.describe(e))
 
 
 def boot(reset_cause):

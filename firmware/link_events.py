@@ -60,6 +60,11 @@ def announce(app):
     import home_assistant
 
     current = home_assistant.key_set(app.reading, app.ctx)
+    if getattr(app, "stale_keys", None) is not None:  # the source was switched (startup.py)
+        import ha_removals
+
+        if not ha_removals.remove_stale(app, current):
+            return  # link down: try again with the next reading
     known = app.announced_keys
     merged = home_assistant.merge_key_sets(known, current) if known else current
     if app.session_announced and merged == known:

@@ -5,6 +5,7 @@
 # (with site settings from make deploy / tools/sim.py), the board module it names, boot-loop
 # counting (crash_log), and last the App with its meter source and MQTT link.
 import crash_log
+import log
 from clock import ticks_add, ticks_ms
 
 
@@ -21,12 +22,22 @@ def start(booted, app_class, drop_rare_modules):
     board = booted[0] = __import__("boards." + config["board"], None, None, ("NAME",))
     safe_mode = crash_log.boot(board.reset_cause())
     instance = app_class(board, config, notices, safe_mode)
+    # Home Assistant sensors belong to the meter source that announced them: ha_keys is
+    # "<source>\n<key set>". Another source's (the source was switched) are removed at the first
+    # announcement (link_events.announce), not merged with this one's. A set saved without its
+    # source (before they were kept apart) counts as this source's.
+    owner, _, keys = instance.announced_keys.rpartition("\n")
+    if owner and owner != config["source"]:
+        instance.stale_keys = keys
+        keys = ""
+    instance.announced_keys = keys
     instance.last_crash = crash_log.last()
     if safe_mode:
-        notices.append(
-            "safe mode: %d failed starts in a row (last: %s); the meter source is not "
-            "started; send a config change or a reboot command to leave it"
-            % (crash_log.unhealthy_starts(), instance.last_crash))
+        note = ("safe mode: %d failed starts in a row (last: %s); the meter source is not "
+                "started; send a config change or a reboot command to leave it"
+                % (crash_log.unhealthy_starts(), instance.last_crash))
+        log.warning("%s", note)  # on the console too (the sim's, a board's REPL)
+        notices.append(note)
     else:
         _build_source(instance, board, config)
     instance.build_link()
@@ -54,6 +65,8 @@ def _build_source(instance, board, config):
                                          instance.reading,
                                          interval_ms=config["publish_interval_s"] * 1000)
         instance.energy = energy_store.EnergyStore(instance.source)
+        if hasattr(board, "ENERGY_SAVE_MS"):  # the sim board shortens it for tests
+            instance.energy.interval_ms = board.ENERGY_SAVE_MS
         note = instance.energy.restore()
         if note:
             instance.notices.append(note)

@@ -35,7 +35,8 @@ def write_pieces_atomic(path, pieces, mode="wb"):
             for piece in pieces:
                 f.write(piece)
         os.rename(tmp, path)
-    except OSError:
+    except BaseException:
+        # flash full, or an interrupt (Ctrl-C) half-way: no partial temp file is left behind
         remove(tmp)
         raise
 

@@ -262,7 +262,7 @@ def _is_number(value):
     return (isinstance(value, int) or isinstance(value, float)) and not isinstance(value, bool)
 
 
-def calibrate(source, channel, voltage, current):
+def calibrate(source, channel, voltage, current, write=True, max_change=None):
     """Atm90e32Source.calibrate (docs/atm90e32.md §10.1: new gain = reference / measured x
     current gain, the measurement averaged over _CALIBRATION_SAMPLES windows)."""
     i = _slot(source, channel)
@@ -283,16 +283,15 @@ def calibrate(source, channel, voltage, current):
     if not source._ready[chip]:
         raise ValueError("the chip of %s is not answering (%s)" % (port, source.last_error))
     meter = source._meters[chip]
+    g = 0 if voltage is not None else 1
     try:
         if voltage is not None:
-            g = 0
             gain = meter.calibrate_voltage(phase, reference, _CALIBRATION_SAMPLES,
-                                           _CALIBRATION_INTERVAL_MS)
+                                           _CALIBRATION_INTERVAL_MS, write, max_change)
             phases = meter.voltage_group(phase)
         else:
-            g = 1
             gain = meter.calibrate_current(phase, reference, _CALIBRATION_SAMPLES,
-                                           _CALIBRATION_INTERVAL_MS)
+                                           _CALIBRATION_INTERVAL_MS, write, max_change)
             phases = (phase,)
     except ValueError as error:
         raise ValueError("%s: %s" % (port, error)) from None
@@ -304,10 +303,12 @@ def calibrate(source, channel, voltage, current):
     for j in range(len(source._slots)):
         other_chip, other_phase, other_port = source._slots[j]
         if other_chip == chip and other_phase in phases:
-            source._gains[2 * j + g] = gain
+            if write:
+                source._gains[2 * j + g] = gain
             changed[other_port.lower()] = {key: gain}
-    # the driver already runs with these gains: no rebuild when the config comes back
-    source._chip_gains[chip] = chip_gains(source, chip)
+    if write:
+        # the driver already runs with these gains: no rebuild when the config comes back
+        source._chip_gains[chip] = chip_gains(source, chip)
     source.last_calibration = changed
     return {key: gain}
 

@@ -87,6 +87,10 @@ class Atm90e32Source:
         self.errors = 0  # chip failures (init or read) since start
         self.last_error = None
         self.last_calibration = None  # every channel a calibrate() changed, config-shaped
+        # Readings publish no more lifetime energy than this energy_counters() dict (what the
+        # firmware last saved to flash; None: no cap), so a power loss, which restarts the
+        # counters from the saved values, never makes published energy go backwards.
+        self.energy_cap = None
         self.cycles = 0  # full read cycles
         self._last_due = None  # when poll() last ran a due reading
         self._last_cycle = None  # when the last cycle (full or energy only) ran
@@ -130,14 +134,17 @@ class Atm90e32Source:
         """Zero every lifetime counter (the reset_energy command)."""
         self._rare("reset_energy")
 
-    def calibrate(self, channel, voltage=None, current=None):
+    def calibrate(self, channel, voltage=None, current=None, write=True, max_change=None):
         """Calibrate a channel (its id, "CT1"..) against a reference meter reading: exactly one
         of voltage (V) or current (A). Returns the channel's new gain, {"ugain": n} or
         {"igain": n}, for the firmware to persist as atm90e32.<channel>; `last_calibration`
         lists every changed channel config-shaped ({"ct1": {"ugain": n}, ...}: a voltage gain
         also goes to every channel on the same voltage input). ValueError if refused (nothing
-        written then), OSError if the chip stops answering."""
-        return self._rare("calibrate", channel, voltage, current)
+        written then), OSError if the chip stops answering. write=False only measures: the
+        firmware saves the gains first and applies them with apply_settings(), so a calibration
+        that cannot be saved changes nothing. max_change (a fraction, e.g. 0.2) refuses a gain
+        further than that from the gain in force (a wrong reference)."""
+        return self._rare("calibrate", channel, voltage, current, write, max_change)
 
     # --- cycle ---
 
@@ -253,11 +260,15 @@ class Atm90e32Source:
             role = roles[i]
             if role == _OFF:
                 continue
-            chip, phase, _ = self._slots[i]
+            chip, phase, port = self._slots[i]
             channel = reading.channels[i]
             meter = self._meters[chip]
             channel.import_wh = meter.import_wh(phase)
             channel.export_wh = meter.export_wh(phase)
+            cap = self.energy_cap.get(port) if self.energy_cap else None
+            if cap:
+                channel.import_wh = min(channel.import_wh, cap[0] // COUNTS_PER_WH)
+                channel.export_wh = min(channel.export_wh, cap[1] // COUNTS_PER_WH)
             total = role == _GRID or not has_grid
             if total:
                 counted = True

@@ -49,3 +49,16 @@ def removals(previous_keys, current_keys, ctx):
     for key in _key_list(previous_keys):
         if key not in current:
             yield discovery_topic(key, ctx), b"", True
+
+
+def remove_stale(app, current_keys):
+    """The sensors of the meter source the firmware ran before a switch (app.stale_keys, a
+    key_set() string) removed, but for those in `current_keys` (this source has them too: they
+    are announced again). `app` is the firmware's (firmware/link_events.py): its link, ctx and
+    save_announced(). False when the link went down on the way (tried again later)."""
+    for topic, payload, retain in removals(app.stale_keys, current_keys, app.ctx):
+        if not app.link.publish(topic, payload, retain):
+            return False
+    app.stale_keys = None
+    app.save_announced()  # the file now holds this source's sensors only
+    return True

@@ -35,6 +35,37 @@ RESET_EXIT_CODE = 100  # boards/sim.py: reset() exits the unix port with this co
 WATCHDOG_FILE = ".sim_watchdog"  # boards/sim.py touches it when the firmware feeds the watchdog
 
 
+def state_dir_problem(path):
+    """None when `path` (the emulated flash) can be created and written, else what to do."""
+    probe = os.path.join(path, ".sim_probe")
+    try:
+        os.makedirs(path, exist_ok=True)
+        with open(probe, "w") as f:
+            f.write("probe")
+        os.remove(probe)
+    except OSError as e:
+        return ("the state dir %s is not writable (%s): it is the sim board's flash; make it "
+                "writable (e.g. chmod u+w) or choose another with --state-dir"
+                % (path, e.strerror or e))
+    return None
+
+
+def _die_with_parent():
+    """Runs in the firmware's process before exec (Linux): the kernel kills it when
+    tools/sim.py dies, so a killed tools/sim.py (a power loss) leaves no firmware running."""
+    _PRCTL[0](1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+_PRCTL = []
+if sys.platform.startswith("linux"):
+    try:
+        import ctypes
+
+        _PRCTL.append(ctypes.CDLL(None, use_errno=True).prctl)
+    except (OSError, AttributeError, ImportError):
+        pass
+
+
 class _Parser(argparse.ArgumentParser):
     """Bad usage: one line on stderr, exit 2 (GUIDE: host CLIs)."""
 
@@ -67,6 +98,10 @@ def build_parser():
                    help="restart the firmware when it has not fed its watchdog for this long")
     p.add_argument("--quiet", action="store_true", help="do not print the firmware's log")
     return p
+
+
+class StateDirError(ValueError):
+    """The state dir (the emulated flash) cannot be written."""
 
 
 class Sim:
@@ -114,20 +149,34 @@ class Sim:
         return env
 
     def start_firmware(self, reset_cause):
+        """Start (or restart) the firmware; StateDirError when the state dir is not writable."""
+        problem = state_dir_problem(self.state_dir)
+        if problem:
+            raise StateDirError(problem)
         watchdog = os.path.join(self.state_dir, WATCHDOG_FILE)
         if os.path.exists(watchdog):
             os.remove(watchdog)
         cmd, env = firmware_command(self.args, self.env(reset_cause))
         self.started = time.monotonic()
+        # Where it can die with tools/sim.py, the firmware runs in a process group of its own:
+        # a Ctrl-C at the terminal (SIGINT to the foreground group) then reaches only
+        # tools/sim.py, which forwards exactly one SIGINT, so the firmware's clean stop (the
+        # energy save) is not interrupted by a second one.
+        own_group = bool(_PRCTL)
         self.proc = subprocess.Popen(cmd, cwd=self.state_dir, env=env,
-                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+                                     stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     start_new_session=own_group,
+                                     preexec_fn=_die_with_parent if own_group else None)
         threading.Thread(target=self.pump_output, args=(self.proc,), daemon=True).start()
 
     def pump_output(self, proc):
         for line in proc.stdout:
+            text = line.decode(errors="replace")
             if not self.args.quiet:
-                sys.stdout.write("[fw] " + line.decode(errors="replace"))
+                sys.stdout.write("[fw] " + text)
                 sys.stdout.flush()
+            elif "safe mode:" in text:  # said even with --quiet: the meter is not being read
+                print("sim: " + text.strip(), flush=True)
 
     def watchdog_expired(self):
         path = os.path.join(self.state_dir, WATCHDOG_FILE)
@@ -141,6 +190,9 @@ class Sim:
         return time.time() - last > self.args.watchdog_s
 
     def stop_firmware(self):
+        # A second Ctrl-C while the firmware saves its state must not cut that short (nor leave
+        # the firmware running without tools/sim.py): ignored from here on.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         if self.proc and self.proc.poll() is None:
             self.proc.send_signal(signal.SIGINT)  # the firmware's clean-shutdown path (Ctrl-C)
             try:
@@ -165,6 +217,9 @@ class Sim:
                 print("sim: firmware exited with code %d" % code, flush=True)
                 return code
             if self.watchdog_expired():
+                problem = state_dir_problem(self.state_dir)
+                if problem:  # the firmware could not feed the watchdog: no reset loop
+                    raise StateDirError(problem)
                 print("sim: watchdog expired; resetting the board", flush=True)
                 self.proc.kill()
                 self.proc.wait()
@@ -221,6 +276,10 @@ def main():
     if args.han and not os.path.exists(args.han):
         print("sim: no such capture file: %s" % args.han, file=sys.stderr)
         return 2
+    problem = state_dir_problem(os.path.abspath(args.state_dir))
+    if problem:
+        print("sim: " + problem, file=sys.stderr)
+        return 1
     if args.heap and not _HEAP.match(args.heap):
         print("sim: bad --heap %r: a byte count, optionally with K or M (e.g. 38K)" % args.heap,
               file=sys.stderr)
@@ -251,6 +310,10 @@ def main():
     except KeyboardInterrupt:
         sim.stop_firmware()
         return 0
+    except StateDirError as e:  # it became read-only while the board ran
+        sim.stop_firmware()
+        print("sim: %s" % e, file=sys.stderr)
+        return 1
     except ValueError as e:
         print("sim: %s" % e, file=sys.stderr)
         return 2
