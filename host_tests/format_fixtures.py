@@ -75,7 +75,7 @@ def atm_reading():
     grid.current = 6.452
     grid.power = -1523.41
     grid.reactive_power = -322.6
-    grid.apparent_power = 1557.35
+    grid.apparent_power = 1557.38
     grid.power_factor = -0.978
     grid.import_wh = 987654
     grid.export_wh = 123456

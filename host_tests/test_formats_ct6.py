@@ -94,7 +94,7 @@ def test_han_total_is_ct1_and_phases_with_power_are_ct2_to_ct4():
     # Kaifa-like list: per phase only U and I, no phase power: the phases have no port
     assert doc["CT1"] == {"NAME": "total", "PRMS": -1520, "PREACT": -310}
     assert not [k for k in doc if k in PORT_KEYS and k != "CT1"]
-    for channel, power in zip(r.channels, (500.5, 600.25, 419.0)):
+    for channel, power in zip(r.channels, (500.5, 600.24, 419.0)):
         channel.power = power
     r.frequency = 50.02
     _, doc = _doc(r, context())

@@ -170,11 +170,22 @@ class JsonWriter:
     def quantity(self, key, value, decimals):
         """Writes the member rounded to `decimals` (a reading.QUANTITIES resolution) if `value`
         is a finite number; returns whether it did. Formatted from integers in place: the same
-        text on every port (see scaled())."""
-        parts = scaled(value, decimals)
-        if parts is None:
+        text on every port (see scaled()). Allocates at most the one float of the scaling (none
+        where floats are not boxed): no tuple, no text."""
+        kind = type(value)
+        if kind is int:
+            count = value
+            decimals = 0
+        elif kind is float:
+            value = value * _SCALES[decimals]
+            if not _NINF < value < _INF:
+                return False
+            count = round(value)
+            while decimals and count % 10 == 0:
+                count //= 10
+                decimals -= 1
+        else:
             return False
-        count, decimals = parts
         self._key(key)
         if not decimals:
             self._number(count)
