@@ -47,14 +47,14 @@ def _drop_rare_modules():
 
 
 def _presence(obj, scope):
-    """Bit i set when obj has a value for the i-th quantity (reading.QUANTITIES) of `scope`."""
-    from reading import Q_ATTR, Q_SCOPE, QUANTITIES
+    """Bit i set when obj has a value for the i-th quantity (quantities.QUANTITIES) of `scope`."""
+    from quantities import QUANTITIES
 
     mask = 0
     bit = 1
-    for row in QUANTITIES:
-        if row[Q_SCOPE] & scope:
-            if getattr(obj, row[Q_ATTR], None) is not None:
+    for _key, attr, _unit, in_scope, _cls, _dec, _tbit, _cbit, _ct6, _grid in QUANTITIES:
+        if in_scope & scope:
+            if getattr(obj, attr, None) is not None:
                 mask |= bit
             bit <<= 1
     return mask
@@ -280,7 +280,7 @@ class App:
         """True when the reading has a value (or channel) no earlier reading had: only then can
         Home Assistant discovery have something new to announce. Bit masks per channel, so the
         discovery code needs loading only on those rare readings, not on every one."""
-        from reading import S_CHANNEL, S_TOTAL
+        from quantities import S_CHANNEL, S_TOTAL
 
         reading = self.reading
         fresh = False

@@ -44,7 +44,7 @@ def test_han_reading_golden():
 
 def test_atm_reading_golden_keys_are_ports_and_numbers_at_their_resolution():
     # channels are keyed by their port (CT2, not its label "Solar"); W and var at 0.1, V 0.01,
-    # A 0.001, PF 0.001 (reading.QUANTITIES)
+    # A 0.001, PF 0.001 (quantities.QUANTITIES)
     topic, state, _ = _one(atm_reading(), context({"mqtt": {"prefix": "home/meters"}}))
     assert topic == "home/meters/deadbeef/state"
     assert state == {

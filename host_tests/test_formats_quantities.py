@@ -1,5 +1,5 @@
 # portable
-# The one quantity table (reading.QUANTITIES): every number every format publishes is one of its
+# The one quantity table (quantities.QUANTITIES): every number every format publishes is one of its
 # rows, with that row's key for the format, and is written at the row's resolution with the same
 # text on CPython, the 64-bit unix port and the float32 builds.
 import json
@@ -10,9 +10,15 @@ import tasmota
 import values
 import victron
 from format_fixtures import atm_config, atm_reading, context, han_reading
-from json_writer import JsonWriter, fixed_text
-from reading import (Q_CT6, Q_DEC, Q_GRID, Q_KEY, Q_SCOPE, QUANTITIES, S_CHANNEL, S_TOTAL,
-                     quantity)
+from json_writer import JsonWriter
+from quantities import QUANTITIES, S_CHANNEL, S_TOTAL, quantity
+
+# the columns of a QUANTITIES row
+Q_KEY, Q_ATTR, Q_UNIT, Q_SCOPE, Q_CLASS, Q_DEC, Q_TBIT, Q_CBIT, Q_CT6, Q_GRID = range(10)
+
+
+def fixed_text(value, decimals):
+    return JsonWriter().number_text(value, decimals)
 
 # numbers that are not measurements: counters, clocks and flags
 NATIVE_META = ("seq", "ts")
@@ -90,7 +96,7 @@ def test_victron_and_tasmota_numbers_are_table_rows():
 def test_table_rows_are_complete_and_keys_unique():
     seen = []
     for row in QUANTITIES:
-        assert len(row) == 12
+        assert len(row) == 10
         assert row[Q_KEY] not in seen
         seen.append(row[Q_KEY])
         assert 0 <= row[Q_DEC] <= 3

@@ -20,7 +20,7 @@
 from civil_time import civil
 from channels import channel_label
 from json_writer import is_number
-from reading import Q_ATTR, Q_CT6, Q_DEC, Q_KEY, Q_SCOPE, QUANTITIES, S_CHANNEL
+from quantities import QUANTITIES, S_CHANNEL
 
 _PORT_KEYS = ("CT1", "CT2", "CT3", "CT4", "CT5", "CT6")
 _HAN_PHASE_PORTS = ("L1", "CT2", "L2", "CT3", "L3", "CT4")  # phase, port, ...
@@ -32,14 +32,13 @@ def _write_port(writer, key, obj, name):
         return
     writer.begin_object(key)
     writer.string(b"NAME", name)
-    for row in QUANTITIES:
-        field = row[Q_CT6]
-        if not field or not row[Q_SCOPE] & S_CHANNEL:
+    for key, attr, _unit, scope, _cls, dec, _tbit, _cbit, field, _grid in QUANTITIES:
+        if not field or not scope & S_CHANNEL:
             continue
-        value = getattr(obj, row[Q_ATTR], None)
-        if row[Q_KEY] in _NEGATED and is_number(value):
+        value = getattr(obj, attr, None)
+        if key in _NEGATED and is_number(value):
             value = -value
-        writer.quantity(field, value, row[Q_DEC])
+        writer.quantity(field, value, dec)
     writer.end()
 
 

@@ -28,8 +28,7 @@ from channels import HEX_DIGITS, channel_label, channel_role, slug
 from json_writer import is_number
 from publish_context import FIRMWARE_NAME
 
-from reading import (Q_ATTR, Q_CBIT, Q_CLASS, Q_DEC, Q_KEY, Q_NAME, Q_STATE, Q_TBIT, Q_UNIT,
-                     QUANTITIES)
+from quantities import QUANTITIES
 
 # How a sensor gets its value from the state JSON.
 _PLAIN = const(0)  # the key itself
@@ -37,11 +36,18 @@ _SPLIT_IMPORT = const(1)  # max(p, 0) for a signed power without a separate impo
 _SPLIT_EXPORT = const(2)  # max(-p, 0)
 
 
+# A sensor row is a quantities.QUANTITIES row: (key, attr, unit, scope, cls, dec, tbit, cbit, ct6,
+# grid); the indexes read here:
+_KEY = const(0)
+_ATTR = const(1)
+_UNIT = const(2)
+_CLASS = const(4)
+_DEC = const(5)
+
+
 def _rows(bit_column):
-    """The quantity rows a total (Q_TBIT) or a channel (Q_CBIT) has sensors for, at the index
-    of their key_set() bit. State classes there: "measurement", or "total_increasing" (not
-    total) for counters: a counter that drops (reset_energy, a replaced meter) then starts a
-    new cycle in HA's statistics instead of counting as negative consumption."""
+    """The quantity rows a total (column 6, tbit) or a channel (7, cbit) has sensors for, each
+    at the index of its key_set() bit."""
     rows = []
     for row in QUANTITIES:
         bit = row[bit_column]
@@ -52,13 +58,32 @@ def _rows(bit_column):
     return tuple(rows)
 
 
-# Row index = the key's bit in key_set(); row[Q_KEY] is the state key (ha_removals reads it).
-TOTAL_SENSORS = _rows(Q_TBIT)
-CHANNEL_SENSORS = _rows(Q_CBIT)
+# Row index = the key's bit in key_set(); row[0] is the state key (ha_removals reads it).
+TOTAL_SENSORS = _rows(6)
+CHANNEL_SENSORS = _rows(7)
+
+
+def _name(row):
+    """The entity name: the device class in words, and the direction of a split or a counter
+    ("power", "energy import", "reactive energy export")."""
+    key = row[_KEY]
+    name = row[_CLASS].replace("_", " ")
+    if key.endswith("_imp"):
+        return name + " import"
+    if key.endswith("_exp"):
+        return name + " export"
+    return name
+
+
+def _state_class(row):
+    # "total_increasing" (not total) for the lifetime counters (Wh, varh): a counter that drops
+    # (reset_energy, a replaced meter) then starts a new cycle in HA's statistics instead of
+    # counting as negative consumption
+    return "total_increasing" if row[_UNIT] in ("Wh", "varh") else "measurement"
 
 
 def _split(row):
-    key = row[Q_KEY]
+    key = row[_KEY]
     return _SPLIT_IMPORT if key == "p_imp" else _SPLIT_EXPORT if key == "p_exp" else _PLAIN
 
 
@@ -90,7 +115,7 @@ def _signed(obj, ctx):
 
 def _present(obj, row, ctx):
     """How the sensor of `row` reads `obj` (the reading or a channel), or None if it has none."""
-    if is_number(getattr(obj, row[Q_ATTR], None)):
+    if is_number(getattr(obj, row[_ATTR], None)):
         return _PLAIN
     split = _split(row)
     if split != _PLAIN and is_number(obj.power) and _signed(obj, ctx):
@@ -197,15 +222,15 @@ def _write_config(ctx, channel, row, mode):
     writer = ctx.writer
     device = slug(ctx.device_id)
     channel_name = None
-    name = row[Q_NAME]
+    name = _name(row)
     if channel is None:
-        key = row[Q_KEY]
+        key = row[_KEY]
         name = name[0].upper() + name[1:]
     else:
         # ids and the state key from the channel's port name ("CT3", "L1": stable when the
         # user renames it), only the entity name from its label
         channel_name = channel.name
-        key = slug(channel_name) + "_" + row[Q_KEY]
+        key = slug(channel_name) + "_" + row[_KEY]
         name = channel_label(channel) + " " + name
     unique_id = device + "_" + key
     writer.begin()
@@ -214,12 +239,12 @@ def _write_config(ctx, channel, row, mode):
     writer.string(b"uniq_id", unique_id)
     writer.string(b"def_ent_id", "sensor." + _entity_slug(unique_id))
     writer.string(b"stat_t", "~/state")
-    writer.string(b"val_tpl", _value_template(channel_name, row[Q_KEY], mode))
-    writer.string(b"dev_cla", row[Q_CLASS])
-    writer.string(b"unit_of_meas", row[Q_UNIT])
-    writer.string(b"stat_cla", row[Q_STATE])
-    writer.number(b"sug_dsp_prc", row[Q_DEC])
-    if row[Q_CLASS] == "temperature":  # the chip's, not the meter's: a diagnostic
+    writer.string(b"val_tpl", _value_template(channel_name, row[_KEY], mode))
+    writer.string(b"dev_cla", row[_CLASS])
+    writer.string(b"unit_of_meas", row[_UNIT])
+    writer.string(b"stat_cla", _state_class(row))
+    writer.number(b"sug_dsp_prc", row[_DEC])
+    if row[_CLASS] == "temperature":  # the chip's, not the meter's: a diagnostic
         writer.string(b"ent_cat", "diagnostic")
     writer.string(b"avty_t", "~/status")
     writer.begin_object(b"dev")

@@ -41,46 +41,14 @@ def number_text(value):
     return b"%r" % value
 
 
-# 10 ** decimals for the resolutions of reading.QUANTITIES (0..3 decimals)
+# 10 ** decimals for the resolutions of quantities.QUANTITIES (0..3 decimals)
 _SCALES = (1, 10, 100, 1000)
 
 
-def scaled(value, decimals):
-    """(count of 10**-decimals units as an int, decimals left after dropping trailing zeros) of
-    a number rounded to `decimals`, or None when it is no finite number or too big to scale.
-
-    The decimal text is then written from integers (fixed_text, JsonWriter.quantity), so it is
-    the same on CPython and on MicroPython with double or single-precision floats, whose float
-    repr differs (231.05000000000004 here, 231.05 there)."""
-    kind = type(value)
-    if kind is int:
-        return value, 0
-    if kind is not float:
-        return None
-    value = value * _SCALES[decimals]
-    if not _NINF < value < _INF:  # NaN, ±inf, or beyond what a float scales to
-        return None
-    count = round(value)
-    while decimals and count % 10 == 0:
-        count //= 10
-        decimals -= 1
-    return count, decimals
-
-
-def fixed_text(value, decimals):
-    """`value` rounded to `decimals` as JSON number text (bytes), None for a non-number:
-    1523.4100000000001 -> b"1523.41", 50.0 -> b"50", -0.0004 at 3 decimals -> b"0"."""
-    parts = scaled(value, decimals)
-    if parts is None:
-        return None
-    count, decimals = parts
-    if not decimals:
-        return b"%d" % count
-    digits = b"%d" % (-count if count < 0 else count)
-    if len(digits) <= decimals:
-        digits = b"0" * (decimals + 1 - len(digits)) + digits
-    cut = len(digits) - decimals
-    return (b"-" if count < 0 else b"") + digits[:cut] + b"." + digits[cut:]
+def _fits(value):
+    """A number _fixed() can scale: an int, or a float well inside the float range (no meter
+    reads 1e30 of anything; beyond, scaling could overflow to inf)."""
+    return type(value) is int or (type(value) is float and -1e30 < value < 1e30)
 
 
 class JsonWriter:
@@ -168,28 +136,39 @@ class JsonWriter:
         return True
 
     def quantity(self, key, value, decimals):
-        """Writes the member rounded to `decimals` (a reading.QUANTITIES resolution) if `value`
-        is a finite number; returns whether it did. Formatted from integers in place: the same
-        text on every port (see scaled()). Allocates at most the one float of the scaling (none
-        where floats are not boxed): no tuple, no text."""
-        kind = type(value)
-        if kind is int:
-            count = value
-            decimals = 0
-        elif kind is float:
-            value = value * _SCALES[decimals]
-            if not _NINF < value < _INF:
-                return False
-            count = round(value)
-            while decimals and count % 10 == 0:
-                count //= 10
-                decimals -= 1
-        else:
+        """Writes the member rounded to `decimals` (a quantities.QUANTITIES resolution) if `value`
+        is a finite number; returns whether it did. See _fixed()."""
+        if not _fits(value):
             return False
         self._key(key)
+        self._fixed(value, decimals)
+        return True
+
+    def number_text(self, value, decimals):
+        """`value` rounded to `decimals` as JSON number text (bytes), None for a non-number:
+        1523.4100000000001 -> b"1523.41", 50.0 -> b"50", -0.0004 at 3 decimals -> b"0"."""
+        if not _fits(value):
+            return None
+        self._out.seek(0)
+        self._fixed(value, decimals)
+        return self.payload()
+
+    def _fixed(self, value, decimals):
+        """A finite number rounded to `decimals`, its text made from integers: the scaled count
+        and a decimal point, trailing zeros dropped. So the text is the same on CPython and on
+        MicroPython with double or single-precision floats, whose float repr differs
+        (231.05000000000004 here, 231.05 there). Allocates at most the one float of the scaling
+        (none where floats are not boxed, as on the ESP8266)."""
+        if type(value) is int:
+            self._number(value)
+            return
+        count = round(value * _SCALES[decimals])
+        while decimals and count % 10 == 0:
+            count //= 10
+            decimals -= 1
         if not decimals:
             self._number(count)
-            return True
+            return
         if count < 0:
             self._out.write(b"-")
             count = -count
@@ -198,11 +177,10 @@ class JsonWriter:
         fraction = count % scale
         self._out.write(b".")
         scale //= 10
-        while fraction < scale:  # leading zeros of the fraction (never all zeros: see scaled)
+        while fraction < scale:  # the fraction's leading zeros (its last digit is not 0)
             self._out.write(b"0")
             scale //= 10
         self._number(fraction)
-        return True
 
     def fixed3(self, key, milli):
         """An integer count of thousandths as an exact decimal: 12345678 -> 12345.678.

@@ -3,12 +3,12 @@
 # payload small (a 6-channel reading is about 1 KB); absent values are left out, never null.
 
 from json_writer import is_number
-from reading import Q_ATTR, Q_DEC, Q_KEY, Q_SCOPE, QUANTITIES, S_CHANNEL, S_TOTAL
+from quantities import QUANTITIES, S_CHANNEL, S_TOTAL
 
 
 def _has_value(channel):
-    for row in QUANTITIES:
-        if row[Q_SCOPE] & S_CHANNEL and is_number(getattr(channel, row[Q_ATTR], None)):
+    for _key, attr, _unit, scope, _cls, _dec, _tbit, _cbit, _ct6, _grid in QUANTITIES:
+        if scope & S_CHANNEL and is_number(getattr(channel, attr, None)):
             return True
     return False
 
@@ -23,9 +23,9 @@ def state_payload(reading, ctx):
     writer.string(b"id", reading.meter_id)
     writer.string(b"model", reading.meter_model)
     writer.string(b"mtime", reading.meter_time)
-    for row in QUANTITIES:
-        if row[Q_SCOPE] & S_TOTAL:
-            writer.quantity(row[Q_KEY], getattr(reading, row[Q_ATTR]), row[Q_DEC])
+    for key, attr, _unit, scope, _cls, dec, _tbit, _cbit, _ct6, _grid in QUANTITIES:
+        if scope & S_TOTAL:
+            writer.quantity(key, getattr(reading, attr), dec)
     opened = False
     for channel in reading.channels:
         if type(channel.name) is not str or not _has_value(channel):
@@ -36,9 +36,9 @@ def state_payload(reading, ctx):
         # the channel's key is its port ("CT3", "L1"), never its label: templates and ids
         # written against it keep working when the user renames the port
         writer.begin_object(channel.name)
-        for row in QUANTITIES:
-            if row[Q_SCOPE] & S_CHANNEL:
-                writer.quantity(row[Q_KEY], getattr(channel, row[Q_ATTR], None), row[Q_DEC])
+        for key, attr, _unit, scope, _cls, dec, _tbit, _cbit, _ct6, _grid in QUANTITIES:
+            if scope & S_CHANNEL:
+                writer.quantity(key, getattr(channel, attr, None), dec)
         writer.end()
     if opened:
         writer.end()

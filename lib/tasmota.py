@@ -10,12 +10,12 @@
 #   L1..L3 of a HAN meter, or the "grid" CT channels);
 # - energy_forward / energy_reverse: the lifetime counters, kWh with 3 decimals written exactly
 #   from the integer Wh (no float on the boards).
-# Keys and resolutions come from the quantity table (reading.QUANTITIES, column grid).
+# Keys and resolutions come from the quantity table (quantities.QUANTITIES, column grid).
 # Tasmota's "Time" is the device's local time; this reader knows UTC only (the reading's Unix
 # timestamp), and without a timestamp it passes on the meter's own clock when it has one.
 from civil_time import iso_utc
 from grid import grid_energy, grid_phases, net_power
-from reading import Q_DEC, Q_GRID, quantity
+from quantities import quantity
 
 _PHASE_KEYS = {"L1": "power_L1", "L2": "power_L2", "L3": "power_L3"}
 
@@ -37,17 +37,16 @@ def _write_kwh(writer, key, wh):
 
 def write(reading, ctx):
     writer = ctx.writer
-    power_row = quantity("p")
-    decimals = power_row[Q_DEC]
+    decimals = quantity("p")[5]  # dec: the resolution of W
     writer.begin()
     writer.string(b"Time", _time(reading))
     writer.begin_object(ctx.tasmota_prefix)
     phases = grid_phases(reading, ctx)
-    writer.quantity(power_row[Q_GRID], net_power(reading, phases), decimals)
+    writer.quantity(quantity("p")[9], net_power(reading, phases), decimals)  # grid key
     for label, channel in phases:
         writer.quantity(_PHASE_KEYS[label], channel.power, decimals)
-    _write_kwh(writer, quantity("e_imp")[Q_GRID], grid_energy(reading, phases, "import_wh"))
-    _write_kwh(writer, quantity("e_exp")[Q_GRID], grid_energy(reading, phases, "export_wh"))
+    _write_kwh(writer, quantity("e_imp")[9], grid_energy(reading, phases, "import_wh"))
+    _write_kwh(writer, quantity("e_exp")[9], grid_energy(reading, phases, "export_wh"))
     writer.end()
     writer.end()
     return writer.payload()

@@ -18,10 +18,10 @@
 # gives it; when it does not (a HAN meter's short list carries the total only) the net power
 # split evenly over the phases, the one estimate whose phases still add up to the total. Voltage,
 # current, frequency and power factor only as measured (the driver has its own defaults).
-# Numbers are rounded to their quantity's resolution (reading.QUANTITIES).
+# Numbers are rounded to their quantity's resolution (quantities.QUANTITIES).
 from grid import grid_energy, grid_phases, net_power
 from json_writer import is_number
-from reading import Q_ATTR, Q_DEC, Q_GRID, Q_KEY, Q_UNIT, QUANTITIES, quantity
+from quantities import QUANTITIES, quantity
 
 PHASE_LIMIT_W = 23000
 TOTAL_LIMIT_W = 3 * PHASE_LIMIT_W
@@ -58,26 +58,25 @@ def _write_kwh(writer, key, wh):
 
 
 def _decimals(key):
-    return quantity(key)[Q_DEC]
+    return quantity(key)[5]  # dec
 
 
 def _write_phase(writer, reading, channel, power):
     """One L<n> object: its members are the quantities with a dbus-mqtt-grid key."""
-    for row in QUANTITIES:
-        key = row[Q_GRID]
+    for name, attr, unit, _scope, _cls, dec, _tbit, _cbit, _ct6, key in QUANTITIES:
         if not key:
             continue
-        if row[Q_KEY] == "p":
-            writer.quantity(key, power, row[Q_DEC])
+        if name == "p":
+            writer.quantity(key, power, dec)
             continue
         if channel is None:
             continue
-        value = getattr(channel, row[Q_ATTR], None)
-        if row[Q_UNIT] == "Wh":  # lifetime energy: kWh for the driver
+        value = getattr(channel, attr, None)
+        if unit == "Wh":  # lifetime energy: kWh for the driver
             _write_kwh(writer, key, value)
-        elif not writer.quantity(key, value, row[Q_DEC]) and row[Q_KEY] == "f":
+        elif not writer.quantity(key, value, dec) and name == "f":
             # the line frequency is one value for all phases on most meters
-            writer.quantity(key, reading.frequency, row[Q_DEC])
+            writer.quantity(key, reading.frequency, dec)
 
 
 def write(reading, ctx):
