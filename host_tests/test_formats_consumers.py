@@ -186,3 +186,51 @@ def test_the_capture_is_what_the_corpus_says():
     assert frames[PUSHES[0]]["expected"] == {"1-0:1.7.0": 5057,
                                              "notification_datetime": "2024-10-01T19:00:02"}
     assert frames[PUSHES[2]]["expected"]["1-0:1.8.0"] == 42879838
+
+
+def test_renaming_a_port_renames_entities_and_keeps_every_identity(tmp_path):
+    """An ATM90E32 board: ct2 named "Solar" and then renamed keeps its state key CT2, its
+    Home Assistant unique_ids and topics; the re-announced configs carry the new name."""
+    from mqtt_observer import publish
+
+    device = "renamed"
+    base = "meters/" + device
+    with Broker() as broker:
+        observer = Observer(broker, [base + "/#", "homeassistant/#"])
+        args = ["--quiet", "--set", "publish_interval_s=1", "--set", "ct6.enabled=true",
+                "--set", "atm90e32.ct2.name=Solar"]
+        sim = SimRun(broker, str(tmp_path), device, extra_args=args).start()
+        try:
+            topic = "homeassistant/sensor/%s_CT2_p/config" % device
+
+            def config_named(name):
+                return [json.loads(p) for t, p in observer.messages_under("homeassistant/")
+                        if t == topic and p and json.loads(p)["name"] == name]
+
+            assert wait_until(lambda: config_named("Solar power"), timeout=40), sim.log()
+            # discovery goes out before the state of the same reading: two states on, it is done
+            count = len(observer.payloads(base + "/state"))
+            assert wait_until(lambda: len(observer.payloads(base + "/state")) > count + 1,
+                              timeout=20)
+            before = {t for t, p in observer.messages_under("homeassistant/") if p}
+            publish(broker, base + "/config/set", b'{"atm90e32": {"ct2": {"name": "PV roof"}}}')
+            assert wait_until(lambda: config_named("PV roof power"), timeout=20), sim.log()
+            count = len(observer.payloads(base + "/state"))
+            assert wait_until(lambda: len(observer.payloads(base + "/state")) > count + 1,
+                              timeout=20)
+        finally:
+            assert sim.stop() == 0, sim.log()
+        messages = observer.messages_under("homeassistant/")
+        observer_states = [json.loads(p) for p in observer.payloads(base + "/state")]
+        ct6_docs = [json.loads(p) for p in observer.payloads(base + "/ct6")]
+        observer.close()
+    after = {t for t, p in messages if p}
+    assert after == before  # the same sensors: no new topic, no new id
+    assert not [t for t, p in messages if not p]  # and none removed
+    renamed = config_named("PV roof power")[-1]
+    assert renamed["uniq_id"] == "%s_CT2_p" % device
+    assert "'CT2'" in renamed["val_tpl"]
+    for state in observer_states:
+        assert "Solar" not in state.get("ch", {}) and "PV roof" not in state.get("ch", {})
+    assert "CT2" in observer_states[-1]["ch"]
+    assert ct6_docs[-1]["CT2"]["NAME"] == "PV roof"
