@@ -3,10 +3,10 @@
 # - root key always "grid"; "power" (W, + import) is the one required member;
 #   "voltage" V, "current" A, "energy_forward" / "energy_reverse" kWh lifetime;
 # - "L1".."L3" objects with power, voltage, current, frequency, power_factor, energy_forward,
-#   energy_reverse; a phase counts only if it has "power", and the phases the driver sees in its
-#   first message are the ones it sets up (a phase appearing later makes it restart);
+#   energy_reverse; a phase counts only if it has "power";
 # - power_threshold_per_phase = 23000 W (3x for the total): the driver drops values beyond it,
-#   so they are left out here;
+#   so a phase power beyond it is replaced by the share below, and a total beyond it sends
+#   nothing;
 # - the driver exits after 60 s without a message: the firmware publishes at least that often;
 # - a phase object without energy_forward/energy_reverse is read as 0 kWh: per-phase energy is
 #   sent only where the meter counts it (the driver's 0 is then its own default, not ours).
