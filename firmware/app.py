@@ -26,6 +26,7 @@ _TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the
 # (a board may set TRIAL_MS: the sim board shortens it for tests)
 _CONFIG_PUBLIC = "config.pub"  # config_change.PUBLIC_FILE
 _HA_KEYS_FILE = "ha_keys"  # HA sensors announced so far: "<source>\n<key-set string>"
+_GRID_PHASES_FILE = "grid_phases"  # a HAN meter's phase count, for the Victron format
 _MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see main())
 _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (crash_log.py)
 
@@ -45,15 +46,26 @@ def _drop_rare_modules():
     gc.collect()
 
 
-def _presence(obj, fields):
-    """Bit i set when obj has a value for the i-th (key, attribute) pair of a native table."""
+def _presence(obj, scope):
+    """Bit i set when obj has a value for the i-th quantity (quantities.QUANTITIES) of `scope`."""
+    from quantities import QUANTITIES
+
     mask = 0
     bit = 1
-    for i in range(1, len(fields), 2):
-        if getattr(obj, fields[i]) is not None:
-            mask |= bit
-        bit <<= 1
+    for _key, attr, _unit, in_scope, _cls, _dec, _tbit, _cbit, _ct6, _grid in QUANTITIES:
+        if in_scope & scope:
+            if getattr(obj, attr, None) is not None:
+                mask |= bit
+            bit <<= 1
     return mask
+
+
+def _saved_phase_count():
+    """The phase count kept in flash (0..3), or None."""
+    text = storage.read_text(_GRID_PHASES_FILE)
+    if text and text.isdigit() and int(text) <= 3:
+        return int(text)
+    return None
 
 
 class App:
@@ -83,6 +95,10 @@ class App:
         self.announce_retries = 0  # discoveries put off for want of memory (diag)
         self._seen_channels = None  # the reading's channel list the masks below describe
         self._seen_masks = None  # per value seen so far: bit masks, totals then channels
+        # the grid's phase count (ctx.grid_phases, for the Victron format): a HAN meter's from
+        # flash until a push shows it again, so the first Victron message after a reboot
+        # carries every phase even when the meter's first push is a short list
+        self.grid_phases = _saved_phase_count() if config.get("source") == "han" else None
         self.healthy = False
         self.condition = None  # the source's last reported condition ("ok", "silent", ...)
         self.last_condition_ms = ticks_ms()
@@ -212,6 +228,8 @@ class App:
         self.reading.seq = self.published
         self.reading.timestamp = unix_time()
         fresh = self._new_values_seen()
+        if self.ctx.victron_enabled:
+            self._learn_grid_phases()
         if self.link.connected and self.ctx.ha_enabled and (fresh or not self.session_announced):
             try:
                 self.announce()
@@ -241,11 +259,30 @@ class App:
 
         link_events.announce(self)
 
+    def _learn_grid_phases(self):
+        """Sets ctx.grid_phases once the phase count is known: a HAN meter's from its first push
+        with a per-phase value (the source then has its L1..L3 channels), kept in flash (it may
+        grow, never shrink); an ATM90E32 board's from its "grid" channels, known at once."""
+        reading = self.reading
+        if reading.source == "han":
+            count = len(reading.channels)
+            if count and (self.grid_phases is None or count > self.grid_phases):
+                self.grid_phases = count
+                try:
+                    storage.write_atomic(_GRID_PHASES_FILE, str(count))
+                except OSError as e:  # flash full: learnt again from the next full push
+                    log.error("victron: cannot save the phase count: %s", e)
+        else:
+            from grid import grid_phases
+
+            self.grid_phases = len(grid_phases(reading, self.ctx))
+        self.ctx.grid_phases = self.grid_phases
+
     def _new_values_seen(self):
         """True when the reading has a value (or channel) no earlier reading had: only then can
         Home Assistant discovery have something new to announce. Bit masks per channel, so the
         discovery code needs loading only on those rare readings, not on every one."""
-        import native
+        from quantities import S_CHANNEL, S_TOTAL
 
         reading = self.reading
         fresh = False
@@ -254,13 +291,13 @@ class App:
             self._seen_masks = [0] * (len(reading.channels) + 1)
             fresh = True
         masks = self._seen_masks
-        mask = _presence(reading, native.TOTAL_FIELDS)
+        mask = _presence(reading, S_TOTAL)
         if mask & ~masks[0]:
             masks[0] |= mask
             fresh = True
         index = 1
         for channel in reading.channels:
-            mask = _presence(channel, native.CHANNEL_FIELDS)
+            mask = _presence(channel, S_CHANNEL)
             if mask & ~masks[index]:
                 masks[index] |= mask
                 fresh = True

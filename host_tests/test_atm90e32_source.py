@@ -102,15 +102,21 @@ def test_exporting_grid_shows_export_power():
     assert reading.import_power == 0.0 and close(reading.export_power, 1150.0, 0.01)
 
 
-def test_configured_names_become_channel_names():
+def test_configured_names_are_labels_and_channels_keep_their_ports():
+    # a name is what users see; the channel's name (state key, HA ids, topics) stays the port,
+    # so renaming never changes an identity, and two ports may share a name
     clock, chips = board()
     settings = {"ct1": {"name": "Grid"}, "ct2": {"name": "Heat pump"}, "ct3": {"name": "Grid"}}
     source, reading, logged = source_for(chips, clock, settings)
     names = [c.name for c in reading.channels]
-    assert names == ["Grid", "Heat pump", "CT3", "CT4", "CT5", "CT6"]  # a taken name falls back
-    assert reading.channel("Heat pump").port == "CT2"
-    assert reading.channel("Heat pump").label == "Heat pump"
-    assert any("taken" in problem for problem in source.problems)
+    assert names == ["CT1", "CT2", "CT3", "CT4", "CT5", "CT6"]
+    assert reading.channel("CT2").port == "CT2"
+    assert [c.label for c in reading.channels[:3]] == ["Grid", "Heat pump", "Grid"]
+    assert source.problems == []
+    settings["ct2"] = {"name": "Sauna"}
+    source.apply_settings(settings)
+    assert reading.channel("CT2").label == "Sauna"
+    assert [c.name for c in reading.channels] == names
 
 
 def test_first_cycle_after_init_reports_nothing_rather_than_zeros():

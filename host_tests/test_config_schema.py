@@ -37,7 +37,7 @@ def test_contract_keys_and_defaults():
         "mqtt.tls": False, "native.enabled": True, "homeassistant.enabled": True,
         "homeassistant.prefix": "homeassistant", "ct6.enabled": False, "ct6.topic": "",
         "victron.enabled": False, "victron.topic": "", "tasmota.enabled": False,
-        "tasmota.topic": "", "tasmota.prefix": "SML", "values.enabled": False,
+        "tasmota.topic": "", "tasmota.prefix": "grid", "values.enabled": False,
         "han.baud": 115200, "han.parity": "none", "han.invert": True, "han.key": "",
         "han.auth_key": "",
         "han.min_interval_s": 0, "han.energy_multiplier": 1.0, "han.power_multiplier": 1.0,

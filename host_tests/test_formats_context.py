@@ -23,7 +23,7 @@ def test_defaults():
     assert ctx.victron_enabled is False and ctx.victron_topic == "meters/deadbeef/victron"
     assert ctx.tasmota_enabled is False
     assert ctx.tasmota_topic == "tele/deadbeef/SENSOR"
-    assert ctx.tasmota_prefix == "SML"
+    assert ctx.tasmota_prefix == "grid"  # the object name dbus-mqtt-grid reads
     assert ctx.values_enabled is False
 
 
@@ -71,7 +71,9 @@ def test_reading_messages_follow_the_enabled_flags():
     reading.channels[0].power = 100.0
     everything = {"ct6": {"enabled": True}, "victron": {"enabled": True},
                   "tasmota": {"enabled": True}, "values": {"enabled": True}}
-    topics = [t for t, _, _ in reading_messages(reading, context(everything))]
+    ctx = context(everything)
+    ctx.grid_phases = 3  # what the firmware learns from this reading (app._learn_grid_phases)
+    topics = [t for t, _, _ in reading_messages(reading, ctx)]
     assert topics[:4] == ["meters/deadbeef/state", "meters/deadbeef/ct6",
                           "meters/deadbeef/victron", "tele/deadbeef/SENSOR"]
     assert all(t.startswith("meters/deadbeef/values/") for t in topics[4:])

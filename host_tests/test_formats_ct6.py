@@ -61,13 +61,14 @@ def _doc(reading, ctx):
 
 
 def test_atm_golden():
+    # the CT6's sign (import negative): the grid clamp exporting 1523.4 W reads +1523.4
     topic, doc = _doc(atm_reading(), context(atm_config()))
     assert topic == "meters/deadbeef/ct6"
     assert doc == {
-        "CT1": {"NAME": "", "VRMS": 241.37, "IRMS": 6.452, "PRMS": -1523.41, "PREACT": -322.6,
-                "PAPPARENT": 1557.35, "PF": -0.978},
-        "CT2": {"NAME": "Solar", "VRMS": 241.35, "IRMS": 5.04, "PRMS": 1210.52, "PF": 0.995},
-        "CT3": {"NAME": "Varmepumpe ø°", "VRMS": 241.12, "IRMS": 12.31, "PRMS": 2890.77},
+        "CT1": {"NAME": "", "VRMS": 241.37, "IRMS": 6.452, "PRMS": 1523.4, "PREACT": 322.6,
+                "PAPPARENT": 1557.4, "PF": 0.978},
+        "CT2": {"NAME": "Solar", "VRMS": 241.35, "IRMS": 5.04, "PRMS": -1210.5, "PF": -0.995},
+        "CT3": {"NAME": "Varmepumpe ø°", "VRMS": 241.12, "IRMS": 12.31, "PRMS": -2890.8},
         "YDEV_UNIT_NAME": "Meter deadbeef",
         "FIRMWARE_VERSION": "1.2.3",
         "ACTIVE": 1,
@@ -76,58 +77,45 @@ def test_atm_golden():
     validate_ct6(doc)
 
 
-def test_configured_port_numbers_win_over_order():
-    config = {"atm90e32": {"ct4": {"name": "Garage"}, "ct2": {"name": "Solar"}}}
-    r = Reading("atm90e32", ("Garage", "Solar"))
+def test_ports_are_the_channels_ports_whatever_their_names():
+    r = Reading("atm90e32", ("CT4", "CT2"))
     r.channels[0].power = 10.0
+    r.channels[0].label = "Garage"
     r.channels[1].power = 20.0
-    _, doc = _doc(r, context(config))
-    assert doc["CT4"] == {"NAME": "Garage", "PRMS": 10.0}
-    assert doc["CT2"] == {"NAME": "Solar", "PRMS": 20.0}
+    _, doc = _doc(r, context())
+    assert doc["CT4"] == {"NAME": "Garage", "PRMS": -10.0}
+    assert doc["CT2"] == {"NAME": "", "PRMS": -20.0}
     assert "CT1" not in doc
 
 
-def test_han_phases_map_to_ports_by_position():
-    _, doc = _doc(han_reading(), context())
-    assert doc["CT1"] == {"NAME": "L1", "VRMS": 231.2, "IRMS": 2.21}
-    assert doc["CT3"] == {"NAME": "L3", "VRMS": 232.5, "IRMS": 1.05}
-    validate_ct6(doc)
-
-
-def test_named_ports_are_kept_and_the_rest_fill_free_ports():
-    r = Reading("atm90e32", ("a", "CT1", "b", "CT3", "c", "d", "e", "f"))
-    for n, channel in enumerate(r.channels):
-        channel.voltage = 230.0 + n
+def test_han_total_is_ct1_and_phases_with_power_are_ct2_to_ct4():
+    r = han_reading()
     _, doc = _doc(r, context())
-    ports = sorted(k for k in doc if k.startswith("CT"))
-    assert ports == list(PORT_KEYS)  # six ports: "e" and "f" have no port left
-    assert doc["CT1"] == {"NAME": "", "VRMS": 231.0}
-    assert doc["CT3"] == {"NAME": "", "VRMS": 233.0}
-    assert doc["CT2"]["NAME"] == "a"
-    assert doc["CT4"]["NAME"] == "b"
-    assert doc["CT5"]["NAME"] == "c"
-    assert doc["CT6"]["NAME"] == "d"
+    # Kaifa-like list: per phase only U and I, no phase power: the phases have no port
+    assert doc["CT1"] == {"NAME": "total", "PRMS": -1520, "PREACT": -310}
+    assert not [k for k in doc if k in PORT_KEYS and k != "CT1"]
+    for channel, power in zip(r.channels, (500.5, 600.24, 419.0)):
+        channel.power = power
+    r.frequency = 50.02
+    _, doc = _doc(r, context())
+    assert doc["CT1"] == {"NAME": "total", "PRMS": -1520, "PREACT": -310, "FREQ": 50.02}
+    assert doc["CT2"] == {"NAME": "L1", "VRMS": 231.2, "IRMS": 2.21, "PRMS": -500.5}
+    assert doc["CT3"] == {"NAME": "L2", "VRMS": 229.8, "IRMS": 3.4, "PRMS": -600.2}
+    assert doc["CT4"] == {"NAME": "L3", "VRMS": 232.5, "IRMS": 1.05, "PRMS": -419}
     validate_ct6(doc)
 
 
-def test_custom_topic_and_bad_values():
+def test_every_port_carries_prms():
     r = atm_reading()
     r.timestamp = None
-    r.channels[0].power = float("nan")
-    r.channels[0].power_factor = None
+    r.channels[0].power = float("nan")  # a chip that did not answer this cycle
+    r.channels[1].power_factor = None
     topic, doc = _doc(r, context({"ct6": {"topic": "ct6/house/"}}))
     assert topic == "ct6/house"
     assert "TIMESENT" not in doc
-    assert "PRMS" not in doc["CT1"] and "PF" not in doc["CT1"]
-    validate_ct6(doc)
-
-
-def test_source_labels_become_port_names():
-    from format_fixtures import atm_source_reading
-
-    _, doc = _doc(atm_source_reading(), context())
-    assert doc["CT1"]["NAME"] == ""
-    assert doc["CT2"]["NAME"] == "Solar"
-    assert doc["CT3"]["NAME"] == "Varmepumpe ø°"
-    assert doc["CT2"]["PRMS"] == 1210.52
+    assert "CT1" not in doc  # no power, no port in this message
+    assert "PF" not in doc["CT2"]
+    for key in PORT_KEYS:
+        if key in doc:
+            assert "PRMS" in doc[key]
     validate_ct6(doc)

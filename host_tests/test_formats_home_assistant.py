@@ -106,17 +106,23 @@ def test_grid_channel_is_split_solar_and_load_are_not():
     ctx = context(atm_config())
     keys = ha_removals.entity_keys(atm_reading(), ctx)
     assert "CT1_p_imp" in keys and "CT1_p_exp" in keys
-    assert "Solar_p" in keys and "Solar_p_imp" not in keys and "Solar_p_exp" not in keys
-    heat = home_assistant.slug("Varmepumpe ø°")
-    assert heat + "_p" in keys and heat + "_p_imp" not in keys
+    assert "CT2_p" in keys and "CT2_p_imp" not in keys and "CT2_p_exp" not in keys
+    assert "CT3_p" in keys and "CT3_p_imp" not in keys
+
+
+def atm_reading_without_roles():
+    reading = atm_reading()
+    for channel in reading.channels:
+        channel.role = None
+    return reading
 
 
 def test_without_roles_a_channel_counting_export_is_split():
     ctx = context()  # no roles configured: the source's export counter decides
     keys = ha_removals.entity_keys(atm_reading(), ctx)
-    assert "CT1_p_imp" in keys and "Solar_p_exp" in keys
-    heat = home_assistant.slug("Varmepumpe ø°")
-    assert heat + "_p_imp" not in keys  # no export counter: one-way
+    keys = ha_removals.entity_keys(atm_reading_without_roles(), ctx)
+    assert "CT1_p_imp" in keys and "CT2_p_exp" in keys
+    assert "CT3_p_imp" not in keys  # no export counter: one-way
 
 
 def test_every_config_is_well_formed():
@@ -142,13 +148,31 @@ def test_non_ascii_channel_name_in_names_and_ids():
     heat = [c for c in configs.values() if c["name"] == "Varmepumpe ø° voltage"]
     assert len(heat) == 1
     config = heat[0]
-    assert config["uniq_id"] == "deadbeef_Varmepumpe_20_c3_b8_c2_b0_u"
-    assert "'Varmepumpe ø°'" in config["val_tpl"]
+    # the port is the id, the state key and the template's key; the label is the name only
+    assert config["uniq_id"] == "deadbeef_CT3_u"
+    assert config["val_tpl"] == "{{ value_json.get('ch',{}).get('CT3',{}).get('u','') }}"
     raw = b""
     for topic, payload, _ in home_assistant.discovery(atm_reading(), ctx):
-        if topic.endswith("_u/config") and b"Varmepumpe" in payload:
+        if topic.endswith("_CT3_u/config"):
             raw = payload
     assert "Varmepumpe ø° voltage".encode("utf-8") in raw
+
+
+def test_renaming_a_port_renames_entities_and_keeps_every_id_and_topic():
+    ctx = context(atm_config())
+    before = _configs(atm_reading(), ctx)
+    renamed = atm_reading()
+    renamed.channels[2].label = "Heat pump"
+    after = _configs(renamed, ctx)
+    assert sorted(after) == sorted(before)  # the same discovery topics
+    for topic, config in after.items():
+        old = before[topic]
+        assert config["uniq_id"] == old["uniq_id"] and config["val_tpl"] == old["val_tpl"]
+        assert config["def_ent_id"] == old["def_ent_id"]
+        if "_CT3_" in topic:
+            assert config["name"].startswith("Heat pump ")
+        else:
+            assert config["name"] == old["name"]
 
 
 def test_slug_is_injective_and_keeps_plain_names():

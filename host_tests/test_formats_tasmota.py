@@ -1,54 +1,61 @@
 # portable
-# Tasmota SML telemetry (lib/tasmota.py): golden payloads with the names evcc reads
-# (Tasmota docs, Smart-Meter-Interface).
+# Tasmota SML telemetry (lib/tasmota.py) as dbus-mqtt-grid's Tasmota mode reads it (its README:
+# a "grid" object holding power, power_L1..power_L3 in W, energy_forward / energy_reverse in kWh).
 
 import tasmota
 from civil_time import civil, iso_utc
 from format_fixtures import atm_config, atm_reading, context, han_reading, single_message
 from reading import Reading
 
+DRIVER_KEYS = ("power", "power_L1", "power_L2", "power_L3", "energy_forward", "energy_reverse")
+
 
 def _doc(reading, ctx):
-    return single_message(tasmota, reading, ctx)
+    topic, doc = single_message(tasmota, reading, ctx)
+    for key in doc[ctx.tasmota_prefix]:
+        assert key in DRIVER_KEYS, key  # exactly the keys the driver reads
+    return topic, doc
 
 
 def test_han_golden():
     reading = han_reading()
     reading.channels[0].power = 60
-    reading.channels[1].power = -111
+    reading.channels[1].power = -111.04
     reading.channels[2].power = 14
     topic, doc = _doc(reading, context())
     assert topic == "tele/deadbeef/SENSOR"
     assert doc == {
         "Time": "2025-04-15T16:07:51",
-        "SML": {
-            "Total_in": 12345.678,
-            "Total_out": 4.321,
-            "Power_curr": 1520,
-            "Meter_Id": "6970631401234567",
-            "power_l1": 60, "voltage_l1": 231.2, "current_l1": 2.21,
-            "power_l2": -111, "voltage_l2": 229.8, "current_l2": 3.4,
-            "power_l3": 14, "voltage_l3": 232.5, "current_l3": 1.05,
+        "grid": {
+            "power": 1520,
+            "power_L1": 60,
+            "power_L2": -111,
+            "power_L3": 14,
+            "energy_forward": 12345.678,
+            "energy_reverse": 4.321,
         },
     }
 
 
+def test_phases_without_power_in_this_push_have_no_key():
+    _, doc = _doc(han_reading(), context())  # Kaifa-like: per phase U and I only
+    assert doc["grid"] == {"power": 1520, "energy_forward": 12345.678, "energy_reverse": 4.321}
+
+
 def test_topic_and_prefix_settings():
-    topic, doc = _doc(han_reading(), context({"tasmota": {"topic": "meter_1", "prefix": "grid"}}))
+    topic, doc = _doc(han_reading(), context({"tasmota": {"topic": "meter_1", "prefix": "MT"}}))
     assert topic == "tele/meter_1/SENSOR"
-    assert list(doc) == ["Time", "grid"] or sorted(doc) == ["Time", "grid"]
-    assert doc["grid"]["Power_curr"] == 1520
+    assert sorted(doc) == ["MT", "Time"]
+    assert doc["MT"]["power"] == 1520
 
 
 def test_atm_grid_channel_feeds_the_totals():
     _, doc = _doc(atm_reading(), context(atm_config()))
-    assert doc["SML"] == {
-        "Total_in": 987.654,
-        "Total_out": 123.456,
-        "Power_curr": -1523.41,
-        "power_l1": -1523.41,
-        "voltage_l1": 241.37,
-        "current_l1": 6.452,
+    assert doc["grid"] == {
+        "power": -1523.4,
+        "power_L1": -1523.4,
+        "energy_forward": 987.654,
+        "energy_reverse": 123.456,
     }
 
 
@@ -61,7 +68,7 @@ def test_time_falls_back_to_the_meter_clock_then_to_nothing():
     r.meter_time = "garbage"
     _, doc = _doc(r, context())
     assert "Time" not in doc
-    assert doc["SML"] == {"Power_curr": 5}
+    assert doc["grid"] == {"power": 5}
 
 
 def test_civil_time_known_dates():

@@ -58,4 +58,15 @@ def test_bad_values_are_left_out():
     assert "meters/deadbeef/values/f" not in table
     assert "meters/deadbeef/values/t" not in table
     assert "meters/deadbeef/values/CT1/u" not in table
-    assert table["meters/deadbeef/values/CT1/p"] == -1523.41
+    assert table["meters/deadbeef/values/CT1/p"] == -1523.4  # W at 0.1
+
+
+def test_numbers_are_the_rounded_decimal_text():
+    r = Reading("atm90e32", ("CT1",))
+    ch = r.channels[0]
+    ch.current = 8.928000000000001
+    ch.voltage = 231.05000000000004
+    ch.power_factor = -0.0004
+    ch.frequency = 50.0
+    payloads = {topic.rsplit("/", 1)[1]: payload for topic, payload, _ in messages(r, context())}
+    assert payloads == {"i": b"8.928", "u": b"231.05", "pf": b"0", "f": b"50"}

@@ -6,7 +6,6 @@
 import victron
 from format_fixtures import atm_config, atm_reading, context, han_reading, single_message
 from reading import Reading
-from support import approx_equal
 
 GRID_KEYS = ("power", "voltage", "current", "energy_forward", "energy_reverse", "L1", "L2", "L3")
 PHASE_KEYS = ("power", "voltage", "current", "frequency", "power_factor", "energy_forward",
@@ -41,6 +40,13 @@ def validate_victron(doc):
     assert -69000 <= grid["power"] <= 69000
 
 
+def _ctx(config=None, phases=3):
+    """A context whose phase count is known (the firmware learns it: app._learn_grid_phases)."""
+    ctx = context(config)
+    ctx.grid_phases = phases
+    return ctx
+
+
 def _doc(reading, ctx):
     return single_message(victron, reading, ctx)
 
@@ -50,12 +56,12 @@ def test_han_golden():
     reading.frequency = 50.02
     for channel, p in zip(reading.channels, (500.5, 520, 499.5)):
         channel.power = p
-    topic, doc = _doc(reading, context())
+    topic, doc = _doc(reading, _ctx())
     assert topic == "meters/deadbeef/victron"
     grid = doc["grid"]
     assert grid["power"] == 1520
-    assert approx_equal(grid["voltage"], (231.2 + 229.8 + 232.5) / 3)
-    assert approx_equal(grid["current"], 2.21 + 3.4 + 1.05)
+    assert grid["voltage"] == 231.17  # the mean, at V's resolution
+    assert grid["current"] == 6.66
     assert grid["energy_forward"] == 12345.678  # kWh from 12345678 Wh, exactly
     assert grid["energy_reverse"] == 4.321
     assert grid["L1"] == {"power": 500.5, "voltage": 231.2, "current": 2.21, "frequency": 50.02}
@@ -65,56 +71,79 @@ def test_han_golden():
     validate_victron(doc)
 
 
-def test_phases_without_power_are_left_out():
-    # many HAN meters send only U and I per phase: the driver needs "power" in a phase
-    _, doc = _doc(han_reading(), context())
-    assert "L1" not in doc["grid"] and "L3" not in doc["grid"]
-    assert doc["grid"]["power"] == 1520
+def test_nothing_before_the_phase_count_is_known():
+    assert list(victron.messages(han_reading(), context())) == []
+
+
+def test_every_phase_in_every_message_with_the_total_split_where_a_push_has_no_phase_power():
+    # a short list (total power only) after the count is known: the driver still gets every
+    # phase it set up from its first message, with power (its one required member) adding up
+    # to the total and nothing the meter did not give
+    r = Reading("han")
+    r.power = 1500
+    _, doc = _doc(r, _ctx())
+    assert doc == {"grid": {"power": 1500, "L1": {"power": 500}, "L2": {"power": 500},
+                            "L3": {"power": 500}}}
+    validate_victron(doc)
+    # a Kaifa-like full list: U and I per phase, no phase power
+    _, doc = _doc(han_reading(), _ctx())
+    assert doc["grid"]["L1"] == {"power": 506.7, "voltage": 231.2, "current": 2.21}
+    assert sorted(k for k in doc["grid"] if k.startswith("L")) == ["L1", "L2", "L3"]
     validate_victron(doc)
 
 
 def test_atm_grid_channel_is_the_phase():
-    topic, doc = _doc(atm_reading(), context(dict(atm_config(), victron={"topic": "vic/grid"})))
+    ctx = _ctx(dict(atm_config(), victron={"topic": "vic/grid"}), phases=1)
+    topic, doc = _doc(atm_reading(), ctx)
     assert topic == "vic/grid"
     assert doc == {
         "grid": {
-            "power": -1523.41,
+            "power": -1523.4,
             "voltage": 241.37,
             "current": 6.452,
             "energy_forward": 987.654,
             "energy_reverse": 123.456,
-            "L1": {"power": -1523.41, "voltage": 241.37, "current": 6.452, "frequency": 50.01,
+            "L1": {"power": -1523.4, "voltage": 241.37, "current": 6.452, "frequency": 50.01,
                    "power_factor": -0.978, "energy_forward": 987.654, "energy_reverse": 123.456},
         }
     }
     validate_victron(doc)
 
 
+def test_no_grid_channel_means_no_phase_objects():
+    r = Reading("atm90e32", ("CT1",))
+    r.power = 100.0
+    _, doc = _doc(r, _ctx(phases=0))
+    assert doc == {"grid": {"power": 100}}
+
+
 def test_import_minus_export_when_no_net_power():
     r = Reading("han")
     r.import_power = 0
     r.export_power = 2200
-    _, doc = _doc(r, context())
+    _, doc = _doc(r, _ctx(phases=0))
     assert doc == {"grid": {"power": -2200}}
     validate_victron(doc)
 
 
-def test_absurd_phase_power_is_left_out_and_absurd_total_sends_nothing():
+def test_absurd_phase_power_is_replaced_and_absurd_total_sends_nothing():
     r = han_reading()
     for channel, p in zip(r.channels, (100.0, 23001.0, float("nan"))):
         channel.power = p
-    _, doc = _doc(r, context())
-    assert "L1" in doc["grid"] and "L2" not in doc["grid"] and "L3" not in doc["grid"]
+    _, doc = _doc(r, _ctx())
+    assert doc["grid"]["L1"]["power"] == 100
+    assert doc["grid"]["L2"]["power"] == 506.7  # the driver would drop 23001 W: the share
+    assert doc["grid"]["L3"]["power"] == 506.7
     validate_victron(doc)
     r.power = 69001
-    assert list(victron.messages(r, context())) == []
+    assert list(victron.messages(r, _ctx())) == []
 
 
 def test_no_power_no_message():
     # without the one required value the driver would log an error for every message
     r = Reading("atm90e32", ("CT1",))
     r.channels[0].voltage = 230.0
-    assert list(victron.messages(r, context())) == []
+    assert list(victron.messages(r, _ctx())) == []
 
 
 def test_energy_text_is_exact_for_large_and_small_counters():
@@ -122,17 +151,6 @@ def test_energy_text_is_exact_for_large_and_small_counters():
     r.power = 0
     r.import_wh = 987654321012
     r.export_wh = 7
-    payload = list(victron.messages(r, context()))[0][1]
+    payload = list(victron.messages(r, _ctx(phases=0)))[0][1]
     assert b'"energy_forward":987654321.012' in payload
     assert b'"energy_reverse":0.007' in payload
-
-
-def test_source_roles_pick_the_grid_phase():
-    from format_fixtures import atm_source_reading
-
-    _, doc = _doc(atm_source_reading(), context())
-    grid = doc["grid"]
-    assert sorted(k for k in grid if k.startswith("L")) == ["L1"]
-    assert grid["L1"]["power"] == -1523.41 and grid["power"] == -1523.41
-    assert grid["energy_forward"] == 987.654
-    validate_victron(doc)

@@ -87,11 +87,9 @@ def apply_settings(source, settings):
         port = source._slots[i][2]
         reverse.append(_parse_channel(source, i, port.lower(), settings.get(port.lower()),
                                       problems))
-        name = source._labels[i] or port
-        if name in names:
-            problems.append("%s: name %r is taken; using %s" % (port.lower(), name, port))
-            name = port
-        names.append(name)
+        # the channel is named by its port, always: topics, state keys and Home Assistant ids
+        # stay when the user renames it (the name is the channel's label only)
+        names.append(port)
     rebuild = line_freq != source._line_freq or pga_gain != source._pga_gain
     source._line_freq = line_freq
     source._pga_gain = pga_gain

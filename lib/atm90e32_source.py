@@ -18,9 +18,10 @@
 # board's default, else the chip's reset value 0x8000. A bad value never raises: its default is
 # used and the reason is in `problems` (and logged).
 #
-# Reading channels: named like the formats expect (lib/publish_context.py): the configured name,
-# or the channel id when it is empty; each channel also carries `port` (the id, "CT1"..),
-# `label` (the configured name) and `role`. Role "off" channels stay all None.
+# Reading channels: named by their port, the channel id ("CT1"..), whatever the user calls them
+# (so ids and keys survive a rename); each channel also carries `port` (the same id), `label`
+# (the configured name, shown by Home Assistant and the CT6 format) and `role`. Role "off"
+# channels stay all None.
 # Totals: power, reactive power and lifetime energy are sums over the channels with role "grid",
 # or over all active channels if none is "grid"; when a channel of that set has no value this
 # cycle the power totals are None, never a partial sum. Powers are summed as the driver's integer

@@ -53,7 +53,7 @@ victron.enabled        bool   false     -   -
 victron.topic          str    ""        t   0..64
 tasmota.enabled        bool   false     -   -
 tasmota.topic          str    ""        t   0..64
-tasmota.prefix         str    SML       i   1..32
+tasmota.prefix         str    grid      i   1..32
 values.enabled         bool   false     -   -
 han.baud               choice 115200    r   2400|4800|9600|19200|38400|57600|115200
 han.parity             choice none      r   none|even|odd
@@ -103,9 +103,9 @@ def settings_help():
     ct6.topic: CT6 format topic; empty = the format's default
     victron.enabled: Publish in the Victron grid meter format
     victron.topic: Victron format topic; empty = the format's default
-    tasmota.enabled: Publish in the Tasmota SML format
+    tasmota.enabled: Publish in the Tasmota SML format (as dbus-mqtt-grid reads it)
     tasmota.topic: Tasmota format topic; empty = the format's default
-    tasmota.prefix: Tasmota sensor name in the JSON payload
+    tasmota.prefix: Tasmota sensor name in the JSON payload (dbus-mqtt-grid reads grid)
     values.enabled: Publish every value on its own topic
     han.baud: HAN/P1 line speed (M-Bus HAN: 2400; P1 and H1: 115200)
     han.parity: HAN/P1 parity (Aidon and Kaifa M-Bus HAN: even)

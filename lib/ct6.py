@@ -7,68 +7,56 @@
 # - Left out because this reader does not measure them: TYPE (CT model), IPEAK, RSSI,
 #   BOARD_TEMPERATURE, READ_TIME_NS, ASSY, PF_WATTS_THRESHOLD; and, as in every format here, any
 #   value the reading does not have.
-# - Sign: PRMS/PREACT carry the reading's sign (+ import). A stock CT6 reports the chip's raw sign,
-#   which depends on the clamp's orientation (its README: clamp facing the grid -> import
-#   negative); a user migrating such a dashboard sets the channel's "reversed" flag instead.
+# - Sign as a CT6 reports it: import negative. The CT6 Home Assistant guide splits a port's power
+#   with "import = |PRMS| if PRMS < 0", so PRMS, PREACT and PF carry the opposite of the
+#   reading's sign (+ import), on every port alike (a load's consumption is negative too, as on a
+#   CT6 whose clamps all face the same way).
+# - Every port in a message carries PRMS (the guide's templates read `CTn.PRMS` on every
+#   message): a port without power in this reading is left out of this message.
+# - Ports: an ATM90E32 channel keeps its own port, CTn (its name; the user's name is NAME only).
+#   A HAN meter has no ports: CT1 is the meter's total (PRMS = net power, which every push
+#   carries, short lists included; PREACT, FREQ), CT2..CT4 its phases L1..L3 in a message whose
+#   push gives the phase's power (VRMS, IRMS, PF with it). NAME says which ("total", "L1"..).
 from civil_time import civil
 from channels import channel_label
-
-_PORTS = 6
-
-# (CT6 key, Channel attribute)
-_FIELDS = (
-    (b"VRMS", "voltage"),
-    (b"IRMS", "current"),
-    (b"PRMS", "power"),
-    (b"PREACT", "reactive_power"),
-    (b"PAPPARENT", "apparent_power"),
-    (b"PF", "power_factor"),
-    (b"FREQ", "frequency"),
-    (b"TEMP", "temperature"),
-)
+from json_writer import is_number
+from quantities import QUANTITIES, S_CHANNEL
 
 _PORT_KEYS = ("CT1", "CT2", "CT3", "CT4", "CT5", "CT6")
+_HAN_PHASE_PORTS = ("L1", "CT2", "L2", "CT3", "L3", "CT4")  # phase, port, ...
+_NEGATED = ("p", "q", "pf")  # import negative: the CT6's sign
 
 
-def _named_port(channel, ctx):
-    """The port number (1..6) a channel's name gives: "CTn" or a configured
-    atm90e32.ct<n>.name (publish_context); None for other names (a HAN meter's "L1")."""
-    number = ctx.ct_numbers.get(channel.name)
-    if number is None and channel.name in _PORT_KEYS:
-        number = _PORT_KEYS.index(channel.name) + 1
-    return number
-
-
-def _write_port(writer, key, channel):
+def _write_port(writer, key, obj, name):
+    if not is_number(obj.power):
+        return
     writer.begin_object(key)
-    # NAME is the user's label, "" when the port has none (CT6's default)
-    label = channel_label(channel)
-    writer.string(b"NAME", "" if label == key else label)
-    for field, attr in _FIELDS:
-        writer.number(field, getattr(channel, attr))
+    writer.string(b"NAME", name)
+    for key, attr, _unit, scope, _cls, dec, _tbit, _cbit, field, _grid in QUANTITIES:
+        if not field or not scope & S_CHANNEL:
+            continue
+        value = getattr(obj, attr, None)
+        if key in _NEGATED and is_number(value):
+            value = -value
+        writer.quantity(field, value, dec)
     writer.end()
 
 
 def write(reading, ctx):
     writer = ctx.writer
     writer.begin()
-    used = 0  # bit per port written
-    # named channels first, so that a channel placed by position never takes their port
-    for channel in reading.channels:
-        number = _named_port(channel, ctx)
-        if number is not None and not used & (1 << number):
-            used |= 1 << number
-            _write_port(writer, _PORT_KEYS[number - 1], channel)
-    number = 1
-    for channel in reading.channels:
-        if _named_port(channel, ctx) is not None:
-            continue
-        while number <= _PORTS and used & (1 << number):
-            number += 1
-        if number > _PORTS:
-            break  # a CT6 has six ports: the rest has nowhere to go
-        used |= 1 << number
-        _write_port(writer, _PORT_KEYS[number - 1], channel)
+    if reading.source == "han":
+        _write_port(writer, b"CT1", reading, "total")
+        for i in range(0, len(_HAN_PHASE_PORTS), 2):
+            channel = reading.channel(_HAN_PHASE_PORTS[i])
+            if channel is not None:
+                _write_port(writer, _HAN_PHASE_PORTS[i + 1], channel, channel.name)
+    else:
+        for channel in reading.channels:
+            if channel.name in _PORT_KEYS:
+                # NAME is the user's label, "" when the port has none (CT6's default)
+                label = channel_label(channel)
+                _write_port(writer, channel.name, channel, "" if label == channel.name else label)
     writer.string(b"YDEV_UNIT_NAME", ctx.name)
     writer.string(b"FIRMWARE_VERSION", ctx.sw_version)
     writer.number(b"ACTIVE", 1)

@@ -28,53 +28,64 @@ from channels import HEX_DIGITS, channel_label, channel_role, slug
 from json_writer import is_number
 from publish_context import FIRMWARE_NAME
 
-# State classes below: "measurement", or "total_increasing" (not total) for counters: a counter
-# that drops (reset_energy, a replaced meter) then starts a new cycle in HA's statistics instead
-# of counting as negative consumption. Written out, not as names: a table of literals only is
-# one constant that stays in flash when frozen, a table naming globals is built in the heap.
+from quantities import QUANTITIES
 
 # How a sensor gets its value from the state JSON.
 _PLAIN = const(0)  # the key itself
 _SPLIT_IMPORT = const(1)  # max(p, 0) for a signed power without a separate import value
 _SPLIT_EXPORT = const(2)  # max(-p, 0)
 
-# Rows: (key, name, device_class, unit, state_class, display precision, attribute, split,
-#        diagnostic). The row index is the key's bit in key_set(): append new rows only.
-TOTAL_SENSORS = (
-    ("p", "Power", "power", "W", "measurement", 0, "power", _PLAIN, False),
-    ("p_imp", "Power import", "power", "W", "measurement",
-     0, "import_power", _SPLIT_IMPORT, False),
-    ("p_exp", "Power export", "power", "W", "measurement",
-     0, "export_power", _SPLIT_EXPORT, False),
-    ("q", "Reactive power", "reactive_power", "var", "measurement",
-     0, "reactive_power", _PLAIN, False),
-    ("e_imp", "Energy import", "energy", "Wh", "total_increasing", 0, "import_wh", _PLAIN, False),
-    ("e_exp", "Energy export", "energy", "Wh", "total_increasing", 0, "export_wh", _PLAIN, False),
-    ("eq_imp", "Reactive energy import", "reactive_energy", "varh", "total_increasing", 0,
-     "reactive_import_varh", _PLAIN, False),
-    ("eq_exp", "Reactive energy export", "reactive_energy", "varh", "total_increasing", 0,
-     "reactive_export_varh", _PLAIN, False),
-    ("f", "Frequency", "frequency", "Hz", "measurement", 2, "frequency", _PLAIN, False),
-    ("t", "Temperature", "temperature", "°C", "measurement", 1, "temperature", _PLAIN, True),
-)
 
-CHANNEL_SENSORS = (
-    ("u", "voltage", "voltage", "V", "measurement", 1, "voltage", _PLAIN, False),
-    ("i", "current", "current", "A", "measurement", 2, "current", _PLAIN, False),
-    ("p", "power", "power", "W", "measurement", 0, "power", _PLAIN, False),
-    ("p_imp", "power import", "power", "W", "measurement", 0, None, _SPLIT_IMPORT, False),
-    ("p_exp", "power export", "power", "W", "measurement", 0, None, _SPLIT_EXPORT, False),
-    ("q", "reactive power", "reactive_power", "var", "measurement",
-     0, "reactive_power", _PLAIN, False),
-    ("s", "apparent power", "apparent_power", "VA", "measurement",
-     0, "apparent_power", _PLAIN, False),
-    # power_factor takes "%" or no unit; the state carries the -1..1 ratio
-    ("pf", "power factor", "power_factor", None, "measurement", 2, "power_factor", _PLAIN, False),
-    ("f", "frequency", "frequency", "Hz", "measurement", 2, "frequency", _PLAIN, False),
-    ("t", "temperature", "temperature", "°C", "measurement", 1, "temperature", _PLAIN, True),
-    ("e_imp", "energy import", "energy", "Wh", "total_increasing", 0, "import_wh", _PLAIN, False),
-    ("e_exp", "energy export", "energy", "Wh", "total_increasing", 0, "export_wh", _PLAIN, False),
-)
+# A sensor row is a quantities.QUANTITIES row: (key, attr, unit, scope, cls, dec, tbit, cbit, ct6,
+# grid); the indexes read here:
+_KEY = const(0)
+_ATTR = const(1)
+_UNIT = const(2)
+_CLASS = const(4)
+_DEC = const(5)
+
+
+def _rows(bit_column):
+    """The quantity rows a total (column 6, tbit) or a channel (7, cbit) has sensors for, each
+    at the index of its key_set() bit."""
+    rows = []
+    for row in QUANTITIES:
+        bit = row[bit_column]
+        if bit >= 0:
+            while len(rows) <= bit:
+                rows.append(None)
+            rows[bit] = row
+    return tuple(rows)
+
+
+# Row index = the key's bit in key_set(); row[0] is the state key (ha_removals reads it).
+TOTAL_SENSORS = _rows(6)
+CHANNEL_SENSORS = _rows(7)
+
+
+def _name(row):
+    """The entity name: the device class in words, and the direction of a split or a counter
+    ("power", "energy import", "reactive energy export")."""
+    key = row[_KEY]
+    name = row[_CLASS].replace("_", " ")
+    if key.endswith("_imp"):
+        return name + " import"
+    if key.endswith("_exp"):
+        return name + " export"
+    return name
+
+
+def _state_class(row):
+    # "total_increasing" (not total) for the lifetime counters (Wh, varh): a counter that drops
+    # (reset_energy, a replaced meter) then starts a new cycle in HA's statistics instead of
+    # counting as negative consumption
+    return "total_increasing" if row[_UNIT] in ("Wh", "varh") else "measurement"
+
+
+def _split(row):
+    key = row[_KEY]
+    return _SPLIT_IMPORT if key == "p_imp" else _SPLIT_EXPORT if key == "p_exp" else _PLAIN
+
 
 def _entity_slug(text):
     # HA entity ids: lowercase a-z, 0-9 and single inner underscores (valid_entity_id)
@@ -104,10 +115,9 @@ def _signed(obj, ctx):
 
 def _present(obj, row, ctx):
     """How the sensor of `row` reads `obj` (the reading or a channel), or None if it has none."""
-    attr = row[6]
-    if attr is not None and is_number(getattr(obj, attr)):
+    if is_number(getattr(obj, row[_ATTR], None)):
         return _PLAIN
-    split = row[7]
+    split = _split(row)
     if split != _PLAIN and is_number(obj.power) and _signed(obj, ctx):
         return split
     return None
@@ -212,15 +222,16 @@ def _write_config(ctx, channel, row, mode):
     writer = ctx.writer
     device = slug(ctx.device_id)
     channel_name = None
+    name = _name(row)
     if channel is None:
-        key = row[0]
-        name = row[1]
+        key = row[_KEY]
+        name = name[0].upper() + name[1:]
     else:
-        # ids from the channel's name (stable when the user renames it), the entity name from
-        # its label
+        # ids and the state key from the channel's port name ("CT3", "L1": stable when the
+        # user renames it), only the entity name from its label
         channel_name = channel.name
-        key = slug(channel_name) + "_" + row[0]
-        name = channel_label(channel) + " " + row[1]
+        key = slug(channel_name) + "_" + row[_KEY]
+        name = channel_label(channel) + " " + name
     unique_id = device + "_" + key
     writer.begin()
     writer.string(b"~", ctx.base)
@@ -228,12 +239,12 @@ def _write_config(ctx, channel, row, mode):
     writer.string(b"uniq_id", unique_id)
     writer.string(b"def_ent_id", "sensor." + _entity_slug(unique_id))
     writer.string(b"stat_t", "~/state")
-    writer.string(b"val_tpl", _value_template(channel_name, row[0], mode))
-    writer.string(b"dev_cla", row[2])
-    writer.string(b"unit_of_meas", row[3])
-    writer.string(b"stat_cla", row[4])
-    writer.number(b"sug_dsp_prc", row[5])
-    if row[8]:
+    writer.string(b"val_tpl", _value_template(channel_name, row[_KEY], mode))
+    writer.string(b"dev_cla", row[_CLASS])
+    writer.string(b"unit_of_meas", row[_UNIT])
+    writer.string(b"stat_cla", _state_class(row))
+    writer.number(b"sug_dsp_prc", row[_DEC])
+    if row[_CLASS] == "temperature":  # the chip's, not the meter's: a diagnostic
         writer.string(b"ent_cat", "diagnostic")
     writer.string(b"avty_t", "~/status")
     writer.begin_object(b"dev")

@@ -41,6 +41,16 @@ def number_text(value):
     return b"%r" % value
 
 
+# 10 ** decimals for the resolutions of quantities.QUANTITIES (0..3 decimals)
+_SCALES = (1, 10, 100, 1000)
+
+
+def _fits(value):
+    """A number _fixed() can scale: an int, or a float well inside the float range (no meter
+    reads 1e30 of anything; beyond, scaling could overflow to inf)."""
+    return type(value) is int or (type(value) is float and -1e30 < value < 1e30)
+
+
 class JsonWriter:
     """Builds one JSON object at a time: begin(), members, end(), then payload().
 
@@ -124,6 +134,53 @@ class JsonWriter:
         self._key(key)
         self._number(value)
         return True
+
+    def quantity(self, key, value, decimals):
+        """Writes the member rounded to `decimals` (a quantities.QUANTITIES resolution) if `value`
+        is a finite number; returns whether it did. See _fixed()."""
+        if not _fits(value):
+            return False
+        self._key(key)
+        self._fixed(value, decimals)
+        return True
+
+    def number_text(self, value, decimals):
+        """`value` rounded to `decimals` as JSON number text (bytes), None for a non-number:
+        1523.4100000000001 -> b"1523.41", 50.0 -> b"50", -0.0004 at 3 decimals -> b"0"."""
+        if not _fits(value):
+            return None
+        self._out.seek(0)
+        self._fixed(value, decimals)
+        return self.payload()
+
+    def _fixed(self, value, decimals):
+        """A finite number rounded to `decimals`, its text made from integers: the scaled count
+        and a decimal point, trailing zeros dropped. So the text is the same on CPython and on
+        MicroPython with double or single-precision floats, whose float repr differs
+        (231.05000000000004 here, 231.05 there). Allocates at most the one float of the scaling
+        (none where floats are not boxed, as on the ESP8266)."""
+        if type(value) is int:
+            self._number(value)
+            return
+        count = round(value * _SCALES[decimals])
+        while decimals and count % 10 == 0:
+            count //= 10
+            decimals -= 1
+        if not decimals:
+            self._number(count)
+            return
+        if count < 0:
+            self._out.write(b"-")
+            count = -count
+        scale = _SCALES[decimals]
+        self._number(count // scale)
+        fraction = count % scale
+        self._out.write(b".")
+        scale //= 10
+        while fraction < scale:  # the fraction's leading zeros (its last digit is not 0)
+            self._out.write(b"0")
+            scale //= 10
+        self._number(fraction)
 
     def fixed3(self, key, milli):
         """An integer count of thousandths as an exact decimal: 12345678 -> 12345.678.

@@ -3,35 +3,14 @@
 # payload small (a 6-channel reading is about 1 KB); absent values are left out, never null.
 
 from json_writer import is_number
+from quantities import QUANTITIES, S_CHANNEL, S_TOTAL
 
-# JSON key, Channel attribute, JSON key, attribute, ... in the order they are written (flat:
-# one tuple instead of a tuple per pair, less heap); home_assistant.py, values.py and
-# docs/state.md use the same keys.
-CHANNEL_FIELDS = (
-    b"u", "voltage",
-    b"i", "current",
-    b"p", "power",
-    b"q", "reactive_power",
-    b"s", "apparent_power",
-    b"pf", "power_factor",
-    b"f", "frequency",
-    b"t", "temperature",
-    b"e_imp", "import_wh",
-    b"e_exp", "export_wh",
-)  # fmt: skip
 
-TOTAL_FIELDS = (
-    b"p", "power",
-    b"p_imp", "import_power",
-    b"p_exp", "export_power",
-    b"q", "reactive_power",
-    b"e_imp", "import_wh",
-    b"e_exp", "export_wh",
-    b"eq_imp", "reactive_import_varh",
-    b"eq_exp", "reactive_export_varh",
-    b"f", "frequency",
-    b"t", "temperature",
-)  # fmt: skip
+def _has_value(channel):
+    for _key, attr, _unit, scope, _cls, _dec, _tbit, _cbit, _ct6, _grid in QUANTITIES:
+        if scope & S_CHANNEL and is_number(getattr(channel, attr, None)):
+            return True
+    return False
 
 
 def state_payload(reading, ctx):
@@ -44,25 +23,22 @@ def state_payload(reading, ctx):
     writer.string(b"id", reading.meter_id)
     writer.string(b"model", reading.meter_model)
     writer.string(b"mtime", reading.meter_time)
-    fields = TOTAL_FIELDS
-    for i in range(0, len(fields), 2):
-        writer.number(fields[i], getattr(reading, fields[i + 1]))
-    fields = CHANNEL_FIELDS
+    for key, attr, _unit, scope, _cls, dec, _tbit, _cbit, _ct6, _grid in QUANTITIES:
+        if scope & S_TOTAL:
+            writer.quantity(key, getattr(reading, attr), dec)
     opened = False
     for channel in reading.channels:
-        if type(channel.name) is not str:
-            continue
-        for i in range(1, len(fields), 2):
-            if is_number(getattr(channel, fields[i])):
-                break
-        else:
+        if type(channel.name) is not str or not _has_value(channel):
             continue  # a channel without a single value (an unused CT port) is left out, not {}
         if not opened:
             writer.begin_object(b"ch")
             opened = True
+        # the channel's key is its port ("CT3", "L1"), never its label: templates and ids
+        # written against it keep working when the user renames the port
         writer.begin_object(channel.name)
-        for i in range(0, len(fields), 2):
-            writer.number(fields[i], getattr(channel, fields[i + 1]))
+        for key, attr, _unit, scope, _cls, dec, _tbit, _cbit, _ct6, _grid in QUANTITIES:
+            if scope & S_CHANNEL:
+                writer.quantity(key, getattr(channel, attr, None), dec)
         writer.end()
     if opened:
         writer.end()

@@ -44,7 +44,7 @@ class PublishContext:
       model, manufacturer, source, name,
       native_enabled, ha_enabled, ha_prefix, ct6_enabled, ct6_topic, victron_enabled,
       victron_topic, tasmota_enabled, tasmota_topic (the full tele/<topic>/SENSOR),
-      tasmota_prefix, values_enabled, writer (the shared JsonWriter).
+      tasmota_prefix, values_enabled, roles, grid_phases, writer (the shared JsonWriter).
     """
 
     def __init__(self, config, board=None, sw_version="0", source=None, device_id=None):
@@ -94,29 +94,25 @@ class PublishContext:
         # Tasmota telemetry goes to tele/<topic>/SENSOR (default FullTopic %prefix%/%topic%/)
         topic = _strip_slashes(_text(tasmota, "topic", "")) or device_id
         self.tasmota_topic = "tele/" + topic + "/SENSOR"
-        self.tasmota_prefix = _text(tasmota, "prefix", "") or "SML"
+        self.tasmota_prefix = _text(tasmota, "prefix", "") or "grid"
 
         values = _section(config, "values")
         self.values_enabled = _flag(values, "enabled", False)
 
-        # ATM90E32 channels (config atm90e32.ct<n>.name / .role): the CT port number per channel
-        # name, "CT<n>" or the configured name, for the CT6 format; and the role ("grid"
+        # ATM90E32 channels (config atm90e32.ct<n>.role): the role per port name ("grid"
         # channels are signed and make up the grid for Victron and Tasmota) for sources that do
         # not put it on the channel themselves (see channel_role).
-        self.ct_numbers = {}
         self.roles = {}
         atm = _section(config, "atm90e32")
         for n in range(1, 7 if atm else 1):
-            ct = _section(atm, "ct" + str(n))
-            names = ["CT" + str(n)]
-            label = _text(ct, "name", "")
-            if label:
-                names.append(label)
-            role = ct.get("role")
-            for name in names:
-                self.ct_numbers[name] = n
-                if type(role) is str:
-                    self.roles[name] = role
+            role = _section(atm, "ct" + str(n)).get("role")
+            if type(role) is str:
+                self.roles["CT" + str(n)] = role
+
+        # The grid's phase count for the Victron format (victron.py): None until the firmware
+        # knows it (app.py learns it from the first reading with per-phase values, or the
+        # board's channel roles, and keeps it in flash)
+        self.grid_phases = None
 
         self.writer = JsonWriter()
 

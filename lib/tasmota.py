@@ -1,19 +1,23 @@
-# Tasmota's Smart Meter Interface telemetry, the shape evcc, ioBroker and dbus-mqtt-grid read:
-# tele/<topic>/SENSOR = {"Time":"YYYY-MM-DDTHH:MM:SS","<prefix>":{...}} (tasmota docs
-# Smart-Meter-Interface, evcc meter/tasmota). Names are the conventional
-# ones evcc expects under the "SML" prefix: Total_in / Total_out (kWh), Power_curr (W, signed:
-# negative = export), Meter_Id, power_l1..3 (W), voltage_l1..3 (V), current_l1..3 (A).
-# The phases are grid.grid_phases(): L1..L3 of a HAN meter or the "grid" CT channels.
+# Tasmota's Smart Meter Interface telemetry as dbus-mqtt-grid's Tasmota mode reads it (the
+# Victron grid-meter set-up this format is for): tele/<topic>/SENSOR =
+#   {"Time":"YYYY-MM-DDTHH:MM:SS","<tasmota.prefix>":{"power":W,"power_L1":W,..,
+#    "energy_forward":kWh,"energy_reverse":kWh}}
+# The driver needs the meter's JSON object to be named "grid" (tasmota.prefix, default "grid")
+# and reads exactly these keys (its README: power, power_L1..power_L3 in W, energy_forward /
+# energy_reverse in kWh); anything else in the object is noise to it, so nothing else is sent.
+# - power: the net grid power, signed (+ import), W;
+# - power_L<n>: a grid phase's power, for each phase this push gives one for (grid.grid_phases:
+#   L1..L3 of a HAN meter, or the "grid" CT channels);
+# - energy_forward / energy_reverse: the lifetime counters, kWh with 3 decimals written exactly
+#   from the integer Wh (no float on the boards).
+# Keys and resolutions come from the quantity table (quantities.QUANTITIES, column grid).
 # Tasmota's "Time" is the device's local time; this reader knows UTC only (the reading's Unix
 # timestamp), and without a timestamp it passes on the meter's own clock when it has one.
 from civil_time import iso_utc
 from grid import grid_energy, grid_phases, net_power
+from quantities import quantity
 
-_PHASE_KEYS = {
-    "L1": (b"power_l1", b"voltage_l1", b"current_l1"),
-    "L2": (b"power_l2", b"voltage_l2", b"current_l2"),
-    "L3": (b"power_l3", b"voltage_l3", b"current_l3"),
-}
+_PHASE_KEYS = {"L1": "power_L1", "L2": "power_L2", "L3": "power_L3"}
 
 
 def _time(reading):
@@ -33,20 +37,16 @@ def _write_kwh(writer, key, wh):
 
 def write(reading, ctx):
     writer = ctx.writer
+    decimals = quantity("p")[5]  # dec: the resolution of W
     writer.begin()
     writer.string(b"Time", _time(reading))
     writer.begin_object(ctx.tasmota_prefix)
     phases = grid_phases(reading, ctx)
-    # exact kWh from the integer Wh counters
-    _write_kwh(writer, b"Total_in", grid_energy(reading, phases, "import_wh"))
-    _write_kwh(writer, b"Total_out", grid_energy(reading, phases, "export_wh"))
-    writer.number(b"Power_curr", net_power(reading, phases))
-    writer.string(b"Meter_Id", reading.meter_id)
+    writer.quantity(quantity("p")[9], net_power(reading, phases), decimals)  # grid key
     for label, channel in phases:
-        phase_keys = _PHASE_KEYS[label]
-        writer.number(phase_keys[0], channel.power)
-        writer.number(phase_keys[1], channel.voltage)
-        writer.number(phase_keys[2], channel.current)
+        writer.quantity(_PHASE_KEYS[label], channel.power, decimals)
+    _write_kwh(writer, quantity("e_imp")[9], grid_energy(reading, phases, "import_wh"))
+    _write_kwh(writer, quantity("e_exp")[9], grid_energy(reading, phases, "export_wh"))
     writer.end()
     writer.end()
     return writer.payload()

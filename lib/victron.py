@@ -3,17 +3,29 @@
 # - root key always "grid"; "power" (W, + import) is the one required member;
 #   "voltage" V, "current" A, "energy_forward" / "energy_reverse" kWh lifetime;
 # - "L1".."L3" objects with power, voltage, current, frequency, power_factor, energy_forward,
-#   energy_reverse; a phase counts only if it has "power", and the phases the driver sees in its
-#   first message are the ones it sets up (a phase appearing later makes it restart);
+#   energy_reverse; a phase counts only if it has "power";
 # - power_threshold_per_phase = 23000 W (3x for the total): the driver drops values beyond it,
-#   so they are left out here;
-# - the driver exits after 60 s without a message: the firmware publishes at least that often.
-# The phases are grid.grid_phases(): L1..L3 of a HAN meter or the "grid" CT channels.
-from json_writer import is_number
+#   so a phase power beyond it is replaced by the share below, and a total beyond it sends
+#   nothing;
+# - the driver exits after 60 s without a message: the firmware publishes at least that often;
+# - a phase object without energy_forward/energy_reverse is read as 0 kWh: per-phase energy is
+#   sent only where the meter counts it (the driver's 0 is then its own default, not ours).
+# Phases: the driver creates its phase paths from the *first* message it gets and ignores phases
+# that appear later, so every message carries every phase from the first one on. ctx.grid_phases
+# is the phase count, learnt once (app.py: the first reading with per-phase values, or the
+# ATM90E32 board's "grid" channels) and kept in flash; until it is known nothing is published.
+# Each phase object has the driver's one required member, power: the phase's own when this push
+# gives it; when it does not (a HAN meter's short list carries the total only) the net power
+# split evenly over the phases, the one estimate whose phases still add up to the total. Voltage,
+# current, frequency and power factor only as measured (the driver has its own defaults).
+# Numbers are rounded to their quantity's resolution (quantities.QUANTITIES).
 from grid import grid_energy, grid_phases, net_power
+from json_writer import is_number
+from quantities import QUANTITIES, quantity
 
 PHASE_LIMIT_W = 23000
 TOTAL_LIMIT_W = 3 * PHASE_LIMIT_W
+_PHASE_LABELS = ("L1", "L2", "L3")
 
 
 def _within(power, limit):
@@ -45,8 +57,34 @@ def _write_kwh(writer, key, wh):
         writer.fixed3(key, wh)
 
 
+def _decimals(key):
+    return quantity(key)[5]  # dec
+
+
+def _write_phase(writer, reading, channel, power):
+    """One L<n> object: its members are the quantities with a dbus-mqtt-grid key."""
+    for name, attr, unit, _scope, _cls, dec, _tbit, _cbit, _ct6, key in QUANTITIES:
+        if not key:
+            continue
+        if name == "p":
+            writer.quantity(key, power, dec)
+            continue
+        if channel is None:
+            continue
+        value = getattr(channel, attr, None)
+        if unit == "Wh":  # lifetime energy: kWh for the driver
+            _write_kwh(writer, key, value)
+        elif not writer.quantity(key, value, dec) and name == "f":
+            # the line frequency is one value for all phases on most meters
+            writer.quantity(key, reading.frequency, dec)
+
+
 def write(reading, ctx):
-    """The payload, or None when the reading has no total power (the one required value)."""
+    """The payload, or None before the phase count is known or when the reading has no total
+    power (the one required value)."""
+    count = ctx.grid_phases
+    if count is None:
+        return None
     phases = grid_phases(reading, ctx)
     power = net_power(reading, phases)
     if not _within(power, TOTAL_LIMIT_W):
@@ -55,24 +93,22 @@ def write(reading, ctx):
     writer = ctx.writer
     writer.begin()
     writer.begin_object(b"grid")
-    writer.number(b"power", power)
-    writer.number(b"voltage", voltage)
-    writer.number(b"current", current)
+    writer.quantity(b"power", power, _decimals("p"))
+    writer.quantity(b"voltage", voltage, _decimals("u"))
+    writer.quantity(b"current", current, _decimals("i"))
     _write_kwh(writer, b"energy_forward", grid_energy(reading, phases, "import_wh"))
     _write_kwh(writer, b"energy_reverse", grid_energy(reading, phases, "export_wh"))
-    for label, channel in phases:
-        if not _within(channel.power, PHASE_LIMIT_W):
-            continue
+    for index in range(min(count, 3)):
+        label = _PHASE_LABELS[index]
+        channel = None
+        for phase_label, phase in phases:
+            if phase_label == label:
+                channel = phase
         writer.begin_object(label)
-        writer.number(b"power", channel.power)
-        writer.number(b"voltage", channel.voltage)
-        writer.number(b"current", channel.current)
-        # the line frequency is one value for all phases on most meters
-        if not writer.number(b"frequency", channel.frequency):
-            writer.number(b"frequency", reading.frequency)
-        writer.number(b"power_factor", channel.power_factor)
-        _write_kwh(writer, b"energy_forward", channel.import_wh)
-        _write_kwh(writer, b"energy_reverse", channel.export_wh)
+        if channel is not None and _within(channel.power, PHASE_LIMIT_W):
+            _write_phase(writer, reading, channel, channel.power)
+        else:
+            _write_phase(writer, reading, channel, power / count)
         writer.end()
     writer.end()
     writer.end()
@@ -80,7 +116,7 @@ def write(reading, ctx):
 
 
 def messages(reading, ctx):
-    """Yields (victron topic, payload, retain=False), or nothing without a total power."""
+    """Yields (victron topic, payload, retain=False), or nothing (see write())."""
     payload = write(reading, ctx)
     if payload is not None:
         yield ctx.victron_topic, payload, False
