@@ -46,12 +46,9 @@ _JSON = "not valid JSON"
 _UTF8 = "not valid UTF-8"
 
 
-class _Invalid(Exception):
-    pass
-
-
 def _fail(kind, at, why):
-    raise _Invalid("%s at byte %d: %s" % (kind, at, why))
+    # ValueError (no class of our own: one less object in the heap); only _fail raises it here
+    raise ValueError("%s at byte %d: %s" % (kind, at, why))
 
 
 def _space(data, i, n):
@@ -215,7 +212,7 @@ def _key(data, i, n, counts):
 
 
 def _walk(data, counts):
-    """Raises _Invalid unless `data` is one strict JSON text. counts[0] += object members,
+    """Raises ValueError unless `data` is one strict JSON text. counts[0] += object members,
     counts[1] += surrogate pair escapes."""
     n = len(data)
     if n >= 3 and data[0] == 0xEF and data[1] == 0xBB and data[2] == 0xBF:
@@ -294,7 +291,7 @@ def check(data):
     data = _as_bytes(data)
     try:
         _walk(data, [0, 0])
-    except _Invalid as e:
+    except ValueError as e:
         return e.args[0]
     return None
 
@@ -377,7 +374,7 @@ def accept(data):
     counts = [0, 0]
     try:
         _walk(data, counts)
-    except _Invalid as e:
+    except ValueError as e:
         return None, e.args[0]
     if counts[0] > 1 and _members(json.loads(data)) != counts[0]:
         return None, _duplicate(data)
