@@ -13,7 +13,7 @@ import log
 import storage
 from clock import ticks_diff, ticks_ms, unix_time
 from micropython import const
-from publish_context import PublishContext
+from outputs import reading_messages
 
 VERSION = "0.1.0"
 
@@ -36,7 +36,8 @@ _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (cr
 # all).
 _RARE_MODULES = ("startup", "link_events", "mqtt_connect", "crash_log", "config_change",
                  "config_schema", "config_store", "commands", "signing", "home_assistant",
-                 "ha_removals", "channels", "strict_json", "flash_error")
+                 "ha_removals", "channels", "strict_json", "flash_error", "publish_context",
+                 "diagnostics", "shutdown")
 
 
 def _drop_rare_modules():
@@ -76,7 +77,9 @@ class App:
         self.notices = notices  # said on MQTT once connected (config fallbacks, rollbacks, ...)
         self.running = True
         self.reset_requested = False
-        self.ctx = PublishContext(config, board, VERSION)
+        import publish_context  # a rare module: the context keeps none of its code
+
+        self.ctx = publish_context.build(config, board, VERSION)
         self.base = self.ctx.base
         self.wdt = board.watchdog(_WATCHDOG_MS)
         self.started_ms = ticks_ms()
@@ -221,8 +224,6 @@ class App:
     # -- publishing -----------------------------------------------------------------------------
 
     def publish_reading(self):
-        from publish_context import reading_messages
-
         self.last_publish_ms = ticks_ms()
         self.published += 1
         self.reading.seq = self.published
@@ -314,25 +315,16 @@ class App:
             log.error("ha: cannot save the announced sensors: %s", flash_error.describe(e))
 
     def publish_diag(self):
+        """The retained <base>/diag (diagnostics.py, loaded for it: once a minute and on a
+        change of the meter's condition)."""
         self.last_diag_ms = ticks_ms()
-        gc.collect()
-        diag = {
-            "version": VERSION,
-            "board": self.board.NAME,
-            "uptime_s": ticks_diff(ticks_ms(), self.started_ms) // 1000,
-            "reset_cause": self.board.reset_cause(),
-            "mem_free": gc.mem_free(),
-            "mqtt_connects": self.link.connects,
-            "outbox_dropped": self.link.outbox_dropped,
-            "announce_retries": self.announce_retries,
-            "safe_mode": self.safe_mode,
-            "condition": self.condition,
-        }
-        if self.source is not None:
-            diag["source"] = self.source.diagnostics()
-        if self.last_crash:
-            diag["last_crash"] = self.last_crash
-        self.link.publish(self.base + "/diag", json.dumps(diag).encode(), True)
+        try:
+            import diagnostics
+
+            diagnostics.publish(self)
+        except MemoryError:  # a moment of fragmentation: the next one comes in a minute
+            log.warning("diag: no room to report now")
+        _drop_rare_modules()
 
     # -- incoming messages ----------------------------------------------------------------------
 
@@ -384,62 +376,31 @@ def main():
         _drop_rare_modules()  # the boot code, before the loop takes its share of the heap
         booted[1].run()
     except KeyboardInterrupt:
-        interrupted = True  # logged below: a second interrupt may come at any moment
-    except Exception as e:  # anything unexpected: record why, then reset (below)
+        interrupted = True  # logged by shutdown.finish(): a second interrupt may come anytime
+    except Exception as e:  # anything unexpected: recorded by shutdown.finish(), then a reset
         crashed = e
-        _record_crash(e)
-    board, app = booted
-    # Save the energy counters, say goodbye, and (no crash) mark the run as ended cleanly. A
-    # second interrupt meanwhile (Ctrl-C pressed twice; a terminal's SIGINT and a supervisor's)
-    # does not cut it short: it is all done again (each step is atomic and idempotent), up to a
-    # few times, so a held-down Ctrl-C still ends it.
-    for _ in range(5 if app is not None else 0):
-        try:
-            if interrupted:
-                log.info("app: stopping (interrupt)")
-            if app.energy is not None:
-                app.energy.save()
-            app.link.close()
-            if crashed is None:
-                import crash_log
-
-                crash_log.clean_exit()
-            break
-        except KeyboardInterrupt:
-            continue  # the shutdown again, from the start
-        except Exception as e:  # going down anyway; say why the goodbye failed
-            log.error("app: shutdown: %s", e)
-            break
-    if crashed is not None:
-        if board is not None:
-            board.reset()
-        if sys.platform != "linux":
-            # No board module (it failed to load): reset the hardware directly rather than sit
-            # at the REPL, where nothing feeds a watchdog or brings the reader back.
-            import machine
-
-            machine.reset()
-        raise crashed  # the unix port: show why
-    if app is not None and app.reset_requested:
-        board.reset()
-    if interrupted and getattr(board, "MAINTENANCE_ON_INTERRUPT", True):
-        # Ctrl-C at the console (mpremote does this) cannot stop a started hardware watchdog,
-        # which would reset the board mid-copy. Reset now into maintenance mode instead: the
-        # next boot skips the firmware, so mpremote has the REPL until the board is reset.
-        storage.write_atomic(_MAINTENANCE_FILE, "interrupted at the console")
-        board.reset()
-    sys.exit(0)
-
-
-def _record_crash(e):
-    """crash_log.record(e), imported only now (it is not kept in RAM while the firmware runs).
-    After a MemoryError the failed call's objects are garbage, and rare code it had loaded
-    (Home Assistant discovery, a config change) can go: drop and collect first. If even then
-    the module cannot load, the board resets all the same, only without the reason."""
+    # The way down (shutdown.py) is loaded only now. After a MemoryError the failed call's
+    # objects are garbage and the rare code it had loaded can go: collect first.
     _drop_rare_modules()
-    try:
-        import crash_log
+    while True:
+        try:
+            import shutdown
 
-        crash_log.record(e)
-    except MemoryError:
-        log.error("crash: %s (not recorded: no memory left)", e)
+            break
+        except KeyboardInterrupt:  # a second Ctrl-C: the clean stop still runs
+            interrupted = True
+        except MemoryError:  # not even the way down fits: reset without the goodbye
+            _reset(booted[0])
+            raise  # the unix port without a board module: show why
+    shutdown.finish(booted, crashed, interrupted, _MAINTENANCE_FILE, _reset)
+
+
+def _reset(board):
+    """Reset through the board module; without one (it failed to load), reset the hardware
+    directly rather than sit at the REPL, where nothing feeds a watchdog."""
+    if board is not None:
+        board.reset()
+    if sys.platform != "linux":
+        import machine
+
+        machine.reset()

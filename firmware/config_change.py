@@ -11,7 +11,7 @@ import config_store
 import log
 import storage
 from clock import ticks_add, ticks_ms
-from publish_context import PublishContext
+import publish_context
 
 TRIAL_FILE = "config.trial"  # the previous config while a connectivity change is on trial
 _SITE_FILE = "site.json"  # first-boot / provisioning settings (make deploy, tools/sim.py)
@@ -239,7 +239,7 @@ def _apply_live(app, changed):
     if "homeassistant" in sections:
         # its status topic is one of the link's subscriptions
         replace_link(app)
-    app.ctx = PublishContext(app.config, app.board, app.ctx.sw_version)
+    app.ctx = publish_context.build(app.config, app.board, app.ctx.sw_version)
     source = app.config["source"]
     if app.source is not None and source in sections:
         app.source.apply_settings(app.config[source])
@@ -275,7 +275,7 @@ def replace_link(app):
     """A new link for changed settings, keeping what the old one still had to deliver."""
     old = app.link
     old.close()
-    app.ctx = PublishContext(app.config, app.board, app.ctx.sw_version)
+    app.ctx = publish_context.build(app.config, app.board, app.ctx.sw_version)
     app.base = app.ctx.base
     app.build_link()
     app.link.adopt(old)

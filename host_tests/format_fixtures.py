@@ -3,7 +3,7 @@
 # the golden tests. Values are chosen so every field is distinguishable from every other one.
 import json
 
-from publish_context import PublishContext
+from publish_context import build
 from reading import Reading
 
 TS = 1744733271  # 2025-04-15 16:07:51 UTC, a Tuesday (weekday 1), day 105 of the year
@@ -19,7 +19,7 @@ class FakeBoard:
 
 
 def context(config=None, source="han"):
-    return PublishContext(config if config is not None else {}, FakeBoard(), "1.2.3", source)
+    return build(config if config is not None else {}, FakeBoard(), "1.2.3", source)
 
 
 def han_reading():

@@ -3,7 +3,8 @@
 import json
 
 from format_fixtures import FakeBoard, context, han_reading
-from publish_context import PublishContext, reading_messages
+from outputs import reading_messages
+from publish_context import build
 
 
 def test_defaults():
@@ -39,7 +40,7 @@ def test_every_setting_is_read():
         "tasmota": {"enabled": True, "topic": "sml1", "prefix": "MT"},
         "values": {"enabled": True},
     }
-    ctx = PublishContext(config, FakeBoard(), "9")
+    ctx = build(config, FakeBoard(), "9")
     assert ctx.base == "p/q/house"
     assert ctx.source == "atm90e32"
     assert ctx.native_enabled is False and ctx.ha_enabled is False
@@ -54,14 +55,14 @@ def test_every_setting_is_read():
 def test_bad_config_shapes_fall_back_to_defaults():
     for config in (None, [], "x", {"mqtt": "x", "homeassistant": [1], "ct6": {"enabled": "yes"},
                                    "device_id": 5, "tasmota": {"topic": 7}}):
-        ctx = PublishContext(config, FakeBoard(), "1")
+        ctx = build(config, FakeBoard(), "1")
         assert ctx.base == "meters/deadbeef"
         assert ctx.ha_enabled is True and ctx.ct6_enabled is False
         assert ctx.tasmota_topic == "tele/deadbeef/SENSOR"
 
 
 def test_board_without_unique_id():
-    ctx = PublishContext({}, object(), "1")
+    ctx = build({}, object(), "1")
     assert ctx.device_id == "meter"
     assert ctx.model == "meter reader"
 

@@ -37,7 +37,7 @@ def _strip_slashes(topic):
 
 
 class PublishContext:
-    """Topics, identity and per-format settings for one reader.
+    """Topics, identity and per-format settings for one reader, made by build().
 
     Attributes (all plain values, read by the formats on every publish):
       device_id, prefix, base (<prefix>/<device_id>), state_topic, status_topic, sw_version,
@@ -47,101 +47,80 @@ class PublishContext:
       tasmota_prefix, values_enabled, roles, grid_phases, writer (the shared JsonWriter).
     """
 
-    def __init__(self, config, board=None, sw_version="0", source=None, device_id=None):
-        if type(config) is not dict:
-            config = {}
-        if not device_id:
-            device_id = config.get("device_id")
-        if type(device_id) is not str or not device_id:
-            # the board's unique id in hex: stable across reflashes, unique per chip
-            try:
-                device_id = binascii.hexlify(board.unique_id()).decode()
-            except (AttributeError, TypeError, ValueError, OSError):
-                device_id = "meter"
-        self.device_id = device_id
-        mqtt = _section(config, "mqtt")
-        self.prefix = _strip_slashes(_text(mqtt, "prefix", "meters")) or "meters"
-        self.base = self.prefix + "/" + device_id
-        self.state_topic = self.base + "/state"
-        self.status_topic = self.base + "/status"
-        self.sw_version = sw_version if type(sw_version) is str else str(sw_version)
-        self.model = getattr(board, "MODEL", None) or "meter reader"
-        # boards may name their maker; otherwise the firmware stands in for it
-        self.manufacturer = getattr(board, "MANUFACTURER", None) or FIRMWARE_NAME
-        if source is None:
-            source = config.get("source")
-        self.source = source if type(source) is str else None
-        name = config.get("name")
-        self.name = name if type(name) is str and name else "Meter " + device_id
 
-        native = _section(config, "native")
-        self.native_enabled = _flag(native, "enabled", True)
+def build(config, board=None, sw_version="0", source=None, device_id=None):
+    """The PublishContext for a config (a dict; a missing or odd key takes its default).
 
-        ha = _section(config, "homeassistant")
-        self.ha_enabled = _flag(ha, "enabled", True)
-        self.ha_prefix = _strip_slashes(_text(ha, "prefix", "")) or "homeassistant"
+    Runs at boot and after a config change only: this module is then dropped again
+    (app._RARE_MODULES), and the context, an object of a class without methods, keeps nothing
+    of its code in the heap (a board that loads .mpy files into RAM holds the steady state's
+    code only)."""
+    ctx = PublishContext()
+    if type(config) is not dict:
+        config = {}
+    if not device_id:
+        device_id = config.get("device_id")
+    if type(device_id) is not str or not device_id:
+        # the board's unique id in hex: stable across reflashes, unique per chip
+        try:
+            device_id = binascii.hexlify(board.unique_id()).decode()
+        except (AttributeError, TypeError, ValueError, OSError):
+            device_id = "meter"
+    ctx.device_id = device_id
+    mqtt = _section(config, "mqtt")
+    ctx.prefix = _strip_slashes(_text(mqtt, "prefix", "meters")) or "meters"
+    ctx.base = ctx.prefix + "/" + device_id
+    ctx.state_topic = ctx.base + "/state"
+    ctx.status_topic = ctx.base + "/status"
+    ctx.sw_version = sw_version if type(sw_version) is str else str(sw_version)
+    ctx.model = getattr(board, "MODEL", None) or "meter reader"
+    # boards may name their maker; otherwise the firmware stands in for it
+    ctx.manufacturer = getattr(board, "MANUFACTURER", None) or FIRMWARE_NAME
+    if source is None:
+        source = config.get("source")
+    ctx.source = source if type(source) is str else None
+    name = config.get("name")
+    ctx.name = name if type(name) is str and name else "Meter " + device_id
 
-        ct6 = _section(config, "ct6")
-        self.ct6_enabled = _flag(ct6, "enabled", False)
-        self.ct6_topic = _strip_slashes(_text(ct6, "topic", "")) or self.base + "/ct6"
+    native = _section(config, "native")
+    ctx.native_enabled = _flag(native, "enabled", True)
 
-        victron = _section(config, "victron")
-        self.victron_enabled = _flag(victron, "enabled", False)
-        self.victron_topic = _strip_slashes(_text(victron, "topic", "")) or self.base + "/victron"
+    ha = _section(config, "homeassistant")
+    ctx.ha_enabled = _flag(ha, "enabled", True)
+    ctx.ha_prefix = _strip_slashes(_text(ha, "prefix", "")) or "homeassistant"
 
-        tasmota = _section(config, "tasmota")
-        self.tasmota_enabled = _flag(tasmota, "enabled", False)
-        # Tasmota telemetry goes to tele/<topic>/SENSOR (default FullTopic %prefix%/%topic%/)
-        topic = _strip_slashes(_text(tasmota, "topic", "")) or device_id
-        self.tasmota_topic = "tele/" + topic + "/SENSOR"
-        self.tasmota_prefix = _text(tasmota, "prefix", "") or "grid"
+    ct6 = _section(config, "ct6")
+    ctx.ct6_enabled = _flag(ct6, "enabled", False)
+    ctx.ct6_topic = _strip_slashes(_text(ct6, "topic", "")) or ctx.base + "/ct6"
 
-        values = _section(config, "values")
-        self.values_enabled = _flag(values, "enabled", False)
+    victron = _section(config, "victron")
+    ctx.victron_enabled = _flag(victron, "enabled", False)
+    ctx.victron_topic = _strip_slashes(_text(victron, "topic", "")) or ctx.base + "/victron"
 
-        # ATM90E32 channels (config atm90e32.ct<n>.role): the role per port name ("grid"
-        # channels are signed and make up the grid for Victron and Tasmota) for sources that do
-        # not put it on the channel themselves (see channel_role).
-        self.roles = {}
-        atm = _section(config, "atm90e32")
-        for n in range(1, 7 if atm else 1):
-            role = _section(atm, "ct" + str(n)).get("role")
-            if type(role) is str:
-                self.roles["CT" + str(n)] = role
+    tasmota = _section(config, "tasmota")
+    ctx.tasmota_enabled = _flag(tasmota, "enabled", False)
+    # Tasmota telemetry goes to tele/<topic>/SENSOR (default FullTopic %prefix%/%topic%/)
+    topic = _strip_slashes(_text(tasmota, "topic", "")) or device_id
+    ctx.tasmota_topic = "tele/" + topic + "/SENSOR"
+    ctx.tasmota_prefix = _text(tasmota, "prefix", "") or "grid"
 
-        # The grid's phase count for the Victron format (victron.py): None until the firmware
-        # knows it (app.py learns it from the first reading with per-phase values, or the
-        # board's channel roles, and keeps it in flash)
-        self.grid_phases = None
+    values = _section(config, "values")
+    ctx.values_enabled = _flag(values, "enabled", False)
 
-        self.writer = JsonWriter()
+    # ATM90E32 channels (config atm90e32.ct<n>.role): the role per port name ("grid"
+    # channels are signed and make up the grid for Victron and Tasmota) for sources that do
+    # not put it on the channel themselves (see channel_role).
+    ctx.roles = {}
+    atm = _section(config, "atm90e32")
+    for n in range(1, 7 if atm else 1):
+        role = _section(atm, "ct" + str(n)).get("role")
+        if type(role) is str:
+            ctx.roles["CT" + str(n)] = role
 
+    # The grid's phase count for the Victron format (victron.py): None until the firmware
+    # knows it (app.py learns it from the first reading with per-phase values, or the
+    # board's channel roles, and keeps it in flash)
+    ctx.grid_phases = None
 
-def reading_messages(reading, ctx):
-    """Every enabled per-reading format's messages, one (topic, payload, retain) at a time.
-
-    Home Assistant discovery is not per reading: the firmware sends home_assistant.discovery()
-    at connect, when HA comes online and when home_assistant.key_set() changes.
-    Modules are imported here, only when enabled, so a disabled format costs no RAM.
-    """
-    # Home Assistant's sensors read the state topic, so it goes out whenever either needs it
-    if ctx.native_enabled or ctx.ha_enabled:
-        import native
-
-        yield from native.messages(reading, ctx)
-    if ctx.ct6_enabled:
-        import ct6
-
-        yield from ct6.messages(reading, ctx)
-    if ctx.victron_enabled:
-        import victron
-
-        yield from victron.messages(reading, ctx)
-    if ctx.tasmota_enabled:
-        import tasmota
-
-        yield from tasmota.messages(reading, ctx)
-    if ctx.values_enabled:
-        import values
-
-        yield from values.messages(reading, ctx)
+    ctx.writer = JsonWriter()
+    return ctx
