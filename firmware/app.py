@@ -141,8 +141,8 @@ class App:
             config_change.end_trial(self, False)  # the broker was not reached: roll back
             _drop_rare_modules()
         while self.link.inbox:
-            topic, payload = self.link.inbox.pop(0)
-            self.handle_message(topic, payload)
+            topic, payload, retained = self.link.inbox.pop(0)
+            self.handle_message(topic, payload, retained)
         if self.source is not None and self._poll_source(now):
             self.publish_reading()
         if self.source is not None and self.ctx.victron_enabled \
@@ -282,6 +282,7 @@ class App:
             "mem_free": gc.mem_free(),
             "mqtt_connects": self.link.connects,
             "outbox_dropped": self.link.outbox_dropped,
+            "inbox_refused": self.link.inbox_refused,
             "announce_retries": self.announce_retries,
             "safe_mode": self.safe_mode,
             "condition": self.condition,
@@ -294,10 +295,17 @@ class App:
 
     # -- incoming messages ----------------------------------------------------------------------
 
-    def handle_message(self, topic, payload):
+    def handle_message(self, topic, payload, retained=False):
+        """payload: bytes, or the size (int) of a body too large to read, which the link
+        skipped; retained: the broker kept it and sent it for a new subscription."""
         if isinstance(topic, bytes):
             topic = topic.decode()
-        if topic == self.base + "/config/set":
+        if type(payload) is int:
+            import link_events
+
+            link_events.refuse_oversized(self, topic, payload)
+            _drop_rare_modules()
+        elif topic == self.base + "/config/set":
             import config_change
 
             config_change.handle_set(self, payload)
@@ -305,7 +313,7 @@ class App:
         elif topic == self.base + "/cmd":
             import commands
 
-            commands.handle(self, payload)
+            commands.handle(self, payload, retained)
             _drop_rare_modules()
         elif topic == self.ha_status_topic:
             if payload == b"online":

@@ -72,3 +72,19 @@ def announce(app):
     if merged != known:
         app.announced_keys = merged
         app.save_announced()
+
+
+def refuse_oversized(app, topic, size):
+    """A config/set or cmd whose body the link skipped unread (larger than any handler takes):
+    answered on its result topic, so the sender learns why nothing happened."""
+    from mqtt_link import MAX_MESSAGE
+
+    if topic == app.base + "/config/set":
+        result_topic = app.base + "/config/result"
+    elif topic == app.base + "/cmd":
+        result_topic = app.base + "/cmd/result"
+    else:
+        return  # Home Assistant's status: nobody waits for an answer
+    app.reply(result_topic, {"ok": False, "error": "message too large: %d bytes (limit %d)"
+                             % (size, MAX_MESSAGE)})
+    app.publish_diag()  # with the link's count of refused messages

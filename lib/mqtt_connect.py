@@ -1,5 +1,7 @@
 # Connecting the MQTT link (mqtt_link.MqttLink): a new umqtt client with the last will, a socket
 # whose connect and reads are bounded, the subscriptions, "online" and the app's on_connect.
+# SUBSCRIBE and "online" go out without waiting for their acks (the link's reader takes them):
+# umqtt's own waits would read whatever arrives first, retained messages of any size included.
 # Loaded for each (re)connect by MqttLink.service(): the steady state does not hold this code.
 import log
 from clock import ticks_ms
@@ -17,7 +19,6 @@ def connect(link, socket_factory, watched_socket):
     client = mqtt.MQTTClient(link.client_id, link.host, port=link.port, user=link.user,
                              password=link.password, keepalive=link.keepalive_s,
                              ssl=link.ssl)
-    client.set_callback(link.on_message)
     client.set_last_will(link.status_topic, b"offline", retain=True, qos=1)
     link.client = client
     try:
@@ -33,9 +34,8 @@ def connect(link, socket_factory, watched_socket):
         raw = factory.last
     client.sock = watched_socket(client.sock, raw, link.timeout_s, link)
     link.last_rx_ms = link.last_ping_ms = ticks_ms()
-    for topic in link.subscriptions:
-        client.subscribe(topic, 0)
-    client.publish(link.status_topic, b"online", True, 1)
+    link.subscribe_all()
+    link.send_qos1(link.status_topic, b"online", True)
     link.connected = True
     link.connects += 1
     link.failures = 0

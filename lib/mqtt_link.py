@@ -13,9 +13,17 @@
 #   QoS 1: a message leaves the outbox only once the broker acknowledged it, so a broker outage
 #   loses nothing that fits in the outbox (at-least-once delivery).
 # - Payloads are bytes; topics are str (ASCII by construction).
+# - Incoming packets are read here, not by umqtt.simple's check_msg()/wait_msg(): those read a
+#   whole PUBLISH into RAM before anything can look at its size (a 64 KB message is a
+#   MemoryError on a board), and umqtt's QoS 1 publish and subscribe wait for their ack by
+#   reading (and so holding) every message queued before it. Here the size comes from the fixed
+#   header (MQTT 3.1.1 §2.2.3) and a body too large for any handler is skipped in small chunks;
+#   the next message is read only when the inbox has room (flow control: the rest wait in the
+#   TCP stream and at the broker, nothing is dropped); QoS 1 publishes and SUBSCRIBE do not
+#   block for their ack, which the reader takes when it arrives.
 # Only the API shared by umqtt.simple 1.3.4 and 1.8 is used: MQTTClient(client_id, server, port,
-# user, password, keepalive, ssl), set_callback, set_last_will, connect(clean_session),
-# publish(topic, msg, retain, qos), subscribe(topic, qos), ping, check_msg, disconnect.
+# user, password, keepalive, ssl), set_last_will, connect(clean_session), publish(topic, msg,
+# retain) at QoS 0, ping, disconnect, and its `sock` attribute.
 import random
 import socket
 
@@ -26,8 +34,18 @@ from micropython import const
 _BACKOFF_MIN_MS = const(1000)
 _IPPROTO_TCP = const(6)
 _TCP_NODELAY = const(1)
-_MAX_INBOX = const(4)
-_MAX_MESSAGES_PER_SERVICE = const(8)
+_MAX_INBOX = const(4)  # messages held for the app at once; the next waits in TCP
+_INBOX_BYTES = const(1024)  # ... and their payload bytes, before another is read
+# The largest payload any handler takes: a signed envelope (signing.MAX_ENVELOPE); a larger
+# body is skipped unread and handed on as its size, for an error answer.
+MAX_MESSAGE = const(2048)
+_MAX_TOPIC = const(256)  # we subscribe to exact topics of a few dozen bytes
+_MAX_PACKETS_PER_SERVICE = const(8)
+_SKIP_CHUNK = const(64)
+_PUBLISH = const(0x30)  # packet types in the fixed header's high nibble (MQTT 3.1.1 §2.2.1)
+_PUBACK = const(0x40)
+_SUBACK = const(0x90)
+_PINGRESP = const(0xD0)
 
 
 class SocketFactory:
@@ -68,6 +86,12 @@ class WatchedSocket:
         if data:
             self.link.last_rx_ms = ticks_ms()
         return data
+
+    def readinto(self, buf, n):
+        got = self.sock.readinto(buf, n)
+        if got:
+            self.link.last_rx_ms = ticks_ms()
+        return got
 
     def write(self, buf, n=None):
         if n is None:
@@ -111,8 +135,14 @@ class MqttLink:
         self.client = None
         self.connected = False
         self.on_connect = None  # called after every (re)connect, once online is published
-        self.inbox = []  # (topic bytes, payload bytes) received, handled by the app
-        self.inbox_dropped = 0
+        # (topic bytes, payload, retained) received, handled by the app; payload is bytes, or
+        # the size (int) of a body larger than MAX_MESSAGE that was skipped unread
+        self.inbox = []
+        self.inbox_refused = 0  # messages not handed on whole (too large, malformed topic)
+        self.pid = 0  # the last packet identifier used (MQTT 3.1.1 §2.3.1)
+        self.inflight_pid = None  # the outbox head's PUBLISH awaiting its PUBACK
+        self.subscribe_pid = None
+        self.scratch = bytearray(_SKIP_CHUNK)  # for headers, acks and skipped bodies
         self.outbox = []  # [topic, payload] state messages waiting for the broker's ack
         self.outbox_len = outbox_len
         self.outbox_dropped = 0
@@ -125,18 +155,12 @@ class MqttLink:
 
     # -- connection ---------------------------------------------------------------------------
 
-    def on_message(self, topic, payload):
-        if len(self.inbox) >= _MAX_INBOX:
-            self.inbox_dropped += 1
-            log.warning("mqtt: inbox full, dropped a message on %s", topic)
-            return
-        self.inbox.append((topic, payload))
-
     def _drop(self, reason):
         if self.connected:
             log.warning("mqtt: link down: %s", reason)
         self.connected = False
         self.last_error = reason
+        self.inflight_pid = None  # sent again after the reconnect (at-least-once)
         self._close_socket()
         self.failures += 1
         # Capped exponential backoff with jitter in [50 %, 100 %] of the step.
@@ -173,8 +197,8 @@ class MqttLink:
                 return False
             return True
         try:
-            for _ in range(_MAX_MESSAGES_PER_SERVICE):
-                if self.client.check_msg() is None:
+            for _ in range(_MAX_PACKETS_PER_SERVICE):
+                if not self._has_room() or not self.read_packet():
                     break
             now = ticks_ms()
             keepalive_ms = self.keepalive_s * 1000
@@ -190,6 +214,133 @@ class MqttLink:
         if self.outbox:
             self.flush_outbox()
         return self.connected
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def _has_room(self):
+        if len(self.inbox) >= _MAX_INBOX:
+            return False
+        held = 0
+        for entry in self.inbox:
+            if type(entry[1]) is bytes:
+                held += len(entry[1])
+        return held < _INBOX_BYTES
+
+    def read_packet(self):
+        """Read and handle one incoming packet; False when none is waiting. Raises OSError on
+        a closed connection or a packet this client never asked for."""
+        sock = self.client.sock
+        buf = self.scratch
+        sock.setblocking(False)
+        try:
+            got = sock.readinto(buf, 1)
+        finally:
+            sock.setblocking(True)  # bounded by the link's timeout (WatchedSocket)
+        if got is None:
+            return False
+        if not got:
+            raise OSError("connection closed by the broker")
+        kind = buf[0]
+        size = self._read_length()
+        if kind & 0xF0 == _PUBLISH:
+            self._receive_publish(kind, size)
+        elif kind == _PUBACK and size == 2:
+            self._read_exactly(2)
+            if self.inflight_pid == buf[0] << 8 | buf[1]:
+                self.inflight_pid = None
+                self.outbox.pop(0)
+        elif kind == _SUBACK and 3 <= size <= _SKIP_CHUNK:
+            # packet id, then one return code per topic filter; 0x80 = refused (§3.9.3)
+            self._read_exactly(size)
+            for i in range(2, size):
+                if buf[i] == 0x80:
+                    log.error("mqtt: the broker refused subscription %d (not authorized?)",
+                              i - 1)
+        elif kind == _PINGRESP and size == 0:
+            pass
+        else:
+            raise OSError("unexpected packet 0x%02x (%d bytes) from the broker" % (kind, size))
+        return True
+
+    def _read_exactly(self, n, offset=0):
+        """Fill scratch[offset:offset + n] from the socket, across short reads."""
+        view = memoryview(self.scratch)
+        end = offset + n
+        while offset < end:
+            got = self.client.sock.readinto(view[offset:end], end - offset)
+            if not got:
+                raise OSError("connection closed by the broker")
+            offset += got
+
+    def _read_bytes(self, n):
+        data = b""
+        while len(data) < n:
+            more = self.client.sock.read(n - len(data))
+            if not more:
+                raise OSError("connection closed by the broker")
+            data = more if not data else data + more
+        return data
+
+    def _skip(self, n):
+        while n > 0:
+            step = n if n < _SKIP_CHUNK else _SKIP_CHUNK
+            self._read_exactly(step)
+            n -= step
+
+    def _read_length(self):
+        """The fixed header's remaining length: 7 bits a byte, least significant first, at
+        most four bytes (MQTT 3.1.1 §2.2.3)."""
+        value = 0
+        for shift in (0, 7, 14, 21):
+            self._read_exactly(1)
+            byte = self.scratch[0]
+            value |= (byte & 0x7F) << shift
+            if not byte & 0x80:
+                return value
+        raise OSError("malformed remaining length from the broker")
+
+    def _receive_publish(self, flags, size):
+        """A PUBLISH (MQTT 3.1.1 §3.3): flags are the fixed header's low nibble (DUP, QoS,
+        RETAIN), size its remaining length. The topic and packet id come first."""
+        qos = (flags >> 1) & 3
+        if qos > 1:  # we subscribe at QoS 0: the broker downgrades to it (§3.8.4)
+            raise OSError("PUBLISH at QoS %d from the broker" % qos)
+        header = 4 if qos else 2
+        if size < header:
+            raise OSError("malformed PUBLISH from the broker")
+        self._read_exactly(2)
+        topic_len = self.scratch[0] << 8 | self.scratch[1]
+        if topic_len > size - header:
+            raise OSError("malformed PUBLISH from the broker")
+        body = size - header - topic_len
+        if topic_len > _MAX_TOPIC:
+            topic = None
+            self._skip(topic_len)
+        else:
+            topic = self._read_bytes(topic_len)
+        pid = 0
+        if qos:
+            self._read_exactly(2)
+            pid = self.scratch[0] << 8 | self.scratch[1]
+        if topic is None:
+            self._skip(body)
+            self.inbox_refused += 1
+            log.warning("mqtt: skipped a message with a %d-byte topic", topic_len)
+        elif body > MAX_MESSAGE:
+            self._skip(body)
+            self.inbox_refused += 1
+            log.warning("mqtt: %d-byte message on %s skipped (limit %d)", body, topic,
+                        MAX_MESSAGE)
+            self.inbox.append((topic, body, flags & 1))
+        else:
+            self.inbox.append((topic, self._read_bytes(body), flags & 1))
+        if qos:
+            ack = self.scratch
+            ack[0] = _PUBACK
+            ack[1] = 2
+            ack[2] = pid >> 8
+            ack[3] = pid & 0xFF
+            self.client.sock.write(ack, 4)
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -219,11 +370,22 @@ class MqttLink:
         size = 0
         for piece in pieces():
             size += len(piece)
-        remaining = 2 + len(topic) + size
-        header = bytearray(5)
-        header[0] = 0x31 if retain else 0x30  # PUBLISH, QoS 0, no DUP
+        try:
+            self._write_header(_PUBLISH | retain, 2 + len(topic) + size)  # QoS 0, no DUP
+            self._write_string(topic)
+            for piece in pieces():
+                self.client.sock.write(piece)
+            return True
+        except Exception as e:
+            self._drop(_describe(e))
+            return False
+
+    def _write_header(self, first, remaining):
+        """A fixed header: the packet type and flags, then the remaining length (§2.2.3)."""
+        header = self.scratch
+        header[0] = first
         n = 1
-        while True:  # remaining length: 7 bits a byte, least significant first (§2.2.3)
+        while True:
             header[n] = remaining & 0x7F
             remaining >>= 7
             if remaining:
@@ -231,39 +393,78 @@ class MqttLink:
             n += 1
             if not remaining:
                 break
-        try:
-            sock = self.client.sock
-            sock.write(header, n)
-            sock.write(bytes((len(topic) >> 8, len(topic) & 0xFF)))
-            sock.write(topic)
-            for piece in pieces():
-                sock.write(piece)
-            return True
-        except Exception as e:
-            self._drop(_describe(e))
-            return False
+        self.client.sock.write(header, n)
+
+    def _write_string(self, data):
+        """Two length bytes, then the bytes (MQTT 3.1.1 §1.5.3)."""
+        self.scratch[0] = len(data) >> 8
+        self.scratch[1] = len(data) & 0xFF
+        self.client.sock.write(self.scratch, 2)
+        self.client.sock.write(data)
+
+    def _next_pid(self):
+        self.pid = self.pid % 0xFFFF + 1  # 1..65535: zero is not a packet identifier
+        return self.pid
+
+    def send_qos1(self, topic, payload, retain=False):
+        """Write a QoS 1 PUBLISH and return its packet id without waiting for the PUBACK
+        (read_packet() takes it when it comes). Raises on a socket error."""
+        topic = _bytes(topic)
+        pid = self._next_pid()
+        self._write_header(_PUBLISH | 2 | (1 if retain else 0), 4 + len(topic) + len(payload))
+        self._write_string(topic)
+        self.scratch[0] = pid >> 8
+        self.scratch[1] = pid & 0xFF
+        self.client.sock.write(self.scratch, 2)
+        self.client.sock.write(payload)
+        return pid
+
+    def subscribe_all(self):
+        """One SUBSCRIBE for every topic at QoS 0 (MQTT 3.1.1 §3.8), not waiting for the
+        SUBACK: retained messages may follow it at once, and they take their turn in the inbox
+        like any other message."""
+        size = 2
+        for topic in self.subscriptions:
+            size += 3 + len(topic)
+        pid = self.subscribe_pid = self._next_pid()
+        self._write_header(0x82, size)  # SUBSCRIBE's reserved flags are 0010 (§3.8.1)
+        self.scratch[0] = pid >> 8
+        self.scratch[1] = pid & 0xFF
+        self.client.sock.write(self.scratch, 2)
+        for topic in self.subscriptions:
+            self._write_string(topic)
+            self.scratch[0] = 0  # requested QoS
+            self.client.sock.write(self.scratch, 1)
 
     def queue(self, topic, payload, retain=False):
         """Queue a message that must not be lost to a short outage (QoS 1, drop-oldest)."""
         if len(self.outbox) >= self.outbox_len:
             self.outbox.pop(0)
+            self.inflight_pid = None  # that was the one in flight: its ack acknowledges nothing
             self.outbox_dropped += 1
         self.outbox.append((topic, payload, retain))
         self.flush_outbox()
 
     def flush_outbox(self):
-        while self.outbox and self.connected:
-            topic, payload, retain = self.outbox[0]
-            if not self.publish(topic, payload, retain, 1):
-                return
-            self.outbox.pop(0)
+        """Send the outbox head at QoS 1 unless it is already on its way: it leaves the outbox
+        when its PUBACK arrives (read_packet), and the next one goes out then."""
+        if not self.outbox or not self.connected or self.inflight_pid is not None:
+            return
+        topic, payload, retain = self.outbox[0]
+        try:
+            self.inflight_pid = self.send_qos1(topic, payload, retain)
+        except Exception as e:
+            self._drop(_describe(e))
 
     def close(self):
         """Clean shutdown: offline (retained) first, because DISCONNECT suppresses the will."""
         if self.connected:
             try:
-                self.flush_outbox()
-                self.client.publish(self.status_topic, b"offline", True, 1)
+                # Everything still queued, then offline: the broker takes them in order before
+                # the DISCONNECT, so no ack needs waiting for (MQTT 3.1.1 §4.6).
+                for topic, payload, retain in self.outbox[1 if self.inflight_pid else 0:]:
+                    self.send_qos1(topic, payload, retain)
+                self.send_qos1(self.status_topic, b"offline", True)
                 self.client.disconnect()
             except Exception as e:
                 log.warning("mqtt: clean disconnect failed: %s", _describe(e))
@@ -276,7 +477,8 @@ class MqttLink:
         self.outbox = old.outbox
         self.outbox_dropped = old.outbox_dropped
         self.connects = old.connects
-        self.inbox_dropped = old.inbox_dropped
+        self.inbox = old.inbox  # received, not yet handled: the app handles them next
+        self.inbox_refused = old.inbox_refused
 
 
 def _bytes(topic):
