@@ -33,9 +33,9 @@ _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (cr
 # Code that runs rarely (config changes, commands, signing, HA discovery) is imported when needed
 # and dropped again, so it does not hold heap in the steady state (the ESP8266 has about 36 KB in
 # all).
-_RARE_MODULES = ("startup", "link_events", "mqtt_connect", "crash_log", "config_change",
-                 "config_schema", "config_store", "commands", "signing", "home_assistant",
-                 "ha_removals", "channels")
+_RARE_MODULES = ("startup", "link_events", "mqtt_connect", "mqtt_receive", "crash_log",
+                 "config_change", "config_schema", "config_store", "commands", "signing",
+                 "home_assistant", "ha_removals", "channels")
 
 
 def _drop_rare_modules():

@@ -47,7 +47,8 @@ def test_a_burst_of_changes_and_commands_gets_one_answer_each_in_order(tmp_path)
     assert len(commands) == 20
     with Broker() as broker:
         observer = Observer(broker, [BASE + "/#"])
-        sim = SimRun(broker, str(tmp_path), DEVICE, extra_args=["--set", "publish_interval_s=30"]).start()
+        sim = SimRun(broker, str(tmp_path), DEVICE,
+                     extra_args=["--set", "publish_interval_s=30"]).start()
         try:
             assert wait_until(lambda: observer.payloads(BASE + "/config"), timeout=30), sim.log()
             publish_burst(broker, messages)

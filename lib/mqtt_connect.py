@@ -34,7 +34,7 @@ def connect(link, socket_factory, watched_socket):
         raw = factory.last
     client.sock = watched_socket(client.sock, raw, link.timeout_s, link)
     link.last_rx_ms = link.last_ping_ms = ticks_ms()
-    link.subscribe_all()
+    subscribe(link)
     link.send_qos1(link.status_topic, b"online", True)
     link.connected = True
     link.connects += 1
@@ -43,3 +43,19 @@ def connect(link, socket_factory, watched_socket):
     if link.on_connect:
         link.on_connect()
     link.flush_outbox()
+
+
+def subscribe(link):
+    """One SUBSCRIBE for every topic at QoS 0 (MQTT 3.1.1 §3.8), not waiting for the SUBACK:
+    retained messages may follow it at once, and they take their turn in the inbox like any
+    other message."""
+    size = 2
+    for topic in link.subscriptions:
+        size += 3 + len(topic)
+    pid = link.next_pid()
+    link.write_header(0x82, size)  # SUBSCRIBE's reserved flags are 0010 (§3.8.1)
+    sock = link.client.sock
+    sock.write(bytes((pid >> 8, pid & 0xFF)))
+    for topic in link.subscriptions:
+        link.write_string(topic)
+        sock.write(b"\0")  # the QoS asked for

@@ -39,12 +39,10 @@ _INBOX_BYTES = const(1024)  # ... and their payload bytes, before another is rea
 # The largest payload any handler takes: a signed envelope (signing.MAX_ENVELOPE); a larger
 # body is skipped unread and handed on as its size, for an error answer.
 MAX_MESSAGE = const(2048)
-_MAX_TOPIC = const(256)  # we subscribe to exact topics of a few dozen bytes
 _MAX_PACKETS_PER_SERVICE = const(8)
-_SKIP_CHUNK = const(64)
+_SCRATCH = const(64)
 _PUBLISH = const(0x30)  # packet types in the fixed header's high nibble (MQTT 3.1.1 §2.2.1)
 _PUBACK = const(0x40)
-_SUBACK = const(0x90)
 _PINGRESP = const(0xD0)
 
 
@@ -141,8 +139,7 @@ class MqttLink:
         self.inbox_refused = 0  # messages not handed on whole (too large, malformed topic)
         self.pid = 0  # the last packet identifier used (MQTT 3.1.1 §2.3.1)
         self.inflight_pid = None  # the outbox head's PUBLISH awaiting its PUBACK
-        self.subscribe_pid = None
-        self.scratch = bytearray(_SKIP_CHUNK)  # for headers, acks and skipped bodies
+        self.scratch = bytearray(_SCRATCH)  # for headers, acks and skipped bodies
         self.outbox = []  # [topic, payload] state messages waiting for the broker's ack
         self.outbox_len = outbox_len
         self.outbox_dropped = 0
@@ -242,105 +239,43 @@ class MqttLink:
             raise OSError("connection closed by the broker")
         kind = buf[0]
         size = self._read_length()
-        if kind & 0xF0 == _PUBLISH:
-            self._receive_publish(kind, size)
-        elif kind == _PUBACK and size == 2:
-            self._read_exactly(2)
+        if kind == _PUBACK and size == 2:  # the steady state's packet: one per state
+            self.read_exactly(2)
             if self.inflight_pid == buf[0] << 8 | buf[1]:
                 self.inflight_pid = None
                 self.outbox.pop(0)
-        elif kind == _SUBACK and 3 <= size <= _SKIP_CHUNK:
-            # packet id, then one return code per topic filter; 0x80 = refused (§3.9.3)
-            self._read_exactly(size)
-            for i in range(2, size):
-                if buf[i] == 0x80:
-                    log.error("mqtt: the broker refused subscription %d (not authorized?)",
-                              i - 1)
         elif kind == _PINGRESP and size == 0:
             pass
         else:
-            raise OSError("unexpected packet 0x%02x (%d bytes) from the broker" % (kind, size))
+            # PUBLISH (config/set, cmd, HA's status) and SUBACK are rare: their code is loaded
+            # for them (the app drops it again with its other rare modules)
+            import mqtt_receive
+
+            mqtt_receive.packet(self, kind, size)
         return True
 
-    def _read_exactly(self, n, offset=0):
-        """Fill scratch[offset:offset + n] from the socket, across short reads."""
-        view = memoryview(self.scratch)
-        end = offset + n
-        while offset < end:
-            got = self.client.sock.readinto(view[offset:end], end - offset)
-            if not got:
-                raise OSError("connection closed by the broker")
-            offset += got
-
-    def _read_bytes(self, n):
-        data = b""
-        while len(data) < n:
-            more = self.client.sock.read(n - len(data))
+    def read_exactly(self, n):
+        """Fill scratch[:n] from the socket, across short reads."""
+        got = self.client.sock.readinto(self.scratch, n)
+        while got is not None and 0 < got < n:
+            more = self.client.sock.readinto(memoryview(self.scratch)[got:n], n - got)
             if not more:
-                raise OSError("connection closed by the broker")
-            data = more if not data else data + more
-        return data
-
-    def _skip(self, n):
-        while n > 0:
-            step = n if n < _SKIP_CHUNK else _SKIP_CHUNK
-            self._read_exactly(step)
-            n -= step
+                break
+            got += more
+        if got != n:
+            raise OSError("connection closed by the broker")
 
     def _read_length(self):
         """The fixed header's remaining length: 7 bits a byte, least significant first, at
         most four bytes (MQTT 3.1.1 §2.2.3)."""
         value = 0
         for shift in (0, 7, 14, 21):
-            self._read_exactly(1)
+            self.read_exactly(1)
             byte = self.scratch[0]
             value |= (byte & 0x7F) << shift
             if not byte & 0x80:
                 return value
         raise OSError("malformed remaining length from the broker")
-
-    def _receive_publish(self, flags, size):
-        """A PUBLISH (MQTT 3.1.1 §3.3): flags are the fixed header's low nibble (DUP, QoS,
-        RETAIN), size its remaining length. The topic and packet id come first."""
-        qos = (flags >> 1) & 3
-        if qos > 1:  # we subscribe at QoS 0: the broker downgrades to it (§3.8.4)
-            raise OSError("PUBLISH at QoS %d from the broker" % qos)
-        header = 4 if qos else 2
-        if size < header:
-            raise OSError("malformed PUBLISH from the broker")
-        self._read_exactly(2)
-        topic_len = self.scratch[0] << 8 | self.scratch[1]
-        if topic_len > size - header:
-            raise OSError("malformed PUBLISH from the broker")
-        body = size - header - topic_len
-        if topic_len > _MAX_TOPIC:
-            topic = None
-            self._skip(topic_len)
-        else:
-            topic = self._read_bytes(topic_len)
-        pid = 0
-        if qos:
-            self._read_exactly(2)
-            pid = self.scratch[0] << 8 | self.scratch[1]
-        if topic is None:
-            self._skip(body)
-            self.inbox_refused += 1
-            log.warning("mqtt: skipped a message with a %d-byte topic", topic_len)
-        elif body > MAX_MESSAGE:
-            self._skip(body)
-            self.inbox_refused += 1
-            log.warning("mqtt: %d-byte message on %s skipped (limit %d)", body, topic,
-                        MAX_MESSAGE)
-            self.inbox.append((topic, body, flags & 1))
-        else:
-            self.inbox.append((topic, self._read_bytes(body), flags & 1))
-        if qos:
-            ack = self.scratch
-            ack[0] = _PUBACK
-            ack[1] = 2
-            ack[2] = pid >> 8
-            ack[3] = pid & 0xFF
-            self.client.sock.write(ack, 4)
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -371,8 +306,8 @@ class MqttLink:
         for piece in pieces():
             size += len(piece)
         try:
-            self._write_header(_PUBLISH | retain, 2 + len(topic) + size)  # QoS 0, no DUP
-            self._write_string(topic)
+            self.write_header(_PUBLISH | retain, 2 + len(topic) + size)  # QoS 0, no DUP
+            self.write_string(topic)
             for piece in pieces():
                 self.client.sock.write(piece)
             return True
@@ -380,7 +315,7 @@ class MqttLink:
             self._drop(_describe(e))
             return False
 
-    def _write_header(self, first, remaining):
+    def write_header(self, first, remaining):
         """A fixed header: the packet type and flags, then the remaining length (§2.2.3)."""
         header = self.scratch
         header[0] = first
@@ -395,14 +330,14 @@ class MqttLink:
                 break
         self.client.sock.write(header, n)
 
-    def _write_string(self, data):
+    def write_string(self, data):
         """Two length bytes, then the bytes (MQTT 3.1.1 §1.5.3)."""
         self.scratch[0] = len(data) >> 8
         self.scratch[1] = len(data) & 0xFF
         self.client.sock.write(self.scratch, 2)
         self.client.sock.write(data)
 
-    def _next_pid(self):
+    def next_pid(self):
         self.pid = self.pid % 0xFFFF + 1  # 1..65535: zero is not a packet identifier
         return self.pid
 
@@ -410,31 +345,14 @@ class MqttLink:
         """Write a QoS 1 PUBLISH and return its packet id without waiting for the PUBACK
         (read_packet() takes it when it comes). Raises on a socket error."""
         topic = _bytes(topic)
-        pid = self._next_pid()
-        self._write_header(_PUBLISH | 2 | (1 if retain else 0), 4 + len(topic) + len(payload))
-        self._write_string(topic)
+        pid = self.next_pid()
+        self.write_header(_PUBLISH | 2 | (1 if retain else 0), 4 + len(topic) + len(payload))
+        self.write_string(topic)
         self.scratch[0] = pid >> 8
         self.scratch[1] = pid & 0xFF
         self.client.sock.write(self.scratch, 2)
         self.client.sock.write(payload)
         return pid
-
-    def subscribe_all(self):
-        """One SUBSCRIBE for every topic at QoS 0 (MQTT 3.1.1 §3.8), not waiting for the
-        SUBACK: retained messages may follow it at once, and they take their turn in the inbox
-        like any other message."""
-        size = 2
-        for topic in self.subscriptions:
-            size += 3 + len(topic)
-        pid = self.subscribe_pid = self._next_pid()
-        self._write_header(0x82, size)  # SUBSCRIBE's reserved flags are 0010 (§3.8.1)
-        self.scratch[0] = pid >> 8
-        self.scratch[1] = pid & 0xFF
-        self.client.sock.write(self.scratch, 2)
-        for topic in self.subscriptions:
-            self._write_string(topic)
-            self.scratch[0] = 0  # requested QoS
-            self.client.sock.write(self.scratch, 1)
 
     def queue(self, topic, payload, retain=False):
         """Queue a message that must not be lost to a short outage (QoS 1, drop-oldest)."""
