@@ -55,8 +55,12 @@ def announce(app):
     Sensors are removed only by config_change.prune_announcements() (the announce command, or
     a config change that can rule sensors out)."""
     import gc
+    import sys
 
-    gc.collect()  # the discovery code needs its room in one piece more than anything else
+    # The discovery code needs its room in one piece more than anything else: the link's
+    # reader of rare packets (loaded for the SUBACK after a connect) goes first.
+    sys.modules.pop("mqtt_receive", None)
+    gc.collect()
     import home_assistant
 
     current = home_assistant.key_set(app.reading, app.ctx)

@@ -2,7 +2,8 @@
 # whose connect and reads are bounded, the subscriptions, "online" and the app's on_connect.
 # SUBSCRIBE and "online" go out without waiting for their acks (the link's reader takes them):
 # umqtt's own waits would read whatever arrives first, retained messages of any size included.
-# Loaded for each (re)connect by MqttLink.service(): the steady state does not hold this code.
+# Loaded for each (re)connect by MqttLink.service(), and for close() and adopt(): the steady
+# state does not hold this code.
 import log
 from clock import ticks_ms
 
@@ -52,10 +53,42 @@ def subscribe(link):
     size = 2
     for topic in link.subscriptions:
         size += 3 + len(topic)
-    pid = link.next_pid()
-    link.write_header(0x82, size)  # SUBSCRIBE's reserved flags are 0010 (§3.8.1)
-    sock = link.client.sock
-    sock.write(bytes((pid >> 8, pid & 0xFF)))
+    pid = link.pid = link.pid % 0xFFFF + 1
+    packet = bytearray((0x82,))  # SUBSCRIBE; its reserved flags are 0010 (§3.8.1)
+    while True:  # remaining length (§2.2.3)
+        packet.append((size & 0x7F) | (0x80 if size > 0x7F else 0))
+        size >>= 7
+        if not size:
+            break
+    packet += bytes((pid >> 8, pid & 0xFF))
     for topic in link.subscriptions:
-        link.write_string(topic)
-        sock.write(b"\0")  # the QoS asked for
+        packet += bytes((len(topic) >> 8, len(topic) & 0xFF))
+        packet += topic
+        packet.append(0)  # the QoS asked for
+    link.client.sock.write(packet)
+
+
+def close(link):
+    """Clean shutdown: offline (retained) last, because DISCONNECT suppresses the will."""
+    if link.connected:
+        try:
+            # Everything still queued, then offline: the broker takes them in order before the
+            # DISCONNECT, so no ack needs waiting for (MQTT 3.1.1 §4.6).
+            for topic, payload, retain in link.outbox[1 if link.inflight_pid else 0:]:
+                link.send_qos1(topic, payload, retain)
+            link.send_qos1(link.status_topic, b"offline", True)
+            link.client.disconnect()
+        except Exception as e:
+            from mqtt_link import describe
+
+            log.warning("mqtt: clean disconnect failed: %s", describe(e))
+            link.close_socket()  # disconnect() closes it only when it gets that far
+    link.connected = False
+
+
+def adopt(link, old):
+    link.outbox = old.outbox
+    link.outbox_dropped = old.outbox_dropped
+    link.connects = old.connects
+    link.inbox = old.inbox  # received, not yet handled: the app handles them next
+    link.inbox_refused = old.inbox_refused

@@ -158,7 +158,7 @@ class MqttLink:
         self.connected = False
         self.last_error = reason
         self.inflight_pid = None  # sent again after the reconnect (at-least-once)
-        self._close_socket()
+        self.close_socket()
         self.failures += 1
         # Capped exponential backoff with jitter in [50 %, 100 %] of the step.
         step = _BACKOFF_MIN_MS << min(self.failures - 1, 10)
@@ -168,7 +168,7 @@ class MqttLink:
         self._next_attempt_ms = ticks_add(ticks_ms(), step)
         self.retry_in_ms = step
 
-    def _close_socket(self):
+    def close_socket(self):
         if self.client is not None and self.client.sock is not None:
             try:
                 self.client.sock.close()
@@ -188,14 +188,20 @@ class MqttLink:
 
                 mqtt_connect.connect(self, SocketFactory, WatchedSocket)
             except Exception as e:  # OSError, MQTTException, or umqtt's asserts on a bad CONNACK
-                self._drop(_describe(e))
+                self._drop(describe(e))
                 log.warning("mqtt: connect to %s:%d failed (%s); retry in %d ms",
                             self.host, self.port, self.last_error, self.retry_in_ms)
                 return False
             return True
         try:
             for _ in range(_MAX_PACKETS_PER_SERVICE):
-                if not self._has_room() or not self.read_packet():
+                # flow control: the next packet is read only while the inbox has room (count
+                # and bytes); the rest wait in the TCP stream and at the broker
+                held = 0
+                for entry in self.inbox:
+                    held += len(entry[1]) if type(entry[1]) is bytes else 0
+                if len(self.inbox) >= _MAX_INBOX or held >= _INBOX_BYTES \
+                        or not self.read_packet():
                     break
             now = ticks_ms()
             keepalive_ms = self.keepalive_s * 1000
@@ -206,7 +212,7 @@ class MqttLink:
                 self.client.ping()
                 self.last_ping_ms = now
         except Exception as e:
-            self._drop(_describe(e))
+            self._drop(describe(e))
             return False
         if self.outbox:
             self.flush_outbox()
@@ -214,41 +220,32 @@ class MqttLink:
 
     # -- receiving ----------------------------------------------------------------------------
 
-    def _has_room(self):
-        if len(self.inbox) >= _MAX_INBOX:
-            return False
-        held = 0
-        for entry in self.inbox:
-            if type(entry[1]) is bytes:
-                held += len(entry[1])
-        return held < _INBOX_BYTES
-
     def read_packet(self):
         """Read and handle one incoming packet; False when none is waiting. Raises OSError on
         a closed connection or a packet this client never asked for."""
         sock = self.client.sock
         buf = self.scratch
         sock.setblocking(False)
-        try:
-            got = sock.readinto(buf, 1)
-        finally:
-            sock.setblocking(True)  # bounded by the link's timeout (WatchedSocket)
+        got = sock.readinto(buf, 1)
+        sock.setblocking(True)  # bounded by the link's timeout (WatchedSocket)
         if got is None:
             return False
-        if not got:
-            raise OSError("connection closed by the broker")
-        kind = buf[0]
-        size = self._read_length()
+        kind = buf[0] if got else -1
+        size = 0
+        for shift in (0, 7, 14, 21):
+            # remaining length: 7 bits a byte, least significant first, at most 4 (§2.2.3)
+            self.read_exactly(1)  # also: a closed connection raises here
+            size |= (buf[0] & 0x7F) << shift
+            if not buf[0] & 0x80:
+                break
         if kind == _PUBACK and size == 2:  # the steady state's packet: one per state
             self.read_exactly(2)
             if self.inflight_pid == buf[0] << 8 | buf[1]:
                 self.inflight_pid = None
                 self.outbox.pop(0)
-        elif kind == _PINGRESP and size == 0:
-            pass
-        else:
-            # PUBLISH (config/set, cmd, HA's status) and SUBACK are rare: their code is loaded
-            # for them (the app drops it again with its other rare modules)
+        elif kind != _PINGRESP or size or buf[0] & 0x80:
+            # PUBLISH (config/set, cmd, HA's status), SUBACK and errors are rare: their code is
+            # loaded for them (the app drops it again with its other rare modules)
             import mqtt_receive
 
             mqtt_receive.packet(self, kind, size)
@@ -265,18 +262,6 @@ class MqttLink:
         if got != n:
             raise OSError("connection closed by the broker")
 
-    def _read_length(self):
-        """The fixed header's remaining length: 7 bits a byte, least significant first, at
-        most four bytes (MQTT 3.1.1 §2.2.3)."""
-        value = 0
-        for shift in (0, 7, 14, 21):
-            self.read_exactly(1)
-            byte = self.scratch[0]
-            value |= (byte & 0x7F) << shift
-            if not byte & 0x80:
-                return value
-        raise OSError("malformed remaining length from the broker")
-
     # -- publishing ---------------------------------------------------------------------------
 
     def publish(self, topic, payload, retain=False, qos=0):
@@ -291,7 +276,7 @@ class MqttLink:
             self.client.publish(topic, payload, retain, qos)
             return True
         except Exception as e:
-            self._drop(_describe(e))
+            self._drop(describe(e))
             return False
 
     def publish_pieces(self, topic, pieces, retain=False):
@@ -306,17 +291,18 @@ class MqttLink:
         for piece in pieces():
             size += len(piece)
         try:
-            self.write_header(_PUBLISH | retain, 2 + len(topic) + size)  # QoS 0, no DUP
-            self.write_string(topic)
+            self.send_header(_PUBLISH | retain, topic, size)  # QoS 0, no DUP
             for piece in pieces():
                 self.client.sock.write(piece)
             return True
         except Exception as e:
-            self._drop(_describe(e))
+            self._drop(describe(e))
             return False
 
-    def write_header(self, first, remaining):
-        """A fixed header: the packet type and flags, then the remaining length (§2.2.3)."""
+    def send_header(self, first, topic, size, pid=0):
+        """A PUBLISH's fixed header (type and flags, then the remaining length, MQTT 3.1.1
+        §2.2.3), its topic and, at QoS 1, its packet id (§3.3.2), for a body of `size`."""
+        remaining = 2 + len(topic) + size + (2 if pid else 0)
         header = self.scratch
         header[0] = first
         n = 1
@@ -328,29 +314,21 @@ class MqttLink:
             n += 1
             if not remaining:
                 break
-        self.client.sock.write(header, n)
-
-    def write_string(self, data):
-        """Two length bytes, then the bytes (MQTT 3.1.1 §1.5.3)."""
-        self.scratch[0] = len(data) >> 8
-        self.scratch[1] = len(data) & 0xFF
-        self.client.sock.write(self.scratch, 2)
-        self.client.sock.write(data)
-
-    def next_pid(self):
-        self.pid = self.pid % 0xFFFF + 1  # 1..65535: zero is not a packet identifier
-        return self.pid
+        header[n] = len(topic) >> 8
+        header[n + 1] = len(topic) & 0xFF
+        sock = self.client.sock
+        sock.write(header, n + 2)
+        sock.write(topic)
+        if pid:
+            header[0] = pid >> 8
+            header[1] = pid & 0xFF
+            sock.write(header, 2)
 
     def send_qos1(self, topic, payload, retain=False):
         """Write a QoS 1 PUBLISH and return its packet id without waiting for the PUBACK
         (read_packet() takes it when it comes). Raises on a socket error."""
-        topic = _bytes(topic)
-        pid = self.next_pid()
-        self.write_header(_PUBLISH | 2 | (1 if retain else 0), 4 + len(topic) + len(payload))
-        self.write_string(topic)
-        self.scratch[0] = pid >> 8
-        self.scratch[1] = pid & 0xFF
-        self.client.sock.write(self.scratch, 2)
+        pid = self.pid = self.pid % 0xFFFF + 1  # 1..65535: zero is no packet id (§2.3.1)
+        self.send_header(_PUBLISH | 2 | (1 if retain else 0), _bytes(topic), len(payload), pid)
         self.client.sock.write(payload)
         return pid
 
@@ -372,38 +350,27 @@ class MqttLink:
         try:
             self.inflight_pid = self.send_qos1(topic, payload, retain)
         except Exception as e:
-            self._drop(_describe(e))
+            self._drop(describe(e))
 
     def close(self):
-        """Clean shutdown: offline (retained) first, because DISCONNECT suppresses the will."""
-        if self.connected:
-            try:
-                # Everything still queued, then offline: the broker takes them in order before
-                # the DISCONNECT, so no ack needs waiting for (MQTT 3.1.1 §4.6).
-                for topic, payload, retain in self.outbox[1 if self.inflight_pid else 0:]:
-                    self.send_qos1(topic, payload, retain)
-                self.send_qos1(self.status_topic, b"offline", True)
-                self.client.disconnect()
-            except Exception as e:
-                log.warning("mqtt: clean disconnect failed: %s", _describe(e))
-                self._close_socket()  # disconnect() closes it only when it gets that far
-        self.connected = False
+        """Clean shutdown (mqtt_connect.close: it runs once, its code is loaded for it)."""
+        import mqtt_connect
+
+        mqtt_connect.close(self)
 
     def adopt(self, old):
-        """Take over another link's queued state messages and counters (a link replaced for
-        new connection settings must not lose what the old one still had to deliver)."""
-        self.outbox = old.outbox
-        self.outbox_dropped = old.outbox_dropped
-        self.connects = old.connects
-        self.inbox = old.inbox  # received, not yet handled: the app handles them next
-        self.inbox_refused = old.inbox_refused
+        """Take over another link's queued and received messages and counters (a link
+        replaced for new connection settings must not lose what the old one still had)."""
+        import mqtt_connect
+
+        mqtt_connect.adopt(self, old)
 
 
 def _bytes(topic):
     return topic.encode() if type(topic) is str else topic
 
 
-def _describe(e):
+def describe(e):
     name = type(e).__name__
     if name == "MQTTException" and e.args and type(e.args[0]) is int and 1 <= e.args[0] <= 5:
         # CONNACK return codes 1-5, MQTT 3.1.1 §3.2.2.3: line n - 1 of the text

@@ -1,6 +1,6 @@
 # The MQTT link's rare incoming packets (mqtt_link.MqttLink.read_packet): PUBLISH (config/set,
-# cmd, Home Assistant's status) and SUBACK. Loaded when one arrives; the steady state's packets
-# (PUBACK, PINGRESP) are read by mqtt_link itself.
+# cmd, Home Assistant's status), the SUBACK after each connect, and what should never come.
+# Loaded when one arrives; the steady state's packets (PUBACK, PINGRESP) are read by mqtt_link.
 import log
 from micropython import const
 from mqtt_link import MAX_MESSAGE
@@ -12,11 +12,16 @@ _SUBACK = const(0x90)
 
 def packet(link, kind, size):
     """Handle a packet of type `kind` (the fixed header's first byte) whose remaining length is
-    `size` (MQTT 3.1.1 §2.2). Raises OSError on one this client never asked for."""
+    `size` (MQTT 3.1.1 §2.2); kind -1: the connection closed. Raises OSError on one this
+    client never asked for."""
+    if kind < 0:
+        raise OSError("connection closed by the broker")
+    if link.scratch[0] & 0x80:  # a fourth length byte that says more follow
+        raise OSError("malformed remaining length from the broker")
     if kind & 0xF0 == 0x30:
         publish(link, kind, size)
     elif kind == _SUBACK and 3 <= size <= len(link.scratch):
-        # packet id, then one return code per topic filter; 0x80 = refused (§3.9.3)
+        # packet id, then one return code per topic filter; 0x80: refused (§3.9.3)
         link.read_exactly(size)
         for i in range(2, size):
             if link.scratch[i] == 0x80:
