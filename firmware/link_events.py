@@ -81,7 +81,7 @@ def announce(app):
 def refuse_oversized(app, topic, size):
     """A config/set or cmd whose body the link skipped unread (larger than any handler takes):
     answered on its result topic, so the sender learns why nothing happened."""
-    from mqtt_link import MAX_MESSAGE
+    from mqtt_receive import MAX_MESSAGE
 
     if topic == app.base + "/config/set":
         result_topic = app.base + "/config/result"

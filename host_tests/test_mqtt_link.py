@@ -10,7 +10,8 @@ import pytest
 
 import mp_env
 from broker import Broker
-from mqtt_link import MAX_MESSAGE, MqttLink
+from mqtt_link import MqttLink
+from mqtt_receive import MAX_MESSAGE
 from mqtt_observer import Observer
 
 HERE = os.path.dirname(os.path.abspath(__file__))

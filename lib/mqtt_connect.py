@@ -69,21 +69,14 @@ def subscribe(link):
 
 
 def close(link):
-    """Clean shutdown: offline (retained) last, because DISCONNECT suppresses the will."""
-    if link.connected:
-        try:
-            # Everything still queued, then offline: the broker takes them in order before the
-            # DISCONNECT, so no ack needs waiting for (MQTT 3.1.1 §4.6).
-            for topic, payload, retain in link.outbox[1 if link.inflight_pid else 0:]:
-                link.send_qos1(topic, payload, retain)
-            link.send_qos1(link.status_topic, b"offline", True)
-            link.client.disconnect()
-        except Exception as e:
-            from mqtt_link import describe
-
-            log.warning("mqtt: clean disconnect failed: %s", describe(e))
-            link.close_socket()  # disconnect() closes it only when it gets that far
-    link.connected = False
+    """Clean shutdown of a connected link: offline (retained) last, because DISCONNECT
+    suppresses the will. Raises on a socket error."""
+    # Everything still queued, then offline: the broker takes them in order before the
+    # DISCONNECT, so no ack needs waiting for (MQTT 3.1.1 §4.6).
+    for topic, payload, retain in link.outbox[1 if link.inflight_pid else 0:]:
+        link.send_qos1(topic, payload, retain)
+    link.send_qos1(link.status_topic, b"offline", True)
+    link.client.disconnect()
 
 
 def adopt(link, old):

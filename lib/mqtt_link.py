@@ -36,9 +36,6 @@ _IPPROTO_TCP = const(6)
 _TCP_NODELAY = const(1)
 _MAX_INBOX = const(4)  # messages held for the app at once; the next waits in TCP
 _INBOX_BYTES = const(1024)  # ... and their payload bytes, before another is read
-# The largest payload any handler takes: a signed envelope (signing.MAX_ENVELOPE); a larger
-# body is skipped unread and handed on as its size, for an error answer.
-MAX_MESSAGE = const(2048)
 _MAX_PACKETS_PER_SERVICE = const(8)
 _SCRATCH = const(64)
 _PUBLISH = const(0x30)  # packet types in the fixed header's high nibble (MQTT 3.1.1 §2.2.1)
@@ -354,9 +351,15 @@ class MqttLink:
 
     def close(self):
         """Clean shutdown (mqtt_connect.close: it runs once, its code is loaded for it)."""
-        import mqtt_connect
+        if self.connected:
+            try:
+                import mqtt_connect
 
-        mqtt_connect.close(self)
+                mqtt_connect.close(self)
+            except Exception as e:
+                log.warning("mqtt: clean disconnect failed: %s", describe(e))
+                self.close_socket()  # disconnect() closes it only when it gets that far
+        self.connected = False
 
     def adopt(self, old):
         """Take over another link's queued and received messages and counters (a link

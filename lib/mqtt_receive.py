@@ -3,8 +3,10 @@
 # Loaded when one arrives; the steady state's packets (PUBACK, PINGRESP) are read by mqtt_link.
 import log
 from micropython import const
-from mqtt_link import MAX_MESSAGE
 
+# The largest payload any handler takes: a signed envelope (signing.MAX_ENVELOPE); a larger
+# body is skipped unread and handed on as its size, for an error answer.
+MAX_MESSAGE = const(2048)
 _MAX_TOPIC = const(256)  # we subscribe to exact topics of a few dozen bytes
 _PUBACK = const(0x40)
 _SUBACK = const(0x90)
