@@ -70,8 +70,8 @@ def test_a_burst_of_changes_and_commands_gets_one_answer_each_in_order(tmp_path)
 
 def test_oversized_and_retained_messages_are_answered_and_the_link_stays_up(tmp_path):
     """On the 32-bit ESP8266 build with 36 KB of heap (the chip has about 38 KB in all; modules
-    frozen, as make deploy builds them), reading a HAN meter like a D1 mini: a retained 100 KB config/set and a retained reboot
-    wait at the broker before the first connect."""
+    frozen, as make deploy builds them), reading a HAN meter like a D1 mini: a retained 100 KB
+    config/set and a retained reboot wait at the broker before the first connect."""
     capture = tmp_path / "capture.hex"
     capture.write_text("\n".join(e["hex"] for e in han_corpus()
                                  if e["id"].startswith("aidon-no-tn3p-raw-")) + "\n")
