@@ -68,15 +68,21 @@ def subscribe(link):
     link.client.sock.write(packet)
 
 
-def close(link):
-    """Clean shutdown of a connected link: offline (retained) last, because DISCONNECT
-    suppresses the will. Raises on a socket error."""
-    # Everything still queued, then offline: the broker takes them in order before the
-    # DISCONNECT, so no ack needs waiting for (MQTT 3.1.1 §4.6).
-    for topic, payload, retain in link.outbox[1 if link.inflight_pid else 0:]:
-        link.send_qos1(topic, payload, retain)
-    link.send_qos1(link.status_topic, b"offline", True)
-    link.client.disconnect()
+def close(link, describe):
+    """Clean shutdown: offline (retained) last, because DISCONNECT suppresses the will.
+    describe: mqtt_link.describe, for the log."""
+    if link.connected:
+        try:
+            # Everything still queued, then offline: the broker takes them in order before the
+            # DISCONNECT, so no ack needs waiting for (MQTT 3.1.1 §4.6).
+            for topic, payload, retain in link.outbox[1 if link.inflight_pid else 0:]:
+                link.send_qos1(topic, payload, retain)
+            link.send_qos1(link.status_topic, b"offline", True)
+            link.client.disconnect()
+        except Exception as e:
+            log.warning("mqtt: clean disconnect failed: %s", describe(e))
+            link.close_socket()  # disconnect() closes it only when it gets that far
+    link.connected = False
 
 
 def adopt(link, old):

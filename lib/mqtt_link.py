@@ -37,10 +37,8 @@ _TCP_NODELAY = const(1)
 _MAX_INBOX = const(4)  # messages held for the app at once; the next waits in TCP
 _INBOX_BYTES = const(1024)  # ... and their payload bytes, before another is read
 _MAX_PACKETS_PER_SERVICE = const(8)
-_SCRATCH = const(64)
+_SCRATCH = const(64)  # bytes: packet headers, and skipped bodies in pieces (mqtt_receive)
 _PUBLISH = const(0x30)  # packet types in the fixed header's high nibble (MQTT 3.1.1 §2.2.1)
-_PUBACK = const(0x40)
-_PINGRESP = const(0xD0)
 
 
 class SocketFactory:
@@ -221,43 +219,25 @@ class MqttLink:
         """Read and handle one incoming packet; False when none is waiting. Raises OSError on
         a closed connection or a packet this client never asked for."""
         sock = self.client.sock
-        buf = self.scratch
         sock.setblocking(False)
-        got = sock.readinto(buf, 1)
+        head = sock.read(2)  # the packet type and the first byte of its length (§2.2)
         sock.setblocking(True)  # bounded by the link's timeout (WatchedSocket)
-        if got is None:
+        if head is None:
             return False
-        kind = buf[0] if got else -1
-        size = 0
-        for shift in (0, 7, 14, 21):
-            # remaining length: 7 bits a byte, least significant first, at most 4 (§2.2.3)
-            self.read_exactly(1)  # also: a closed connection raises here
-            size |= (buf[0] & 0x7F) << shift
-            if not buf[0] & 0x80:
-                break
-        if kind == _PUBACK and size == 2:  # the steady state's packet: one per state
-            self.read_exactly(2)
-            if self.inflight_pid == buf[0] << 8 | buf[1]:
+        if head == b"\x40\x02":  # PUBACK (§3.4): the steady state's packet, one per state
+            pid = sock.read(2)
+            if len(pid) != 2:
+                raise OSError("connection closed by the broker")
+            if self.inflight_pid == pid[0] << 8 | pid[1]:
                 self.inflight_pid = None
                 self.outbox.pop(0)
-        elif kind != _PINGRESP or size or buf[0] & 0x80:
+        elif head != b"\xd0\x00":  # PINGRESP (§3.13) needs nothing more
             # PUBLISH (config/set, cmd, HA's status), SUBACK and errors are rare: their code is
             # loaded for them (the app drops it again with its other rare modules)
             import mqtt_receive
 
-            mqtt_receive.packet(self, kind, size)
+            mqtt_receive.packet(self, head)
         return True
-
-    def read_exactly(self, n):
-        """Fill scratch[:n] from the socket, across short reads."""
-        got = self.client.sock.readinto(self.scratch, n)
-        while got is not None and 0 < got < n:
-            more = self.client.sock.readinto(memoryview(self.scratch)[got:n], n - got)
-            if not more:
-                break
-            got += more
-        if got != n:
-            raise OSError("connection closed by the broker")
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -351,15 +331,9 @@ class MqttLink:
 
     def close(self):
         """Clean shutdown (mqtt_connect.close: it runs once, its code is loaded for it)."""
-        if self.connected:
-            try:
-                import mqtt_connect
+        import mqtt_connect
 
-                mqtt_connect.close(self)
-            except Exception as e:
-                log.warning("mqtt: clean disconnect failed: %s", describe(e))
-                self.close_socket()  # disconnect() closes it only when it gets that far
-        self.connected = False
+        mqtt_connect.close(self, describe)
 
     def adopt(self, old):
         """Take over another link's queued and received messages and counters (a link

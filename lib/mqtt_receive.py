@@ -10,25 +10,43 @@ MAX_MESSAGE = const(2048)
 _MAX_TOPIC = const(256)  # we subscribe to exact topics of a few dozen bytes
 _PUBACK = const(0x40)
 _SUBACK = const(0x90)
+_PINGRESP = const(0xD0)
 
 
-def packet(link, kind, size):
-    """Handle a packet of type `kind` (the fixed header's first byte) whose remaining length is
-    `size` (MQTT 3.1.1 §2.2); kind -1: the connection closed. Raises OSError on one this
-    client never asked for."""
-    if kind < 0:
+def packet(link, head):
+    """Handle a packet whose first bytes (one or two, read without waiting) are `head`: its
+    type, then its remaining length (MQTT 3.1.1 §2.2). Raises OSError on a closed connection
+    or a packet this client never asked for."""
+    if not head:
         raise OSError("connection closed by the broker")
-    if link.scratch[0] & 0x80:  # a fourth length byte that says more follow
+    kind = head[0]
+    size = 0
+    for shift in (0, 7, 14, 21):
+        # remaining length: 7 bits a byte, least significant first, at most 4 bytes (§2.2.3)
+        if shift == 0 and len(head) > 1:
+            byte = head[1]
+        else:
+            read_exactly(link, 1)
+            byte = link.scratch[0]
+        size |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            break
+    else:
         raise OSError("malformed remaining length from the broker")
     if kind & 0xF0 == 0x30:
         publish(link, kind, size)
+    elif kind == _PUBACK and size == 2:  # its first byte arrived alone: finish it here
+        read_exactly(link, 2)
+        if link.inflight_pid == link.scratch[0] << 8 | link.scratch[1]:
+            link.inflight_pid = None
+            link.outbox.pop(0)
     elif kind == _SUBACK and 3 <= size <= len(link.scratch):
         # packet id, then one return code per topic filter; 0x80: refused (§3.9.3)
-        link.read_exactly(size)
+        read_exactly(link, size)
         for i in range(2, size):
             if link.scratch[i] == 0x80:
                 log.error("mqtt: the broker refused subscription %d (not authorized?)", i - 1)
-    else:
+    elif kind != _PINGRESP or size:
         raise OSError("unexpected packet 0x%02x (%d bytes) from the broker" % (kind, size))
 
 
@@ -43,7 +61,7 @@ def publish(link, flags, size):
     header = 4 if qos else 2
     if size < header:
         raise OSError("malformed PUBLISH from the broker")
-    link.read_exactly(2)
+    read_exactly(link, 2)
     topic_len = link.scratch[0] << 8 | link.scratch[1]
     if topic_len > size - header:
         raise OSError("malformed PUBLISH from the broker")
@@ -55,7 +73,7 @@ def publish(link, flags, size):
         topic = read_bytes(link, topic_len)
     pid = 0
     if qos:
-        link.read_exactly(2)
+        read_exactly(link, 2)
         pid = link.scratch[0] << 8 | link.scratch[1]
     if topic is None:
         skip(link, body)
@@ -87,10 +105,23 @@ def read_bytes(link, n):
     return data
 
 
+def read_exactly(link, n):
+    """Fill link.scratch[:n] from the socket, across short reads."""
+    sock = link.client.sock
+    got = sock.readinto(link.scratch, n)
+    while got is not None and 0 < got < n:
+        more = sock.readinto(memoryview(link.scratch)[got:n], n - got)
+        if not more:
+            break
+        got += more
+    if got != n:
+        raise OSError("connection closed by the broker")
+
+
 def skip(link, n):
     """Read and discard n bytes through the link's small scratch buffer."""
     chunk = len(link.scratch)
     while n > 0:
         step = n if n < chunk else chunk
-        link.read_exactly(step)
+        read_exactly(link, step)
         n -= step
