@@ -225,22 +225,38 @@ def test_flow_control_reads_only_what_the_inbox_has_room_for():
     assert link.inbox_refused == 0
 
 
-def test_the_outbox_head_leaves_on_its_puback_and_the_next_goes_out():
+def test_outbox_entries_go_out_at_once_and_leave_on_their_pubacks_in_order():
     link = linked(b"")
     link.queue("meters/x/state", b"1")
     link.queue("meters/x/state", b"2")
-    first = link.inflight_pid
     sock = link.client.sock
     assert sock.written.startswith(b"\x32")  # PUBLISH, QoS 1
-    assert sock.written.count(b"meters/x/state") == 1  # one in flight at a time
+    assert sock.written.count(b"meters/x/state") == 2  # both in flight, no wait for an ack
+    first = link.inflight_pid
     sock.data += b"\x90\x03" + (first - 1).to_bytes(2, "big") + b"\x00"  # a SUBACK
     sock.data += b"\xd0\x00"  # PINGRESP
     sock.data += b"\x40\x02" + (first + 7).to_bytes(2, "big")  # an ack for something else
     sock.data += b"\x40\x02" + first.to_bytes(2, "big")
     link.service()
     assert [payload for _, payload, _ in link.outbox] == [b"2"]
-    assert link.inflight_pid not in (None, first)
-    assert sock.written.count(b"meters/x/state") == 2
+    sock.chunk = 1  # the next ack arrives a byte at a time
+    sock.data += b"\x40\x02" + (first + 1).to_bytes(2, "big")
+    link.service()
+    assert link.outbox == [] and link.sent == 0
+    assert sock.written.count(b"meters/x/state") == 2  # nothing sent twice
+
+
+def test_a_full_outbox_drops_its_oldest_even_in_flight_and_expects_the_next_ack():
+    link = linked(b"")
+    link.outbox_len = 2
+    for n in (b"1", b"2", b"3"):
+        link.queue("meters/x/state", n)
+    first = link.inflight_pid
+    assert link.outbox_dropped == 1 and link.sent == 2
+    link.client.sock.data += b"\x40\x02" + (first - 1).to_bytes(2, "big")  # the dropped one's
+    link.client.sock.data += b"\x40\x02" + first.to_bytes(2, "big")
+    link.service()
+    assert [payload for _, payload, _ in link.outbox] == [b"3"]
 
 
 def test_an_unexpected_packet_drops_the_link():

@@ -75,7 +75,7 @@ def close(link, describe):
         try:
             # Everything still queued, then offline: the broker takes them in order before the
             # DISCONNECT, so no ack needs waiting for (MQTT 3.1.1 §4.6).
-            for topic, payload, retain in link.outbox[1 if link.inflight_pid else 0:]:
+            for topic, payload, retain in link.outbox[link.sent:]:
                 link.send_qos1(topic, payload, retain)
             link.send_qos1(link.status_topic, b"offline", True)
             link.client.disconnect()

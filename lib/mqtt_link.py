@@ -133,7 +133,8 @@ class MqttLink:
         self.inbox = []
         self.inbox_refused = 0  # messages not handed on whole (too large, malformed topic)
         self.pid = 0  # the last packet identifier used (MQTT 3.1.1 §2.3.1)
-        self.inflight_pid = None  # the outbox head's PUBLISH awaiting its PUBACK
+        self.sent = 0  # outbox entries sent, awaiting their PUBACK (the first ones)
+        self.inflight_pid = 0  # the packet id of the first of them; the rest follow on
         self.scratch = bytearray(_SCRATCH)  # for headers, acks and skipped bodies
         self.outbox = []  # [topic, payload] state messages waiting for the broker's ack
         self.outbox_len = outbox_len
@@ -152,7 +153,7 @@ class MqttLink:
             log.warning("mqtt: link down: %s", reason)
         self.connected = False
         self.last_error = reason
-        self.inflight_pid = None  # sent again after the reconnect (at-least-once)
+        self.sent = 0  # sent again after the reconnect (at-least-once)
         self.close_socket()
         self.failures += 1
         # Capped exponential backoff with jitter in [50 %, 100 %] of the step.
@@ -228,9 +229,7 @@ class MqttLink:
             pid = sock.read(2)
             if len(pid) != 2:
                 raise OSError("connection closed by the broker")
-            if self.inflight_pid == pid[0] << 8 | pid[1]:
-                self.inflight_pid = None
-                self.outbox.pop(0)
+            self.acked(pid[0] << 8 | pid[1])
         elif head != b"\xd0\x00":  # PINGRESP (§3.13) needs nothing more
             # PUBLISH (config/set, cmd, HA's status), SUBACK and errors are rare: their code is
             # loaded for them (the app drops it again with its other rare modules)
@@ -313,21 +312,34 @@ class MqttLink:
         """Queue a message that must not be lost to a short outage (QoS 1, drop-oldest)."""
         if len(self.outbox) >= self.outbox_len:
             self.outbox.pop(0)
-            self.inflight_pid = None  # that was the one in flight: its ack acknowledges nothing
+            if self.sent:  # it was in flight: the next ack to expect is the next one's
+                self.sent -= 1
+                self.inflight_pid = self.inflight_pid % 0xFFFF + 1
             self.outbox_dropped += 1
         self.outbox.append((topic, payload, retain))
         self.flush_outbox()
 
     def flush_outbox(self):
-        """Send the outbox head at QoS 1 unless it is already on its way: it leaves the outbox
-        when its PUBACK arrives (read_packet), and the next one goes out then."""
-        if not self.outbox or not self.connected or self.inflight_pid is not None:
-            return
-        topic, payload, retain = self.outbox[0]
-        try:
-            self.inflight_pid = self.send_qos1(topic, payload, retain)
-        except Exception as e:
-            self._drop(describe(e))
+        """Send the outbox entries not sent yet at QoS 1, without waiting: each leaves the
+        outbox when its PUBACK arrives (acked())."""
+        while self.sent < len(self.outbox) and self.connected:
+            topic, payload, retain = self.outbox[self.sent]
+            try:
+                pid = self.send_qos1(topic, payload, retain)
+            except Exception as e:
+                self._drop(describe(e))
+                return
+            if not self.sent:
+                self.inflight_pid = pid
+            self.sent += 1
+
+    def acked(self, pid):
+        """A PUBACK. The broker acknowledges in the order it received (MQTT 3.1.1 §4.6) and the
+        entries in flight carry consecutive packet ids: the one expected next is the head's."""
+        if self.sent and pid == self.inflight_pid:
+            self.outbox.pop(0)
+            self.sent -= 1
+            self.inflight_pid = pid % 0xFFFF + 1
 
     def close(self):
         """Clean shutdown (mqtt_connect.close: it runs once, its code is loaded for it)."""

@@ -37,9 +37,7 @@ def packet(link, head):
         publish(link, kind, size)
     elif kind == _PUBACK and size == 2:  # its first byte arrived alone: finish it here
         read_exactly(link, 2)
-        if link.inflight_pid == link.scratch[0] << 8 | link.scratch[1]:
-            link.inflight_pid = None
-            link.outbox.pop(0)
+        link.acked(link.scratch[0] << 8 | link.scratch[1])
     elif kind == _SUBACK and 3 <= size <= len(link.scratch):
         # packet id, then one return code per topic filter; 0x80: refused (§3.9.3)
         read_exactly(link, size)
