@@ -25,43 +25,17 @@
 # user, password, keepalive, ssl), set_last_will, connect(clean_session), publish(topic, msg,
 # retain) at QoS 0, ping, disconnect, and its `sock` attribute.
 import random
-import socket
 
 import log
 from clock import ticks_add, ticks_diff, ticks_ms
 from micropython import const
 
 _BACKOFF_MIN_MS = const(1000)
-_IPPROTO_TCP = const(6)
-_TCP_NODELAY = const(1)
 _MAX_INBOX = const(4)  # messages held for the app at once; the next waits in TCP
 _INBOX_BYTES = const(1024)  # ... and their payload bytes, before another is read
 _MAX_PACKETS_PER_SERVICE = const(8)
 _SCRATCH = const(64)  # bytes: packet headers, and skipped bodies in pieces (mqtt_receive)
 _PUBLISH = const(0x30)  # packet types in the fixed header's high nibble (MQTT 3.1.1 §2.2.1)
-
-
-class SocketFactory:
-    """Stands in for the `socket` module inside umqtt.simple so every socket it creates has a
-    timeout before connect() (1.3.4 has no connect timeout)."""
-
-    def __init__(self, timeout_s):
-        self.timeout_s = timeout_s
-        self.getaddrinfo = socket.getaddrinfo
-        self.last = None  # the raw socket of the latest connection (under TLS, if any)
-
-    def socket(self, *args):
-        sock = socket.socket(*args)
-        self.last = sock
-        sock.settimeout(self.timeout_s)
-        # umqtt.simple writes each packet in several small pieces; with Nagle's algorithm the
-        # later pieces wait for the peer's delayed ACK (~40 ms on Linux), measured in make bench.
-        # IPPROTO_TCP = 6, TCP_NODELAY = 1 (RFC 793 / POSIX); not every port exposes the names.
-        try:
-            sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
-        except OSError as e:  # a stack without the option: correct, only slower
-            log.debug("mqtt: TCP_NODELAY unavailable: %s", e)
-        return sock
 
 
 class WatchedSocket:
@@ -182,7 +156,7 @@ class MqttLink:
                 # (a board that loads .mpy into RAM keeps it only while it is needed).
                 import mqtt_connect
 
-                mqtt_connect.connect(self, SocketFactory, WatchedSocket)
+                mqtt_connect.connect(self, WatchedSocket)
             except Exception as e:  # OSError, MQTTException, or umqtt's asserts on a bad CONNACK
                 self._drop(describe(e))
                 log.warning("mqtt: connect to %s:%d failed (%s); retry in %d ms",
