@@ -34,10 +34,10 @@ _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (cr
 # Code that runs rarely (config changes, commands, signing, HA discovery) is imported when needed
 # and dropped again, so it does not hold heap in the steady state (the ESP8266 has about 36 KB in
 # all).
-_RARE_MODULES = ("startup", "link_events", "mqtt_connect", "crash_log", "config_change",
-                 "config_schema", "config_store", "commands", "signing", "home_assistant",
-                 "ha_removals", "channels", "strict_json", "flash_error", "publish_context",
-                 "diagnostics", "shutdown")
+_RARE_MODULES = ("startup", "link_events", "mqtt_connect", "mqtt_receive", "crash_log",
+                 "config_change", "config_schema", "config_store", "commands", "signing",
+                 "home_assistant", "ha_removals", "channels", "strict_json", "flash_error",
+                 "publish_context", "diagnostics", "shutdown")
 
 
 def _drop_rare_modules():
@@ -162,8 +162,8 @@ class App:
             config_change.end_trial(self, False)  # the broker was not reached: roll back
             _drop_rare_modules()
         while self.link.inbox:
-            topic, payload = self.link.inbox.pop(0)
-            self.handle_message(topic, payload)
+            topic, payload, retained = self.link.inbox.pop(0)
+            self.handle_message(topic, payload, retained)
         if self.source is not None and self._poll_source(now):
             self.publish_reading()
         if self.source is not None and self.ctx.victron_enabled \
@@ -328,10 +328,17 @@ class App:
 
     # -- incoming messages ----------------------------------------------------------------------
 
-    def handle_message(self, topic, payload):
+    def handle_message(self, topic, payload, retained=False):
+        """payload: bytes, or the size (int) of a body too large to read, which the link
+        skipped; retained: the broker kept it and sent it for a new subscription."""
         if isinstance(topic, bytes):
             topic = topic.decode()
-        if topic == self.base + "/config/set":
+        if type(payload) is int:
+            import link_events
+
+            link_events.refuse_oversized(self, topic, payload)
+            _drop_rare_modules()
+        elif topic == self.base + "/config/set":
             import config_change
 
             config_change.handle_set(self, payload)
@@ -339,7 +346,7 @@ class App:
         elif topic == self.base + "/cmd":
             import commands
 
-            commands.handle(self, payload)
+            commands.handle(self, payload, retained)
             _drop_rare_modules()
         elif topic == self.ha_status_topic:
             if payload == b"online":

@@ -52,8 +52,11 @@ def _number(request, key, low, high):
     return value
 
 
-def handle(app, payload):
+def handle(app, payload, retained=False):
     topic = app.base + "/cmd/result"
+    if retained:
+        _ignore_retained(app, topic, payload)
+        return
     body, error = config_change.verify_signature(app, payload)
     request = None
     if not error:
@@ -81,6 +84,24 @@ def handle(app, payload):
     app.reply(topic, result)
     if reset:
         app.request_reset("reboot command")
+
+
+def _ignore_retained(app, topic, payload):
+    """A retained command is one the broker kept and replays at every (re)connect (MQTT 3.1.1
+    §3.3.1.3): run, a retained reboot would reset the board forever. Said on cmd/result and
+    notice, signed or not (its signature would only prove an old message genuine)."""
+    note = ("retained command on %s ignored: commands act only on fresh messages; clear it"
+            " with an empty retained message" % (app.base + "/cmd"))
+    log.warning("cmd: %s", note)
+    refusal = {"ok": False, "error": note}
+    request, _ = _parse(payload)  # for its name and "id", when it has them (unsigned)
+    if request is not None:
+        if request.get("cmd") in NAMES:
+            refusal["cmd"] = request["cmd"]
+        if "id" in request:
+            refusal["id"] = request["id"]
+    app.reply(topic, refusal)
+    app.link.publish(app.base + "/notice", note.encode())
 
 
 def _run(app, name, request, result):

@@ -17,6 +17,7 @@ def publish(app):
         "mem_free": gc.mem_free(),
         "mqtt_connects": app.link.connects,
         "outbox_dropped": app.link.outbox_dropped,
+        "inbox_refused": app.link.inbox_refused,
         "announce_retries": app.announce_retries,
         "safe_mode": app.safe_mode,
         "condition": app.condition,

@@ -55,8 +55,12 @@ def announce(app):
     Sensors are removed only by config_change.prune_announcements() (the announce command, or
     a config change that can rule sensors out)."""
     import gc
+    import sys
 
-    gc.collect()  # the discovery code needs its room in one piece more than anything else
+    # The discovery code needs its room in one piece more than anything else: the link's
+    # reader of rare packets (loaded for the SUBACK after a connect) goes first.
+    sys.modules.pop("mqtt_receive", None)
+    gc.collect()
     import home_assistant
 
     current = home_assistant.key_set(app.reading, app.ctx)
@@ -77,3 +81,19 @@ def announce(app):
     if merged != known:
         app.announced_keys = merged
         app.save_announced()
+
+
+def refuse_oversized(app, topic, size):
+    """A config/set or cmd whose body the link skipped unread (larger than any handler takes):
+    answered on its result topic, so the sender learns why nothing happened."""
+    from mqtt_receive import MAX_MESSAGE
+
+    if topic == app.base + "/config/set":
+        result_topic = app.base + "/config/result"
+    elif topic == app.base + "/cmd":
+        result_topic = app.base + "/cmd/result"
+    else:
+        return  # Home Assistant's status: nobody waits for an answer
+    app.reply(result_topic, {"ok": False, "error": "message too large: %d bytes (limit %d)"
+                             % (size, MAX_MESSAGE)})
+    app.publish_diag()  # with the link's count of refused messages

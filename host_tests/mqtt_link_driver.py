@@ -27,7 +27,7 @@ while time.ticks_diff(end, time.ticks_ms()) > 0:
         seq += 1
         next_msg = time.ticks_add(next_msg, 100)
     while link.inbox:
-        topic, payload = link.inbox.pop(0)
+        topic, payload, retained = link.inbox.pop(0)
         print("EVENT", "in", topic.decode(), payload.decode())
     time.sleep_ms(10)
 # Give the link a last chance to deliver what is queued, then say goodbye.

@@ -13,44 +13,29 @@
 #   QoS 1: a message leaves the outbox only once the broker acknowledged it, so a broker outage
 #   loses nothing that fits in the outbox (at-least-once delivery).
 # - Payloads are bytes; topics are str (ASCII by construction).
+# - Incoming packets are read here, not by umqtt.simple's check_msg()/wait_msg(): those read a
+#   whole PUBLISH into RAM before anything can look at its size (a 64 KB message is a
+#   MemoryError on a board), and umqtt's QoS 1 publish and subscribe wait for their ack by
+#   reading (and so holding) every message queued before it. Here the size comes from the fixed
+#   header (MQTT 3.1.1 §2.2.3) and a body too large for any handler is skipped in small chunks;
+#   the next message is read only when the inbox has room (flow control: the rest wait in the
+#   TCP stream and at the broker, nothing is dropped); QoS 1 publishes and SUBSCRIBE do not
+#   block for their ack, which the reader takes when it arrives.
 # Only the API shared by umqtt.simple 1.3.4 and 1.8 is used: MQTTClient(client_id, server, port,
-# user, password, keepalive, ssl), set_callback, set_last_will, connect(clean_session),
-# publish(topic, msg, retain, qos), subscribe(topic, qos), ping, check_msg, disconnect.
+# user, password, keepalive, ssl), set_last_will, connect(clean_session), publish(topic, msg,
+# retain) at QoS 0, ping, disconnect, and its `sock` attribute.
 import random
-import socket
 
 import log
 from clock import ticks_add, ticks_diff, ticks_ms
 from micropython import const
 
 _BACKOFF_MIN_MS = const(1000)
-_IPPROTO_TCP = const(6)
-_TCP_NODELAY = const(1)
-_MAX_INBOX = const(4)
-_MAX_MESSAGES_PER_SERVICE = const(8)
-
-
-class SocketFactory:
-    """Stands in for the `socket` module inside umqtt.simple so every socket it creates has a
-    timeout before connect() (1.3.4 has no connect timeout)."""
-
-    def __init__(self, timeout_s):
-        self.timeout_s = timeout_s
-        self.getaddrinfo = socket.getaddrinfo
-        self.last = None  # the raw socket of the latest connection (under TLS, if any)
-
-    def socket(self, *args):
-        sock = socket.socket(*args)
-        self.last = sock
-        sock.settimeout(self.timeout_s)
-        # umqtt.simple writes each packet in several small pieces; with Nagle's algorithm the
-        # later pieces wait for the peer's delayed ACK (~40 ms on Linux), measured in make bench.
-        # IPPROTO_TCP = 6, TCP_NODELAY = 1 (RFC 793 / POSIX); not every port exposes the names.
-        try:
-            sock.setsockopt(_IPPROTO_TCP, _TCP_NODELAY, 1)
-        except OSError as e:  # a stack without the option: correct, only slower
-            log.debug("mqtt: TCP_NODELAY unavailable: %s", e)
-        return sock
+_MAX_INBOX = const(4)  # messages held for the app at once; the next waits in TCP
+_INBOX_BYTES = const(1024)  # ... and their payload bytes, before another is read
+_MAX_PACKETS_PER_SERVICE = const(8)
+_SCRATCH = const(64)  # bytes: packet headers, and skipped bodies in pieces (mqtt_receive)
+_PUBLISH = const(0x30)  # packet types in the fixed header's high nibble (MQTT 3.1.1 §2.2.1)
 
 
 class WatchedSocket:
@@ -68,6 +53,12 @@ class WatchedSocket:
         if data:
             self.link.last_rx_ms = ticks_ms()
         return data
+
+    def readinto(self, buf, n):
+        got = self.sock.readinto(buf, n)
+        if got:
+            self.link.last_rx_ms = ticks_ms()
+        return got
 
     def write(self, buf, n=None):
         if n is None:
@@ -111,8 +102,14 @@ class MqttLink:
         self.client = None
         self.connected = False
         self.on_connect = None  # called after every (re)connect, once online is published
-        self.inbox = []  # (topic bytes, payload bytes) received, handled by the app
-        self.inbox_dropped = 0
+        # (topic bytes, payload, retained) received, handled by the app; payload is bytes, or
+        # the size (int) of a body larger than MAX_MESSAGE that was skipped unread
+        self.inbox = []
+        self.inbox_refused = 0  # messages not handed on whole (too large, malformed topic)
+        self.pid = 0  # the last packet identifier used (MQTT 3.1.1 §2.3.1)
+        self.sent = 0  # outbox entries sent, awaiting their PUBACK (the first ones)
+        self.inflight_pid = 0  # the packet id of the first of them; the rest follow on
+        self.scratch = bytearray(_SCRATCH)  # for headers, acks and skipped bodies
         self.outbox = []  # [topic, payload] state messages waiting for the broker's ack
         self.outbox_len = outbox_len
         self.outbox_dropped = 0
@@ -125,19 +122,13 @@ class MqttLink:
 
     # -- connection ---------------------------------------------------------------------------
 
-    def on_message(self, topic, payload):
-        if len(self.inbox) >= _MAX_INBOX:
-            self.inbox_dropped += 1
-            log.warning("mqtt: inbox full, dropped a message on %s", topic)
-            return
-        self.inbox.append((topic, payload))
-
     def _drop(self, reason):
         if self.connected:
             log.warning("mqtt: link down: %s", reason)
         self.connected = False
         self.last_error = reason
-        self._close_socket()
+        self.sent = 0  # sent again after the reconnect (at-least-once)
+        self.close_socket()
         self.failures += 1
         # Capped exponential backoff with jitter in [50 %, 100 %] of the step.
         step = _BACKOFF_MIN_MS << min(self.failures - 1, 10)
@@ -147,7 +138,7 @@ class MqttLink:
         self._next_attempt_ms = ticks_add(ticks_ms(), step)
         self.retry_in_ms = step
 
-    def _close_socket(self):
+    def close_socket(self):
         if self.client is not None and self.client.sock is not None:
             try:
                 self.client.sock.close()
@@ -165,16 +156,22 @@ class MqttLink:
                 # (a board that loads .mpy into RAM keeps it only while it is needed).
                 import mqtt_connect
 
-                mqtt_connect.connect(self, SocketFactory, WatchedSocket)
+                mqtt_connect.connect(self, WatchedSocket)
             except Exception as e:  # OSError, MQTTException, or umqtt's asserts on a bad CONNACK
-                self._drop(_describe(e))
+                self._drop(describe(e))
                 log.warning("mqtt: connect to %s:%d failed (%s); retry in %d ms",
                             self.host, self.port, self.last_error, self.retry_in_ms)
                 return False
             return True
         try:
-            for _ in range(_MAX_MESSAGES_PER_SERVICE):
-                if self.client.check_msg() is None:
+            for _ in range(_MAX_PACKETS_PER_SERVICE):
+                # flow control: the next packet is read only while the inbox has room (count
+                # and bytes); the rest wait in the TCP stream and at the broker
+                held = 0
+                for entry in self.inbox:
+                    held += len(entry[1]) if type(entry[1]) is bytes else 0
+                if len(self.inbox) >= _MAX_INBOX or held >= _INBOX_BYTES \
+                        or not self.read_packet():
                     break
             now = ticks_ms()
             keepalive_ms = self.keepalive_s * 1000
@@ -185,11 +182,35 @@ class MqttLink:
                 self.client.ping()
                 self.last_ping_ms = now
         except Exception as e:
-            self._drop(_describe(e))
+            self._drop(describe(e))
             return False
         if self.outbox:
             self.flush_outbox()
         return self.connected
+
+    # -- receiving ----------------------------------------------------------------------------
+
+    def read_packet(self):
+        """Read and handle one incoming packet; False when none is waiting. Raises OSError on
+        a closed connection or a packet this client never asked for."""
+        sock = self.client.sock
+        sock.setblocking(False)
+        head = sock.read(2)  # the packet type and the first byte of its length (§2.2)
+        sock.setblocking(True)  # bounded by the link's timeout (WatchedSocket)
+        if head is None:
+            return False
+        if head == b"\x40\x02":  # PUBACK (§3.4): the steady state's packet, one per state
+            pid = sock.read(2)
+            if len(pid) != 2:
+                raise OSError("connection closed by the broker")
+            self.acked(pid[0] << 8 | pid[1])
+        elif head != b"\xd0\x00":  # PINGRESP (§3.13) needs nothing more
+            # PUBLISH (config/set, cmd, HA's status), SUBACK and errors are rare: their code is
+            # loaded for them (the app drops it again with its other rare modules)
+            import mqtt_receive
+
+            mqtt_receive.packet(self, head)
+        return True
 
     # -- publishing ---------------------------------------------------------------------------
 
@@ -205,7 +226,7 @@ class MqttLink:
             self.client.publish(topic, payload, retain, qos)
             return True
         except Exception as e:
-            self._drop(_describe(e))
+            self._drop(describe(e))
             return False
 
     def publish_pieces(self, topic, pieces, retain=False):
@@ -219,11 +240,23 @@ class MqttLink:
         size = 0
         for piece in pieces():
             size += len(piece)
-        remaining = 2 + len(topic) + size
-        header = bytearray(5)
-        header[0] = 0x31 if retain else 0x30  # PUBLISH, QoS 0, no DUP
+        try:
+            self.send_header(_PUBLISH | retain, topic, size)  # QoS 0, no DUP
+            for piece in pieces():
+                self.client.sock.write(piece)
+            return True
+        except Exception as e:
+            self._drop(describe(e))
+            return False
+
+    def send_header(self, first, topic, size, pid=0):
+        """A PUBLISH's fixed header (type and flags, then the remaining length, MQTT 3.1.1
+        §2.2.3), its topic and, at QoS 1, its packet id (§3.3.2), for a body of `size`."""
+        remaining = 2 + len(topic) + size + (2 if pid else 0)
+        header = self.scratch
+        header[0] = first
         n = 1
-        while True:  # remaining length: 7 bits a byte, least significant first (§2.2.3)
+        while True:
             header[n] = remaining & 0x7F
             remaining >>= 7
             if remaining:
@@ -231,59 +264,76 @@ class MqttLink:
             n += 1
             if not remaining:
                 break
-        try:
-            sock = self.client.sock
-            sock.write(header, n)
-            sock.write(bytes((len(topic) >> 8, len(topic) & 0xFF)))
-            sock.write(topic)
-            for piece in pieces():
-                sock.write(piece)
-            return True
-        except Exception as e:
-            self._drop(_describe(e))
-            return False
+        header[n] = len(topic) >> 8
+        header[n + 1] = len(topic) & 0xFF
+        sock = self.client.sock
+        sock.write(header, n + 2)
+        sock.write(topic)
+        if pid:
+            header[0] = pid >> 8
+            header[1] = pid & 0xFF
+            sock.write(header, 2)
+
+    def send_qos1(self, topic, payload, retain=False):
+        """Write a QoS 1 PUBLISH and return its packet id without waiting for the PUBACK
+        (read_packet() takes it when it comes). Raises on a socket error."""
+        pid = self.pid = self.pid % 0xFFFF + 1  # 1..65535: zero is no packet id (§2.3.1)
+        self.send_header(_PUBLISH | 2 | (1 if retain else 0), _bytes(topic), len(payload), pid)
+        self.client.sock.write(payload)
+        return pid
 
     def queue(self, topic, payload, retain=False):
         """Queue a message that must not be lost to a short outage (QoS 1, drop-oldest)."""
         if len(self.outbox) >= self.outbox_len:
             self.outbox.pop(0)
+            if self.sent:  # it was in flight: the next ack to expect is the next one's
+                self.sent -= 1
+                self.inflight_pid = self.inflight_pid % 0xFFFF + 1
             self.outbox_dropped += 1
         self.outbox.append((topic, payload, retain))
         self.flush_outbox()
 
     def flush_outbox(self):
-        while self.outbox and self.connected:
-            topic, payload, retain = self.outbox[0]
-            if not self.publish(topic, payload, retain, 1):
+        """Send the outbox entries not sent yet at QoS 1, without waiting: each leaves the
+        outbox when its PUBACK arrives (acked())."""
+        while self.sent < len(self.outbox) and self.connected:
+            topic, payload, retain = self.outbox[self.sent]
+            try:
+                pid = self.send_qos1(topic, payload, retain)
+            except Exception as e:
+                self._drop(describe(e))
                 return
+            if not self.sent:
+                self.inflight_pid = pid
+            self.sent += 1
+
+    def acked(self, pid):
+        """A PUBACK. The broker acknowledges in the order it received (MQTT 3.1.1 §4.6) and the
+        entries in flight carry consecutive packet ids: the one expected next is the head's."""
+        if self.sent and pid == self.inflight_pid:
             self.outbox.pop(0)
+            self.sent -= 1
+            self.inflight_pid = pid % 0xFFFF + 1
 
     def close(self):
-        """Clean shutdown: offline (retained) first, because DISCONNECT suppresses the will."""
-        if self.connected:
-            try:
-                self.flush_outbox()
-                self.client.publish(self.status_topic, b"offline", True, 1)
-                self.client.disconnect()
-            except Exception as e:
-                log.warning("mqtt: clean disconnect failed: %s", _describe(e))
-                self._close_socket()  # disconnect() closes it only when it gets that far
-        self.connected = False
+        """Clean shutdown (mqtt_connect.close: it runs once, its code is loaded for it)."""
+        import mqtt_connect
+
+        mqtt_connect.close(self, describe)
 
     def adopt(self, old):
-        """Take over another link's queued state messages and counters (a link replaced for
-        new connection settings must not lose what the old one still had to deliver)."""
-        self.outbox = old.outbox
-        self.outbox_dropped = old.outbox_dropped
-        self.connects = old.connects
-        self.inbox_dropped = old.inbox_dropped
+        """Take over another link's queued and received messages and counters (a link
+        replaced for new connection settings must not lose what the old one still had)."""
+        import mqtt_connect
+
+        mqtt_connect.adopt(self, old)
 
 
 def _bytes(topic):
     return topic.encode() if type(topic) is str else topic
 
 
-def _describe(e):
+def describe(e):
     name = type(e).__name__
     if name == "MQTTException" and e.args and type(e.args[0]) is int and 1 <= e.args[0] <= 5:
         # CONNACK return codes 1-5, MQTT 3.1.1 §3.2.2.3: line n - 1 of the text

@@ -51,20 +51,13 @@ sim_uart.ReplayUart = StampedReplayUart  # boards/sim.py imports it when it buil
 
 
 def _nodelay_sockets():
-    import mqtt_link
+    # The link's connect (mqtt_connect.SocketFactory) sets TCP_NODELAY on every socket it
+    # makes; mqtt_connect is loaded only to connect, so there is nothing to patch for good.
+    import mqtt_connect
 
-    factory = getattr(mqtt_link, "SocketFactory", None)
-    if factory is None or not hasattr(factory, "socket"):
-        print("bench-nodelay unavailable: mqtt_link has no SocketFactory.socket")
+    if not hasattr(mqtt_connect, "SocketFactory"):
+        print("bench-nodelay unavailable: mqtt_connect has no SocketFactory")
         return
-    plain = factory.socket
-
-    def socket_nodelay(self, *args):
-        sock = plain(self, *args)
-        sock.setsockopt(6, 1, 1)  # IPPROTO_TCP, TCP_NODELAY (Linux values), on
-        return sock
-
-    factory.socket = socket_nodelay
     print("bench-nodelay on")
 
 
