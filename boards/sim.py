@@ -101,7 +101,11 @@ def han_uart(config):
     baud = int(baud) if baud else han["baud"]
     bits = 11 if han.get("parity", "none") != "none" else 10  # start + 8 data + parity + stop
     interval_ms = int(os.getenv("SIM_HAN_INTERVAL_MS") or "2000")
-    return ReplayUart(path, baud=baud, bits_per_byte=bits, interval_ms=interval_ms, rxbuf=1024)
+    # where the receive buffer lives: in the heap (ESP8266, the host) or in the UART driver's
+    # memory outside it (ESP32); tools/mp_env.py sets it per target
+    in_heap = os.getenv("SIM_UART_RING") != "driver"
+    return ReplayUart(path, baud=baud, bits_per_byte=bits, interval_ms=interval_ms, rxbuf=1024,
+                      ring_in_heap=in_heap)
 
 
 def spi_chips(config):

@@ -6,23 +6,26 @@
 # length is followed by a 2-byte pause in 10 ms units: the line stays silent that long.
 # Like a real UART it has a bounded receive buffer of `rxbuf` bytes, and that buffer is all it
 # holds in the heap (the ESP8266 port allocates its UART ring buffer in the MicroPython heap, so a
-# board pays the same): bytes stay in the capture file until they arrive on the line, and bytes
-# that arrive while the firmware is not reading and the buffer is full are lost (counted in
-# `overruns`). Replaying allocates nothing after construction.
+# board pays the same). With ring_in_heap=False, as on the ESP32, whose port leaves that buffer
+# to ESP-IDF's UART driver outside the MicroPython heap, the unread bytes are read from the
+# capture file itself, with the same bound and the same losses. Bytes stay in the capture file
+# until they arrive on the line, and bytes that arrive while the firmware is not reading and
+# the buffer is full are lost (counted in `overruns`). Replaying allocates nothing after
+# construction.
 from clock import ticks_diff, ticks_ms
 
 
 class ReplayUart:
     def __init__(self, path, baud=115200, bits_per_byte=10, interval_ms=2000, rxbuf=1024,
-                 loop=True):
+                 loop=True, ring_in_heap=True):
         self._file = open(path, "rb")
         self._baud = baud  # 0: as fast as the firmware reads (soak tests)
         self._bits_per_byte = bits_per_byte
         self._interval_ms = interval_ms
         self._rxbuf = rxbuf
         self._loop = loop
-        self._ring = bytearray(rxbuf)  # byte i of the push is at i % rxbuf
-        self._ring_mv = memoryview(self._ring)
+        # byte i of the push is at i % rxbuf; None: the unread bytes are read from the file
+        self._ring_mv = memoryview(bytearray(rxbuf)) if ring_in_heap else None
         self._len_buf = bytearray(2)
         self._data_at = 0  # file offset of the current push's first byte
         self._push_len = 0
@@ -78,7 +81,7 @@ class ReplayUart:
         f = self._file
         f.seek(self._data_at + start)
         size = self._rxbuf
-        while start < upto:
+        while start < upto and self._ring_mv is not None:
             at = start % size
             end = at + (upto - start)
             if end > size:
@@ -126,6 +129,11 @@ class ReplayUart:
             n = want
         if n <= 0:
             return None  # machine.UART.readinto returns None when nothing arrived (timeout)
+        if self._ring_mv is None:  # the unread bytes, still where the capture file has them
+            self._file.seek(self._data_at + self._read_pos)
+            self._file.readinto(memoryview(buf)[:n])
+            self._read_pos += n
+            return n
         size = self._rxbuf
         done = 0
         while done < n:

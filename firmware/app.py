@@ -17,16 +17,9 @@ from outputs import reading_messages
 
 VERSION = "0.1.0"
 
-_WATCHDOG_MS = const(30000)
 _LOOP_SLEEP_MS = const(20)
 _DIAG_INTERVAL_MS = const(60000)
-_METER_QUIET_MS = const(30000)  # meters push every 1-10 s (docs/han.md §2.3)
-_VICTRON_KEEPALIVE_MS = const(30000)  # half of dbus-mqtt-grid's 60 s silence timeout
-_TRIAL_MS = const(90000)  # how long a connectivity change may take to reach the broker
-# (a board may set TRIAL_MS: the sim board shortens it for tests)
 _CONFIG_PUBLIC = "config.pub"  # config_change.PUBLIC_FILE
-_HA_KEYS_FILE = "ha_keys"  # HA sensors announced so far: "<source>\n<key-set string>"
-_GRID_PHASES_FILE = "grid_phases"  # a HAN meter's phase count, for the Victron format
 _MAINTENANCE_FILE = "maintenance"  # next boot: do not start the firmware (see main())
 _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (crash_log.py)
 
@@ -37,7 +30,8 @@ _HEALTHY_MS = const(120000)  # up this long: earlier crashes no longer count (cr
 _RARE_MODULES = ("startup", "link_events", "mqtt_connect", "mqtt_receive", "crash_log",
                  "config_change", "config_schema", "config_store", "commands", "signing",
                  "home_assistant", "ha_removals", "channels", "strict_json", "flash_error",
-                 "publish_context", "diagnostics", "shutdown")
+                 "publish_context", "diagnostics", "shutdown", "app_init",
+                 "config_saved")
 
 
 def _drop_rare_modules():
@@ -61,59 +55,11 @@ def _presence(obj, scope):
     return mask
 
 
-def _saved_phase_count():
-    """The phase count kept in flash (0..3), or None."""
-    text = storage.read_text(_GRID_PHASES_FILE)
-    if text and text.isdigit() and int(text) <= 3:
-        return int(text)
-    return None
-
-
 class App:
     def __init__(self, board, config, notices, safe_mode=False):
-        self.board = board
-        self.safe_mode = safe_mode
-        self.config = config
-        self.notices = notices  # said on MQTT once connected (config fallbacks, rollbacks, ...)
-        self.running = True
-        self.reset_requested = False
-        import publish_context  # a rare module: the context keeps none of its code
+        import app_init  # the attributes, with why each is there
 
-        self.ctx = publish_context.build(config, board, VERSION)
-        self.base = self.ctx.base
-        self.wdt = board.watchdog(_WATCHDOG_MS)
-        self.started_ms = ticks_ms()
-        self.last_publish_ms = None
-        self.published = 0
-        self.last_victron_ms = ticks_ms()
-        self.victron_keepalive_ms = getattr(board, "VICTRON_KEEPALIVE_MS", _VICTRON_KEEPALIVE_MS)
-        self.last_diag_ms = ticks_ms()
-        self.trial_deadline_ms = None
-        # Home Assistant: the sensors announced so far (a key-set string, kept in flash after
-        # the meter source that announced them; startup.py splits the two and sets stale_keys
-        # only when another source's are to be removed), and whether they were announced on
-        # this connection
-        self.announced_keys = storage.read_text(_HA_KEYS_FILE) or ""
-        self.session_announced = False
-        self.announce_retries = 0  # discoveries put off for want of memory (diag)
-        self._seen_channels = None  # the reading's channel list the masks below describe
-        self._seen_masks = None  # per value seen so far: bit masks, totals then channels
-        # the grid's phase count (ctx.grid_phases, for the Victron format): a HAN meter's from
-        # flash until a push shows it again, so the first Victron message after a reboot
-        # carries every phase even when the meter's first push is a short list
-        self.grid_phases = _saved_phase_count() if config.get("source") == "han" else None
-        self.healthy = False
-        self.condition = None  # the source's last reported condition ("ok", "silent", ...)
-        self.last_condition_ms = ticks_ms()
-        # how long without a decodable push before the meter counts as silent (boards may
-        # shorten it: the sim board does for tests)
-        self.meter_quiet_ms = getattr(board, "METER_QUIET_MS", _METER_QUIET_MS)
-        self.trial_ms = getattr(board, "TRIAL_MS", _TRIAL_MS)
-        self.rollback_report = None  # said on config/result once back online after a rollback
-        self.source = None  # set by startup.start(), left None in safe mode
-        self.reading = None
-        self.energy = None
-        self.last_crash = None  # crash_log.last() at boot, for diag
+        app_init.init(self, board, config, notices, safe_mode, VERSION)
 
     # -- set-up ---------------------------------------------------------------------------------
 
@@ -162,8 +108,12 @@ class App:
             config_change.end_trial(self, False)  # the broker was not reached: roll back
             _drop_rare_modules()
         while self.link.inbox:
+            import link_events  # incoming messages are rare: their code is loaded for them
+
             topic, payload, retained = self.link.inbox.pop(0)
-            self.handle_message(topic, payload, retained)
+            link_events.handle_message(self, topic, payload, retained)
+            del link_events
+            _drop_rare_modules()
         if self.source is not None and self._poll_source(now):
             self.publish_reading()
         if self.source is not None and self.ctx.victron_enabled \
@@ -270,7 +220,9 @@ class App:
             if count and (self.grid_phases is None or count > self.grid_phases):
                 self.grid_phases = count
                 try:
-                    storage.write_atomic(_GRID_PHASES_FILE, str(count))
+                    from app_init import GRID_PHASES_FILE
+
+                    storage.write_atomic(GRID_PHASES_FILE, str(count))
                 except OSError as e:  # flash full: learnt again from the next full push
                     log.error("victron: cannot save the phase count: %s", e)
         else:
@@ -307,7 +259,9 @@ class App:
 
     def save_announced(self):
         try:
-            storage.write_atomic(_HA_KEYS_FILE,
+            from app_init import HA_KEYS_FILE
+
+            storage.write_atomic(HA_KEYS_FILE,
                                  self.config["source"] + "\n" + self.announced_keys)
         except OSError as e:  # flash full: the worst case is announcing again after a reboot
             import flash_error
@@ -327,31 +281,6 @@ class App:
         _drop_rare_modules()
 
     # -- incoming messages ----------------------------------------------------------------------
-
-    def handle_message(self, topic, payload, retained=False):
-        """payload: bytes, or the size (int) of a body too large to read, which the link
-        skipped; retained: the broker kept it and sent it for a new subscription."""
-        if isinstance(topic, bytes):
-            topic = topic.decode()
-        if type(payload) is int:
-            import link_events
-
-            link_events.refuse_oversized(self, topic, payload)
-            _drop_rare_modules()
-        elif topic == self.base + "/config/set":
-            import config_change
-
-            config_change.handle_set(self, payload)
-            _drop_rare_modules()
-        elif topic == self.base + "/cmd":
-            import commands
-
-            commands.handle(self, payload, retained)
-            _drop_rare_modules()
-        elif topic == self.ha_status_topic:
-            if payload == b"online":
-                # HA restarted and lost its discovery state: announce again at the next reading
-                self.session_announced = False
 
     def reply(self, topic, result):
         self.link.publish(topic, json.dumps(result).encode())

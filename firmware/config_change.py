@@ -6,15 +6,17 @@
 # (with config_schema, config_store and signing): in the steady state it holds no heap.
 import json
 
+import config_saved
 import config_schema
 import config_store
 import log
 import storage
-from clock import ticks_add, ticks_ms
 import publish_context
+from clock import ticks_add, ticks_ms
+from config_saved import in_ram
 
-TRIAL_FILE = "config.trial"  # the previous config while a connectivity change is on trial
-_SITE_FILE = "site.json"  # first-boot / provisioning settings (make deploy, tools/sim.py)
+TRIAL_FILE = config_saved.TRIAL  # the previous config while a connectivity change is on trial
+_SITE_FILE = config_saved.SITE  # first-boot / provisioning settings (make deploy, tools/sim.py)
 
 
 def load_at_boot():
@@ -45,27 +47,23 @@ def load_at_boot():
     on_trial = storage.exists(TRIAL_FILE)
     if on_trial:
         notices.append("a connectivity change was on trial at reset; trying it again")
+    elif config_saved.load() is None:
+        # Validated now: saved with its mark, so the next boot takes the fast path
+        # (config_saved.py). A config read from the backup or made of defaults included.
+        try:
+            config_store.save(config)
+        except OSError as e:  # flash full: the next boot validates again, nothing worse
+            import flash_error
+
+            log.warning("config: cannot save the validated config: %s", flash_error.describe(e))
     return config, notices, on_trial
-
-
-_SOURCE_SECTIONS = ("han", "atm90e32")
-
-
-def in_ram(config):
-    """The config the running firmware keeps: without the section of the meter source it does
-    not run (the HAN firmware keeps the ATM90E32 channel settings, ~0.8 KB, out of the heap).
-    full_config() brings it back from flash for the rare code that needs the whole config."""
-    for name in _SOURCE_SECTIONS:
-        if name != config["source"] and name in config:
-            del config[name]
-    return config
 
 
 def full_config(app):
     """The whole config in force: app.config plus what in_ram() left on flash (the config on
     flash is the one in force: every change is saved before it is applied)."""
     config = app.config
-    missing = [name for name in _SOURCE_SECTIONS if name not in config]
+    missing = [name for name in config_saved.SOURCE_SECTIONS if name not in config]
     if missing:
         stored = config_store.load()[0]
         config = dict(config)

@@ -5,6 +5,8 @@
 #   config.json  the config in force
 #   config.bak   the config before the last save (the last good one)
 #   config.tmp   a save in progress
+#   config.ok    config.json's mark: it was validated when saved (config_saved.py, the boot's
+#                fast path); removed before config.json changes, written after
 # A save writes config.tmp and closes it, renames config.json to config.bak, then renames
 # config.tmp to config.json, so at every moment config.json or config.bak holds a good config.
 # os.rename is atomic on LittleFS (the default filesystem of the ESP8266, ESP32 and rp2 ports).
@@ -21,10 +23,11 @@ import json
 import os
 
 import config_schema
+import config_saved
 import log
 from micropython import const
 
-CONFIG = "config.json"
+CONFIG = config_saved.CONFIG
 BACKUP = "config.bak"
 TEMP = "config.tmp"
 _MAX_FILE = const(8192)  # a config file is about 2 KB; anything far larger is not one
@@ -118,9 +121,9 @@ class Store:
         # One string, one write: json.dump would write token by token (hundreds of small flash
         # writes). The firmware builds a string of this size anyway to publish the config.
         # CPython escapes non-ASCII, MicroPython writes it as UTF-8: both read back the same.
-        data = json.dumps(config)
+        data = json.dumps(config).encode()
         try:
-            f = files.open(TEMP, "w")
+            f = files.open(TEMP, "wb")
             try:
                 f.write(data)
                 files.sync(f)
@@ -139,8 +142,17 @@ class Store:
         except OSError as e:
             if not _missing(e):
                 raise
+        self._discard(config_saved.VALID)  # no moment with a mark for another file
         files.rename(TEMP, CONFIG)
         self.primary_good = True
+        try:
+            f = files.open(config_saved.VALID, "w")
+            try:
+                f.write(config_saved.mark(data))
+            finally:
+                f.close()
+        except OSError as e:  # no mark: the next boot validates the config the long way
+            log.warning("config: cannot mark the saved config: %s", e)
 
     def _discard(self, name):
         try:

@@ -1,5 +1,6 @@
 # What the firmware does on the link's rare events: building the MQTT link (boot, new
-# connection settings), a (re)connection, and Home Assistant discovery. app.py imports this
+# connection settings), a (re)connection, Home Assistant discovery and an incoming message
+# (config/set, cmd, HA's status). app.py imports this
 # module for the event and drops it after (app._RARE_MODULES): on a board that loads .mpy files
 # into RAM (stock ESP32) its code then holds no heap while the meter is read.
 
@@ -97,3 +98,25 @@ def refuse_oversized(app, topic, size):
     app.reply(result_topic, {"ok": False, "error": "message too large: %d bytes (limit %d)"
                              % (size, MAX_MESSAGE)})
     app.publish_diag()  # with the link's count of refused messages
+
+
+def handle_message(app, topic, payload, retained=False):
+    """A message from the link's inbox (app.App.step drops the rare code it loads after
+    each). payload: bytes, or the size (int) of a body too large to read, which the link
+    skipped; retained: the broker kept it and sent it for a new subscription."""
+    if isinstance(topic, bytes):
+        topic = topic.decode()
+    if type(payload) is int:
+        refuse_oversized(app, topic, payload)
+    elif topic == app.base + "/config/set":
+        import config_change
+
+        config_change.handle_set(app, payload)
+    elif topic == app.base + "/cmd":
+        import commands
+
+        commands.handle(app, payload, retained)
+    elif topic == app.ha_status_topic:
+        if payload == b"online":
+            # HA restarted and lost its discovery state: announce again at the next reading
+            app.session_announced = False

@@ -13,15 +13,24 @@ def start(booted, app_class, drop_rare_modules):
     """Fills booted[0] with the board module and booted[1] with an `app_class` (app.App), as
     soon as each exists (app.main() resets through the board if anything later fails).
     drop_rare_modules is app's: called once the config code is no longer needed."""
-    import config_change
+    import config_saved
 
-    config, notices, on_trial = config_change.load_at_boot()
-    config = config_change.in_ram(config)
-    del config_change
+    # The config as saved, without the config code, unless the full path is needed (why:
+    # config_saved.py). After a crash the full path runs: it validates the config again.
+    config = config_saved.load() if not crash_log.unhealthy_starts() else None
+    notices, on_trial = [], False
+    if config is None:
+        import config_change
+
+        config, notices, on_trial = config_change.load_at_boot()
+        del config_change
+    config = config_saved.in_ram(config)
+    del config_saved
     drop_rare_modules()  # before the source and the link take their share of the heap
     board = booted[0] = __import__("boards." + config["board"], None, None, ("NAME",))
     safe_mode = crash_log.boot(board.reset_cause())
     instance = app_class(board, config, notices, safe_mode)
+    drop_rare_modules()  # the App's set-up code (app_init, publish_context), before the source's
     # Home Assistant sensors belong to the meter source that announced them: ha_keys is
     # "<source>\n<key set>". Another source's (the source was switched) are removed at the first
     # announcement (link_events.announce), not merged with this one's. A set saved without its

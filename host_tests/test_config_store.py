@@ -7,6 +7,7 @@ import json
 import os
 
 import config_schema as cs
+import config_saved
 import config_store
 from config_store import BACKUP, CONFIG, TEMP, Files, Store
 
@@ -425,9 +426,52 @@ def test_module_functions_use_the_current_directory():
         config, notice = config_store.load()
         assert config == cs.defaults() and "no saved config" in notice
         config_store.save(_config(**NEW))
-        assert sorted(os.listdir(".")) == [CONFIG]
+        assert sorted(os.listdir(".")) == [CONFIG, config_saved.VALID]
         config_store._store = None
         assert config_store.load() == (_config(**NEW), None)
+    finally:
+        os.chdir(here)
+        config_store._store = None
+        _rmtree(directory)
+
+
+def test_a_saved_config_is_read_at_boot_without_the_config_code_only_while_its_mark_holds():
+    """config_saved.load(), startup's fast path: the config as config_store.save() wrote it,
+    and None (the full path) whenever the file is not exactly that or something else needs
+    the full path."""
+    directory = _tempdir()
+    here = os.getcwd()
+    try:
+        os.chdir(directory)
+        config_store._store = None
+        assert config_saved.load() is None  # nothing saved yet
+        config = _config(**NEW)
+        config_store.save(config)
+        assert config_saved.load() == config
+        # the source section the firmware does not run stays on flash
+        ram = config_saved.in_ram(config_saved.load())
+        other = "atm90e32" if config["source"] == "han" else "han"
+        assert other not in ram and config["source"] in ram
+        for name in (config_saved.SITE, config_saved.TRIAL):  # they need the full path
+            with open(name, "w") as f:
+                f.write("{}")
+            assert config_saved.load() is None, name
+            os.remove(name)
+        assert config_saved.load() == config
+        with open(CONFIG, "rb") as f:
+            data = f.read()
+        changed = data.replace(b"new.lan", b"new.lam")  # same length, another CRC
+        assert changed != data
+        with open(CONFIG, "wb") as f:
+            f.write(changed)
+        assert config_saved.load() is None
+        with open(CONFIG, "wb") as f:
+            f.write(data[:-1])  # cut short
+        assert config_saved.load() is None
+        config_store.save(_config(**OLD))  # a new save, a new mark
+        assert config_saved.load() == _config(**OLD)
+        os.remove(config_saved.VALID)
+        assert config_saved.load() is None
     finally:
         os.chdir(here)
         config_store._store = None

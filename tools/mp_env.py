@@ -117,6 +117,9 @@ def board_manifest(board):
     return os.path.join(MANIFEST_DIR, board + ".py")
 
 
+UART_RING_ENV = "SIM_UART_RING"  # read by boards/sim.py
+
+
 def binary(target="host", modules=None, board="sim"):
     """The interpreter for TARGET: the .venv one, or the 32-bit build holding the sim hardware
     and umqtt (modes source, mpy, romfs) or BOARD's whole firmware (frozen)."""
@@ -156,6 +159,10 @@ def command(script, target="host", modules=None, board="sim", heap=None, args=()
         return argv, env
     path = [FROZEN_PATH] + extra
     exe = binary(target, modules, board)
+    # The UART receive buffer: the ESP8266 port allocates it in the MicroPython heap, the ESP32
+    # port in ESP-IDF's heap (its UART driver's own buffer), so the sim board charges it to the
+    # heap on the esp8266 target only (boards/sim_uart.py).
+    env[UART_RING_ENV] = "heap" if target == "esp8266" else "driver"
     argv = [exe] + (["-X", "heapsize=%s" % heap] if heap else [])
     if modules == "source":
         path += [os.path.join(REPO, d) if d else REPO for d in SOURCE_DIRS]
