@@ -1,8 +1,9 @@
 # What the firmware does on the link's rare events: building the MQTT link (boot, new
 # connection settings), a (re)connection, Home Assistant discovery and an incoming message
-# (config/set, cmd, HA's status). app.py imports this
-# module for the event and drops it after (app._RARE_MODULES): on a board that loads .mpy files
-# into RAM (stock ESP32) its code then holds no heap while the meter is read.
+# (config/set, cmd, HA's status). app.py imports this module for the event and drops it after
+# (app._RARE_MODULES): on a board that loads .mpy files into RAM (stock ESP32) its code then
+# holds no heap while the meter is read.
+import log
 
 
 def build_link(app):
@@ -109,14 +110,33 @@ def handle_message(app, topic, payload, retained=False):
     if type(payload) is int:
         refuse_oversized(app, topic, payload)
     elif topic == app.base + "/config/set":
-        import config_change
-
+        try:
+            import config_change
+        except MemoryError:  # nothing has changed yet: refuse, and keep reading the meter
+            _no_room_for(app, "config/result", "the config code")
+            return
         config_change.handle_set(app, payload)
     elif topic == app.base + "/cmd":
-        import commands
-
+        try:
+            import commands
+        except MemoryError:
+            _no_room_for(app, "cmd/result", "the command code")
+            return
         commands.handle(app, payload, retained)
     elif topic == app.ha_status_topic:
         if payload == b"online":
             # HA restarted and lost its discovery state: announce again at the next reading
             app.session_announced = False
+
+
+def _no_room_for(app, result, what):
+    """A config/set or cmd whose code does not fit in the heap as it is now (a board that loads
+    .mpy files into RAM, fragmented by the meter's pushes): answered, counted in the log, and
+    the firmware goes on; nothing was changed."""
+    import gc
+
+    gc.collect()
+    error = "not enough memory to load %s now (%d bytes free); nothing changed" % (
+        what, gc.mem_free())
+    log.warning("%s", error)
+    app.reply(app.base + "/" + result, {"ok": False, "error": error})

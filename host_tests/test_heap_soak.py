@@ -309,3 +309,35 @@ def test_crc16_nibble_tables_are_the_polynomials():
 
     assert tuple(crc16._X25_NIBBLES) == table(0x8408)
     assert tuple(crc16._ARC_NIBBLES) == table(0xA001)
+
+
+def test_a_config_change_at_the_esp32_budget_is_answered_and_the_meter_read_on(broker, tmp_path):
+    """A config/set on the stock ESP32 (.mpy in RAM) at its 80K budget, once the meter's pushes
+    have fragmented the heap: exactly one answer (applied, or refused for want of memory with
+    nothing changed), no crash or reset, and the states go on."""
+    import paho.mqtt.publish as publish
+
+    os.makedirs(str(tmp_path / "flash"))
+    observer = Observer(broker, [BASE + "/config/result", BASE + "/state"])
+    run = SoakRun(broker, str(tmp_path / "flash"), "esp32", "mpy", "80K",
+                  han=capture_file("aidon")).start()
+    try:
+        assert wait_until(lambda: (run.last() or (0, 0))[0] >= 20
+                          or run.proc.poll() is not None, timeout=90), run.log()
+        publish.single(BASE + "/config/set", json.dumps({"name": "Kitchen"}),
+                       hostname=broker.host, port=broker.port)
+        assert wait_until(lambda: observer.payloads(BASE + "/config/result"), timeout=20), \
+            run.log()
+        answer = json.loads(observer.payloads(BASE + "/config/result")[0])
+        assert answer["ok"] or "not enough memory" in answer["error"], answer
+        published = run.last()[0]
+        assert wait_until(lambda: run.last()[0] >= published + 10
+                          or run.proc.poll() is not None, timeout=60), run.log()
+        assert run.proc.poll() is None, run.log()
+    finally:
+        code = run.stop()
+        observer.close()
+    output = run.log(tail=10**9)
+    assert "MemoryError" not in output and "Traceback" not in output, run.log()
+    assert code == 0, run.log()
+    assert len(observer.payloads(BASE + "/config/result")) == 1
