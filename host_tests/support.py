@@ -40,3 +40,14 @@ def running_on_micropython():
     import sys
 
     return sys.implementation.name == "micropython"
+
+
+def scratch_path(name):
+    """A file name in the temporary folder (CPython: the system's; MicroPython: /tmp)."""
+    try:
+        import tempfile
+
+        folder = tempfile.gettempdir()
+    except ImportError:
+        folder = "/tmp"
+    return "%s/%s" % (folder, name)

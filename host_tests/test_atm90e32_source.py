@@ -1,6 +1,7 @@
 # portable
 # The firmware's ATM90E32 source (lib/atm90e32_source.py) over emulated chips: the Reading it
 # fills, totals by role, cadence, failures, energy persistence and calibration.
+import support
 from atm90e32_source import REINIT_MS, Atm90e32Source
 from boards.sim_atm90e32 import Load, ManualClock, SimSPI
 from reading import Reading
@@ -394,16 +395,6 @@ def test_totals_are_exact_sums_of_the_published_hundredths():
     assert reading.import_power == 997.6 and reading.export_power == 0.0
 
 
-def _scratch_path(name):
-    """A file name in the temporary folder (CPython: the system's; MicroPython: /tmp)."""
-    try:
-        import tempfile
-
-        folder = tempfile.gettempdir()
-    except ImportError:
-        folder = "/tmp"
-    return "%s/%s" % (folder, name)
-
 
 def test_energy_store_saves_restores_and_keeps_an_unusable_file():
     import energy_store
@@ -411,7 +402,7 @@ def test_energy_store_saves_restores_and_keeps_an_unusable_file():
 
     clock, chips = board()
     # one name per run: the interpreters run this module at the same time
-    path = _scratch_path("atm90e32_energy_test_%x.json" % (id(clock) ^ id(chips)))
+    path = support.scratch_path("atm90e32_energy_test_%x.json" % (id(clock) ^ id(chips)))
     for leftover in (path, path + ".bad"):
         storage.remove(leftover)
     source, reading, logged = source_for(chips, clock)

@@ -3,18 +3,25 @@
 # write that leaves no temp file, a calibration that is measured (and bounded) before it is
 # applied, reset_energy on a flash that cannot take it, and published energy capped at what
 # is saved.
+import support
 from atm90e32_source import Atm90e32Source
 from boards.sim_atm90e32 import Load, ManualClock, SimSPI
 from reading import Reading
 
 
-def _source():
+def _new_source():
+    """A fresh emulated chip with three loads and its source, not yet read."""
     clock = ManualClock(1000)
     spi = SimSPI(clock=clock)
     cs = spi.add_chip(loads=(Load(230.0, 10.0), Load(230.0, 5.0), Load(230.0, 2.0)))
     reading = Reading("atm90e32")
     source = Atm90e32Source([(spi, cs, ("CT1", "CT2", "CT3"), None)], None, reading,
                             clock=clock, sleep_ms=clock.sleep_ms)
+    return source, reading, clock
+
+
+def _source():
+    source, reading, clock = _new_source()
     source.read()
     clock.advance(1000)
     assert source.read()
@@ -26,15 +33,6 @@ def _read(source, clock, seconds=1):
         clock.advance(1000)
         source.read()
 
-
-def _scratch_path(name):
-    try:
-        import tempfile
-
-        folder = tempfile.gettempdir()
-    except ImportError:
-        folder = "/tmp"
-    return "%s/%s" % (folder, name)
 
 
 def test_flash_errors_are_named_in_words():
@@ -49,7 +47,7 @@ def test_flash_errors_are_named_in_words():
 def test_a_write_interrupted_half_way_leaves_the_old_file_and_no_temp_file():
     import storage
 
-    path = _scratch_path("interrupted_write_%x.json" % id(storage))
+    path = support.scratch_path("interrupted_write_%x.json" % id(storage))
     storage.write_atomic(path, "old")
 
     def pieces():
@@ -121,7 +119,7 @@ def test_published_energy_never_exceeds_the_saved_counters():
     import storage
 
     source, reading, clock = _source()
-    path = _scratch_path("energy_cap_%x.json" % id(source))
+    path = support.scratch_path("energy_cap_%x.json" % id(source))
     store = energy_store.EnergyStore(source, path)
     try:
         _read(source, clock, 30)
@@ -137,12 +135,7 @@ def test_published_energy_never_exceeds_the_saved_counters():
         _read(source, clock)
         assert reading.channel("CT1").import_wh == store.saved["CT1"][0] // 320 > saved_wh
         # what a boot after a power loss restores: the same as last published, never less
-        clock2 = ManualClock(1000)
-        spi = SimSPI(clock=clock2)
-        cs = spi.add_chip(loads=(Load(230.0, 10.0), Load(230.0, 5.0), Load(230.0, 2.0)))
-        reading2 = Reading("atm90e32")
-        restored = Atm90e32Source([(spi, cs, ("CT1", "CT2", "CT3"), None)], None, reading2,
-                                  clock=clock2, sleep_ms=clock2.sleep_ms)
+        restored, reading2, clock2 = _new_source()
         assert energy_store.EnergyStore(restored, path).restore() is None
         restored.read()
         clock2.advance(1000)
