@@ -1,8 +1,8 @@
 # The board list, in one place (issue 14): what each board is, which modules `make deploy` puts
 # on it, and which MicroPython port and image it runs. Read by tools/deploy.py, flash.py,
 # typecheck.py, ram_report.py, mp_env.py and the frozen manifests (boards/manifests/); never
-# deployed to a board (plain data for the host; lib/config_schema.py keeps its own copy of the
-# names, checked against this one by host_tests/test_targets.py).
+# deployed to a board (plain data for the host; lib/config/config_schema.py keeps its own copy
+# of the names, checked against this one by host_tests/test_targets.py).
 #
 # Per board:
 #   modules  the board's own modules in boards/ (besides boards/__init__.py)
@@ -44,6 +44,14 @@ PORTS = {
 
 def boards_on(port):
     return tuple(name for name, spec in BOARDS.items() if spec["port"] == port)
+
+# Where the firmware's modules live, in the order of the module path the host puts them on
+# (tools/mp_env.py, host_tests/conftest.py). Each lib/ folder is one subsystem (see
+# docs/architecture.md); module names are unique across all of them, so `make deploy` and the
+# frozen manifests flatten them into one /lib on the board at no RAM cost, and lib/ itself is
+# never on a path (a folder there would shadow its module: lib/atm90e32 vs atm90e32.py).
+MODULE_FOLDERS = ("firmware", "lib/core", "lib/han", "lib/atm90e32", "lib/formats", "lib/mqtt",
+                  "lib/config")
 
 # lib/ and firmware/ files that never go on a board: CPython stand-ins for MicroPython built-ins.
 HOST_ONLY = ("micropython.py", "cpython_ticks.py")

@@ -58,7 +58,8 @@ def atm_config():
 
 
 def atm_reading():
-    """A 3-port ATM90E32 reading the way lib/atm90e32_source.py fills it (config atm_config()):
+    """A 3-port ATM90E32 reading the way lib/atm90e32/atm90e32_source.py fills it (config
+    atm_config()):
     channels are named by their port, CT1..CT3, and carry the configured `label` and `role`;
     the totals are the "grid" channel's."""
     r = Reading("atm90e32", ("CT1", "CT2", "CT3"))

@@ -1,7 +1,7 @@
 """Render Home Assistant MQTT sensor discovery the way Home Assistant does (CPython only).
 
 Given the discovery messages a reader published and one payload from its state topic, this
-returns what each sensor's state would be in HA: the tests of lib/home_assistant.py and the
+returns what each sensor's state would be in HA: the tests of lib/formats/home_assistant.py and the
 end-to-end sim tests (against live MQTT traffic) share it.
 
 What it models, from HA's MQTT integration (helpers/template.py

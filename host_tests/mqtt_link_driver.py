@@ -1,4 +1,4 @@
-# Drives lib/mqtt_link.py under the MicroPython unix port for host_tests/test_mqtt_link.py:
+# Drives lib/mqtt/mqtt_link.py under the MicroPython unix port for host_tests/test_mqtt_link.py:
 #   micropython mqtt_link_driver.py HOST PORT USER PASSWORD SECONDS [KEEPALIVE [idle]]
 # Queues a numbered message every 100 ms on test/seq for SECONDS (none when "idle"), servicing
 # the link, then closes it cleanly. Prints one line per link event for the test to read.

@@ -11,10 +11,13 @@
 import ast
 import os
 
+import mp_env
+
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-# lib/ and firmware/ are on the module path as they are (bare names); boards/ is a package.
-FLAT_FOLDERS = ("lib", "firmware")
+# firmware/ and the lib/ folders are on the module path as they are (bare names, unique across
+# them all: boards/catalog.py MODULE_FOLDERS); boards/ is a package.
+FLAT_FOLDERS = mp_env.catalog().MODULE_FOLDERS
 PACKAGES = ("boards",)
 MACHINE_ALLOWED = {"firmware/main.py", "firmware/app.py"}
 
@@ -218,3 +221,22 @@ def test_only_boards_and_the_firmware_entry_import_machine():
                 if module == "machine" or module.startswith("machine."):
                     offenders.append("%s:%d" % (path, line))
     assert not offenders, "modules outside boards/ importing machine: " + ", ".join(offenders)
+
+
+def test_every_lib_module_is_in_a_listed_subsystem_folder_under_a_unique_name():
+    """lib/ holds folders only, each listed in MODULE_FOLDERS (else the sim, deploy and the
+    tests would not find its modules), and no two folders hold the same module name (deploy
+    flattens them into one /lib, where one would overwrite the other)."""
+    lib = os.path.join(REPO, "lib")
+    listed = set(mp_env.catalog().MODULE_FOLDERS)
+    seen = {}
+    for entry in sorted(os.listdir(lib)):
+        path = os.path.join(lib, entry)
+        if entry.startswith((".", "__pycache__")):
+            continue
+        assert os.path.isdir(path), "lib/%s: lib/ holds subsystem folders only" % entry
+        assert "lib/" + entry in listed, "lib/%s is not in MODULE_FOLDERS" % entry
+        for name in _python_files("lib/" + entry):
+            assert name not in seen, "%s is in lib/%s and lib/%s" % (name, seen.get(name), entry)
+            seen[name] = entry
+    assert len(seen) > 40  # the walk found the modules

@@ -1,5 +1,5 @@
 # portable
-# The ATM90E32 driver (lib/atm90e32.py) against the register-level emulator
+# The ATM90E32 driver (lib/atm90e32/atm90e32.py) against the register-level emulator
 # (boards/sim_atm90e32.py): scaling, signs, 32-bit power, energy, several chips, faults,
 # calibration, reversed CTs. Runs under CPython (pytest) and the MicroPython unix port.
 from atm90e32 import COUNTS_PER_WH, ATM90E32

@@ -1,6 +1,6 @@
 # portable
-# The firmware's ATM90E32 source (lib/atm90e32_source.py) over emulated chips: the Reading it
-# fills, totals by role, cadence, failures, energy persistence and calibration.
+# The firmware's ATM90E32 source (lib/atm90e32/atm90e32_source.py) over emulated chips: the Reading
+# it fills, totals by role, cadence, failures, energy persistence and calibration.
 import support
 from atm90e32_source import REINIT_MS, Atm90e32Source
 from boards.sim_atm90e32 import Load, ManualClock, SimSPI

@@ -14,8 +14,9 @@ import mp_env
 import signing
 import support
 
-MODULES = ("lib/config_schema.py", "lib/signing.py", "lib/strict_json.py", "lib/log.py",
-           "firmware/config_store.py", "firmware/config_saved.py", "firmware/storage.py")
+MODULES = ("lib/config/config_schema.py", "lib/config/signing.py", "lib/config/strict_json.py",
+           "lib/core/log.py", "firmware/config_store.py", "firmware/config_saved.py",
+           "firmware/storage.py")
 # The whole path on the 64-bit unix port: it passes from about 68K (fragmentation decides; the
 # live data after it is ~42 KB). Budgets in bytes of heap, 64-bit port; measured ~24 KB / ~42 KB.
 HEAP = "80K"

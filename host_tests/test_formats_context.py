@@ -1,5 +1,6 @@
 # portable
-# PublishContext (lib/publish_context.py): config keys and defaults, topics, enabled formats.
+# PublishContext (lib/formats/publish_context.py): config keys and defaults, topics, enabled
+# formats.
 import json
 
 from format_fixtures import FakeBoard, context, han_reading

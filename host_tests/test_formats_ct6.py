@@ -1,5 +1,6 @@
 # portable
-# The CT6 JSON (lib/ct6.py): golden payload and the documented shape (docs/atm90e32.md §11.4).
+# The CT6 JSON (lib/formats/ct6.py): golden payload and the documented shape (docs/atm90e32.md
+# §11.4).
 import json
 
 import ct6

@@ -1,6 +1,6 @@
 # portable
-# Home Assistant discovery (lib/home_assistant.py): topics, config payloads, key sets, removals.
-# Template rendering with Jinja2 is in test_formats_ha_templates.py (CPython).
+# Home Assistant discovery (lib/formats/home_assistant.py): topics, config payloads, key sets,
+# removals. Template rendering with Jinja2 is in test_formats_ha_templates.py (CPython).
 import json
 
 import ha_removals

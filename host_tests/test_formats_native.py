@@ -1,5 +1,6 @@
 # portable
-# The native state JSON (lib/native.py, docs/state.md): golden payloads, left-out values, UTF-8.
+# The native state JSON (lib/formats/native.py, docs/state.md): golden payloads, left-out values,
+# UTF-8.
 import json
 
 import native

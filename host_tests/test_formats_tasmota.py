@@ -1,6 +1,7 @@
 # portable
-# Tasmota SML telemetry (lib/tasmota.py) as dbus-mqtt-grid's Tasmota mode reads it (its README:
-# a "grid" object holding power, power_L1..power_L3 in W, energy_forward / energy_reverse in kWh).
+# Tasmota SML telemetry (lib/formats/tasmota.py) as dbus-mqtt-grid's Tasmota mode reads it
+# (its README: a "grid" object holding power, power_L1..power_L3 in W, energy_forward /
+# energy_reverse in kWh).
 
 import tasmota
 from civil_time import civil, iso_utc

@@ -1,5 +1,5 @@
 # portable
-# Per-value topics (lib/values.py): one retained plain-number payload per value.
+# Per-value topics (lib/formats/values.py): one retained plain-number payload per value.
 from format_fixtures import TS, atm_config, atm_reading, context, han_reading
 from reading import Reading
 from values import messages

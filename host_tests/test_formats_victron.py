@@ -1,5 +1,5 @@
 # portable
-# The dbus-mqtt-grid JSON (lib/victron.py): golden payloads and the documented shape
+# The dbus-mqtt-grid JSON (lib/formats/victron.py): golden payloads and the documented shape
 # (dbus-mqtt-grid README and config.sample.ini: root "grid", power W required, kWh energies,
 # L1..L3 with power).
 

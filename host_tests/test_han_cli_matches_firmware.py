@@ -1,6 +1,6 @@
 """CPython-only: for every push of the HAN corpus, what tools/han_decode.py shows
-(lib/han_stream.py and lib/han_report.py) agrees with what the firmware's HanSource
-(lib/han_source.py) puts into its Reading from the same bytes and settings.
+(lib/han/han_stream.py and lib/han/han_report.py) agrees with what the firmware's HanSource
+(lib/han/han_source.py) puts into its Reading from the same bytes and settings.
 
 The CLI shows every value by its OBIS code as decoded; the Reading holds the ones the firmware
 publishes, mapped by the firmware's rules (IEC 62056-6-1 value groups C, D, E). The test maps the
@@ -246,7 +246,7 @@ def test_the_corpus_gives_the_comparison_something_to_compare():
 
 def test_float_registers_reach_the_reading_as_the_cli_shows_them():
     # float32/float64 registers with a scaler and unit (A-XDR tags 23/24): the CLI shows them
-    # scaled (lib/han_report.py); the firmware's Reading should hold the same values.
+    # scaled (lib/han/han_report.py); the firmware's Reading should hold the same values.
     def register(code, value, scaler, unit):
         return build.register(bytes(code) + b"\xff", value, scaler=scaler, unit=unit)
 

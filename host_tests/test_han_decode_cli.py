@@ -1,7 +1,7 @@
 """CPython-only: tools/han_decode.py as users run it, under CPython and under the MicroPython
 unix port (the device's decoder code), including the whole corpus 20 times in a limited heap
 with byte-identical output on both: on the 64-bit port from source and from ROMFS, and on the
-32-bit ESP8266-like build with the decoder (and lib/han_cli.py, the CLI itself) frozen in."""
+32-bit ESP8266-like build with the decoder (and lib/han/han_cli.py, the CLI itself) frozen in."""
 
 import json
 import os
@@ -20,7 +20,7 @@ CLI = os.path.join(support.REPO, "tools", "han_decode.py")
 # The unix port holds the compiled decoder in its heap, and compiling the largest module from
 # source needs more heap than running it (tests/test_config_memory.py: the 64-bit port needs
 # about twice a board's heap): the smallest source heap that passes is 96K (tools/han_decode.py
-# imports the decoder before lib/han_cli.py so the largest modules compile in an empty heap),
+# imports the decoder before lib/han/han_cli.py so the largest modules compile in an empty heap),
 # plus one 8K step. See test_han_heap.py for what decoding itself costs.
 SOURCE_HEAP = "104K"
 # The decoder's modules in a ROMFS image (tools/mp_romfs.py: bytecode runs from flash, as on a
@@ -30,7 +30,7 @@ SOURCE_HEAP = "104K"
 # one reused buffer; with the smaller decoder modules that took the need from 136K to 48K.
 ROMFS_HEAP = "56K"
 # The 32-bit ESP8266-like build with the sim board's firmware frozen in (tools/mp_env.py target
-# esp8266, modules frozen): lib/han_cli.py, the decoder and the report run from flash; only the
+# esp8266, modules frozen): lib/han/han_cli.py, the decoder and the report run from flash; only the
 # entry script is compiled into the heap. Smallest passing heap measured: 20K (18K: MemoryError
 # at start-up); 40K before the report was written value by value (the table of value strings
 # fragmented the heap) and the CLI moved into a module. 24K: the ESP8266's 38 KB less boot and

@@ -1,5 +1,5 @@
-"""The MQTT link (lib/mqtt_link.py): under the MicroPython unix port against a real Mosquitto, and
-its packet reader on a fake socket."""
+"""The MQTT link (lib/mqtt/mqtt_link.py): under the MicroPython unix port against a real Mosquitto,
+and its packet reader on a fake socket."""
 
 import errno
 import os

@@ -1,6 +1,6 @@
 # portable
-# lib/strict_json.py: RFC 8259 JSON in RFC 3629 UTF-8, nothing more. A table of documents with
-# the verdict and, for refusals, the byte offset and cause; under CPython every row is also
+# lib/config/strict_json.py: RFC 8259 JSON in RFC 3629 UTF-8, nothing more. A table of documents
+# with the verdict and, for refusals, the byte offset and cause; under CPython every row is also
 # checked against json.loads(strict=True) on the UTF-8-decoded text (the oracle), under
 # MicroPython against the verdict alone (its own json is the lenient thing being guarded).
 import json

@@ -263,8 +263,8 @@ def test_the_board_list_lives_in_the_catalog():
     for board in CATALOG.BOARDS:
         assert os.path.isfile(mp_env.board_manifest(board)), board
         assert os.path.isfile(os.path.join(REPO, "boards", board + ".py")), board
-    # lib/config_schema.py holds the names as text (it runs on the boards, which never get the
-    # catalog); they must match.
-    with open(os.path.join(REPO, "lib", "config_schema.py")) as f:
+    # lib/config/config_schema.py holds the names as text (it runs on the boards, which never
+    # get the catalog); they must match.
+    with open(os.path.join(REPO, "lib", "config", "config_schema.py")) as f:
         row = [line.split() for line in f if line.startswith("board ")][0]
     assert row[-1].split("|") == list(CATALOG.BOARDS)

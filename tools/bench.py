@@ -239,10 +239,12 @@ def _host_paths():
     import os
 
     repo = _repo()
-    for path in (os.path.join(repo, "tools"), os.path.join(repo, "lib"), repo,
-                 os.path.join(repo, "host_tests")):
+    for path in (os.path.join(repo, "tools"), repo, os.path.join(repo, "host_tests")):
         if path not in sys.path:
             sys.path.insert(0, path)
+    import mp_env
+
+    mp_env.use_module_path()
 
 
 def _corpus():

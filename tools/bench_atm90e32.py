@@ -26,7 +26,7 @@ def _paths():
     import os
 
     repo = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    for path in (os.path.join(repo, "lib"), repo):
+    for path in (os.path.join(repo, "lib", "core"), os.path.join(repo, "lib", "atm90e32"), repo):
         if path not in sys.path:
             sys.path.insert(0, path)
 

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""Print the README's settings table, generated from the config schema (lib/config_schema.py).
+"""Print the README's settings table, generated from the config schema
+(lib/config/config_schema.py).
 
 The README holds the table between the lines `<!-- settings:start -->` and
 `<!-- settings:end -->`; a test checks that it matches what this prints.
@@ -14,8 +15,10 @@ import os
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
+sys.path.insert(0, HERE)
+import mp_env  # noqa: E402
 
+mp_env.use_module_path()
 import config_schema  # noqa: E402  (needs the path above)
 
 START = "<!-- settings:start -->"

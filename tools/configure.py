@@ -11,8 +11,8 @@ commands, and print each reader's answer.
 VALUE is read as JSON when it parses (30, true, "text", {"a": 1}), otherwise as a plain string:
 `set ID publish_interval_s=30 mqtt.host=broker.lan`. With --secret (the reader's
 security.secret, set at deploy time) every set/cmd is signed (HMAC-SHA256 with a counter
-against replay; see lib/signing.py). Exit status: 0 when the reader accepted, 1 when it refused
-or did not answer in time, 2 for usage errors.
+against replay; see lib/config/signing.py). Exit status: 0 when the reader accepted, 1 when it
+refused or did not answer in time, 2 for usage errors.
 """
 
 import argparse
@@ -23,8 +23,10 @@ import threading
 import time
 
 HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, os.path.join(os.path.dirname(HERE), "lib"))
 sys.path.insert(0, HERE)
+import mp_env  # noqa: E402
+
+mp_env.use_module_path()  # the reader's signing and JSON rules (lib/config)
 import cli_args  # noqa: E402
 
 

@@ -62,7 +62,7 @@ def compile_tree(board, out_dir):
     lib_out = os.path.join(out_dir, "lib")
     os.makedirs(os.path.join(lib_out, "boards"))
     sources = []  # (source path, destination relative to lib_out)
-    for folder in ("lib", "firmware"):
+    for folder in mp_env.catalog().MODULE_FOLDERS:  # flattened into lib/ (unique names)
         for name in sorted(os.listdir(os.path.join(REPO, folder))):
             if not name.endswith(".py") or name in HOST_ONLY:
                 continue
@@ -105,9 +105,9 @@ def site_settings(board, config_path):
                 data = f.read()
         except OSError as e:
             raise DeployError("cannot read config %s: %s" % (config_path, e.strerror)) from None
-        # the rules of the board's config/set (lib/strict_json.py): json.load alone would take
-        # NaN, duplicate names and lone surrogates into site.json
-        sys.path.insert(0, os.path.join(mp_env.REPO, "lib"))
+        # the rules of the board's config/set (lib/config/strict_json.py): json.load alone would
+        # take NaN, duplicate names and lone surrogates into site.json
+        mp_env.use_module_path()
         import strict_json
 
         site, error = strict_json.loads(data)

@@ -3,7 +3,7 @@
 decoders and the ATM90E32 driver), not the whole firmware:
 
     mpremote mip install github:<owner>/<repo>            # decoders + driver into /lib
-    mpremote mip install github:<owner>/<repo>/lib/atm90e32.py   # just the driver
+    mpremote mip install github:<owner>/<repo>/lib/atm90e32/atm90e32.py   # just the driver
 
 The module list is the import closure of the entry modules below, so the manifest cannot miss a
 dependency; `--check` fails when package.json is out of date (a test runs it). umqtt.simple is
@@ -21,8 +21,17 @@ VERSION = "0.1.0"
 HOST_ONLY = {"micropython"}  # built in on MicroPython
 
 
+def lib_path(module):
+    """The repo-relative path of a lib/ module ("lib/han/dlms.py"), or None."""
+    for folder in sorted(os.listdir(os.path.join(REPO, "lib"))):
+        rel = os.path.join("lib", folder, module + ".py")
+        if os.path.exists(os.path.join(REPO, rel)):
+            return rel
+    return None
+
+
 def local_imports(module):
-    with open(os.path.join(REPO, "lib", module + ".py")) as f:
+    with open(os.path.join(REPO, lib_path(module))) as f:
         tree = ast.parse(f.read())
     names = set()
     for node in ast.walk(tree):
@@ -31,7 +40,7 @@ def local_imports(module):
         elif isinstance(node, ast.ImportFrom) and node.module:
             names.add(node.module.split(".")[0])
     return {n for n in names
-            if n not in HOST_ONLY and os.path.exists(os.path.join(REPO, "lib", n + ".py"))}
+            if n not in HOST_ONLY and lib_path(n)}
 
 
 def closure():
@@ -46,7 +55,7 @@ def closure():
 
 def manifest():
     # relative sources: mip resolves them against package.json's own location
-    urls = [[m + ".py", "lib/" + m + ".py"] for m in closure()]
+    urls = [[m + ".py", lib_path(m)] for m in closure()]
     return json.dumps({"urls": urls, "deps": [], "version": VERSION}, indent=2) + "\n"
 
 

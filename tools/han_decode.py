@@ -37,21 +37,23 @@ import sys
 
 
 def _setup_path():
-    # lib/ beside this script's folder (no os.path on MicroPython). CPython searches it first,
-    # so no same-named package shadows the device's modules; MicroPython last, so modules frozen
-    # into the firmware or precompiled with mpy-cross on MICROPYPATH (as a board holds them) are
+    # The decoder's folders, lib/han and lib/core (boards/catalog.py MODULE_FOLDERS), beside
+    # this script's folder (no os.path on MicroPython). CPython searches them first, so no
+    # same-named package shadows the device's modules; MicroPython last, so modules frozen into
+    # the firmware or precompiled with mpy-cross on MICROPYPATH (as a board holds them) are
     # used when given.
     here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
     repo = here.rsplit("/", 1)[0] if "/" in here else (".." if here == "." else ".")
-    lib = repo + "/lib"
-    if lib not in sys.path:
-        if sys.implementation.name == "micropython":
-            sys.path.append(lib)
-        else:
-            sys.path.insert(0, lib)
+    for folder in ("/lib/han", "/lib/core"):
+        lib = repo + folder
+        if lib not in sys.path:
+            if sys.implementation.name == "micropython":
+                sys.path.append(lib)
+            else:
+                sys.path.insert(0, lib)
 
 
-# The program is lib/han_cli.py: this script is compiled into the heap each run, a module can
+# The program is lib/han/han_cli.py: this script is compiled into the heap each run, a module can
 # be frozen into the firmware with the decoder (bytecode in flash).
 if __name__ == "__main__":
     try:

@@ -30,10 +30,10 @@ SHARED_BUILD = os.path.join(os.path.dirname(REPO), "shared", "micropython32", "b
 STAMPS = os.path.join(REPO, "build", "mp32")
 FLAVOURS = {"esp8266": "MICROPY_OBJ_REPR_C", "esp32": "MICROPY_OBJ_REPR_A"}
 UNIX_BUILD_ENV = "MP32_UNIX_BUILD"
-# What a frozen manifest of this repository can read.
-_INPUTS = ("lib", "firmware", "boards", os.path.join("boards", "manifests"),
-           os.path.join("boards", "manifests", "sim_stock", "boards"),
-           os.path.join(".deps", "umqtt"))
+# What a frozen manifest of this repository can read besides the firmware's module folders.
+_OTHER_INPUTS = ("boards", os.path.join("boards", "manifests"),
+                 os.path.join("boards", "manifests", "sim_stock", "boards"),
+                 os.path.join(".deps", "umqtt"))
 
 _memo = {}
 
@@ -44,7 +44,9 @@ class BuildError(Exception):
 
 def _inputs_hash(flavour, manifest, origin):
     digest = hashlib.sha256(("%s\0%s\0%s\0" % (flavour, manifest, origin)).encode())
-    for folder in _INPUTS:
+    import mp_env
+
+    for folder in mp_env.catalog().MODULE_FOLDERS + _OTHER_INPUTS:
         path = os.path.join(REPO, folder)
         if not os.path.isdir(path):
             continue

@@ -40,9 +40,10 @@ TOOLS = os.path.join(REPO, "tools")
 if TOOLS not in sys.path:
     sys.path.insert(0, TOOLS)
 
-# Order matters: firmware and libraries first, then the repo root (the `boards` package), then the
-# fetched third-party modules (umqtt.simple), which on a real board are frozen into the firmware.
-SOURCE_DIRS = ("firmware", "lib", "", ".deps")
+# Order matters: firmware and libraries first (boards/catalog.py MODULE_FOLDERS), then the repo
+# root (the `boards` package), then the fetched third-party modules (umqtt.simple), which on a
+# real board are frozen into the firmware.
+_AFTER_MODULES = ("", ".deps")
 FROZEN_PATH = ".frozen"  # the virtual sys.path entry of the frozen modules
 TARGETS = ("host", "esp8266", "esp32")
 MODULE_MODES = ("source", "mpy", "romfs", "frozen")
@@ -78,9 +79,27 @@ def micropython_binary():
     return os.path.join(os.path.dirname(sys.executable), "micropython")
 
 
+def source_dirs():
+    """The module path of the firmware run from source, as absolute folders: its module
+    folders (boards/catalog.py MODULE_FOLDERS), the repo root (`boards`) and .deps (umqtt)."""
+    folders = catalog().MODULE_FOLDERS + _AFTER_MODULES
+    return [os.path.join(REPO, d) if d else REPO for d in folders]
+
+
+def module_dirs():
+    """The folders of the firmware's own modules (firmware/ and the lib/ subsystems)."""
+    return [os.path.join(REPO, d) for d in catalog().MODULE_FOLDERS]
+
+
+def use_module_path():
+    """Puts the firmware's module folders on this CPython's sys.path (tools importing lib/)."""
+    for folder in reversed(module_dirs()):
+        if folder not in sys.path:
+            sys.path.insert(0, folder)
+
+
 def micropython_path(extra=()):
-    dirs = [os.path.join(REPO, d) if d else REPO for d in SOURCE_DIRS]
-    return ":".join(list(extra) + dirs)
+    return ":".join(list(extra) + source_dirs())
 
 
 def micropython_env(extra_path=(), base=None):
@@ -165,7 +184,7 @@ def command(script, target="host", modules=None, board="sim", heap=None, args=()
     env[UART_RING_ENV] = "heap" if target == "esp8266" else "driver"
     argv = [exe] + (["-X", "heapsize=%s" % heap] if heap else [])
     if modules == "source":
-        path += [os.path.join(REPO, d) if d else REPO for d in SOURCE_DIRS]
+        path += source_dirs()
     elif modules == "mpy":
         path.append(_tree_lib(board))
     elif modules == "romfs":

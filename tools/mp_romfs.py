@@ -57,7 +57,7 @@ IMAGE_NAME = "image.romfs"
 # What the image may hold besides the board's compiled modules: only the port's frozen modules.
 FROZEN_PATH = ".frozen"
 # Everything compile_tree reads: any change there gives a new image.
-_INPUT_DIRS = ("lib", "firmware", "boards", os.path.join(".deps", "umqtt"))
+_INPUT_DIRS = mp_env.catalog().MODULE_FOLDERS + ("boards", os.path.join(".deps", "umqtt"))
 
 
 class RomfsError(Exception):

@@ -35,12 +35,12 @@ def _port_boards():
 
 PORT_BOARDS = _port_boards()
 # Modules that only exist for the host: CPython stand-ins for MicroPython built-ins.
-HOST_ONLY = {"lib/micropython.py", "lib/cpython_ticks.py"}
+HOST_ONLY = {"lib/core/micropython.py", "lib/core/cpython_ticks.py"}
 
 
 def files_for(port):
     files = []
-    for folder in ("lib", "firmware"):
+    for folder in mp_env.catalog().MODULE_FOLDERS:
         for path in sorted(glob.glob(os.path.join(REPO, folder, "*.py"))):
             rel = os.path.relpath(path, REPO)
             if rel not in HOST_ONLY:
@@ -61,9 +61,7 @@ def check(port):
     # Stubs first, so `micropython`, `time`, `machine` resolve to the port's, not CPython's.
     # .deps holds umqtt.simple, which make deploy puts on boards whose stock firmware lacks it
     # (Pico W); after the port's own stubs so a frozen umqtt's stub wins where there is one.
-    env["MYPYPATH"] = os.pathsep.join([stubs, os.path.join(REPO, "lib"),
-                                       os.path.join(REPO, "firmware"), REPO,
-                                       os.path.join(REPO, ".deps")])
+    env["MYPYPATH"] = os.pathsep.join([stubs] + mp_env.source_dirs())
     cmd = [sys.executable, "-m", "mypy", "--custom-typeshed-dir", stubs,
            "--no-site-packages", "--follow-imports", "silent", "--explicit-package-bases",
            "--no-error-summary", "--cache-dir", os.path.join(REPO, ".mypy_cache", port),

@@ -1,7 +1,8 @@
 # ruff: noqa: F821  (module(), package() and options are given by MicroPython's manifest tools)
 # The firmware's modules for one board, as `make deploy` installs them (tools/deploy.py
-# compile_tree): lib/ and firmware/ (without the host-only stand-ins and main.py, which stays
-# source on the filesystem), boards/__init__.py and the board's modules from boards/catalog.py.
+# compile_tree): firmware/ and the lib/ folders of MODULE_FOLDERS, flattened (without the
+# host-only stand-ins and main.py, which stays source on the filesystem), boards/__init__.py and
+# the board's modules from boards/catalog.py.
 # Included by boards/manifests/<board>.py with board=<name>. Relative paths are relative to
 # this folder (the manifest tools run it from here).
 #
@@ -17,7 +18,7 @@ with open(os.path.join(_REPO, "boards", "catalog.py")) as _f:
     exec(_f.read(), _catalog)
 _spec = _catalog["BOARDS"][options.board]
 
-for _folder in ("lib", "firmware"):
+for _folder in _catalog["MODULE_FOLDERS"]:  # flattened: module names are unique
     for _name in sorted(os.listdir(os.path.join(_REPO, _folder))):
         if not _name.endswith(".py") or _name in _catalog["HOST_ONLY"]:
             continue

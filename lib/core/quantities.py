@@ -3,7 +3,7 @@
 # The one quantity table: every number a format publishes is a row here (docs/state.md lists
 # them). Native state, per-value topics, Home Assistant discovery, CT6, Victron and Tasmota take
 # their keys, units, classes and resolutions from it, and the firmware's presence masks follow
-# its order; adding a quantity is one row plus the source's mapping (lib/reading.py holds the
+# its order; adding a quantity is one row plus the source's mapping (lib/core/reading.py holds the
 # attributes). Literals only: frozen into the firmware it stays in flash; loaded from a .mpy its
 # tuples and strings cost about 2.5 KB of heap (measured on the esp32 build), so it is a module
 # of its own that the formats import at their first publish, not at boot with the Reading (the

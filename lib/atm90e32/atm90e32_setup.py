@@ -1,5 +1,5 @@
-# The rarely run half of the ATM90E32 driver (lib/atm90e32.py): settings checks, soft reset and
-# configuration writes (init), gain writes and energy seeding (calibration is in
+# The rarely run half of the ATM90E32 driver (lib/atm90e32/atm90e32.py): settings checks, soft
+# reset and configuration writes (init), gain writes and energy seeding (calibration is in
 # atm90e32_calibration). The driver imports it
 # when one of these is called; the firmware drops it again afterwards, so its code holds no heap
 # while the chips are only read. Facts and section numbers as in atm90e32.py (doc §, DS, AN).

@@ -1,6 +1,6 @@
 # ATM90E32 calibration (AN §4.2.4, docs/atm90e32.md §10.1: new gain = reference / measured x
-# current gain): the driver's calibrate_voltage/calibrate_current (lib/atm90e32.py finds them
-# here; the source's calibrate() is in atm90e32_config). Imported only for a calibration and
+# current gain): the driver's calibrate_voltage/calibrate_current (lib/atm90e32/atm90e32.py finds
+# them here; the source's calibrate() is in atm90e32_config). Imported only for a calibration and
 # dropped again.
 
 from atm90e32_setup import input_group, set_gain

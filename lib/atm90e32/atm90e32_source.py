@@ -1,5 +1,5 @@
 # The firmware's ATM90E32 meter source: the board's chips on one SPI bus, read on a fixed cadence
-# into one Reading (lib/reading.py), with lifetime energy, calibration and persistence.
+# into one Reading (lib/core/reading.py), with lifetime energy, calibration and persistence.
 #
 #   source = Atm90e32Source(board.spi_chips(config), config["atm90e32"], reading,
 #                           interval_ms=publish_interval_ms)
@@ -13,10 +13,10 @@
 # C ("CT1".., None for an unused phase), optionally a 4th element: a dict of driver keywords for
 # that chip (board defaults: ugain, igain, uoffset, ioffset, channel_map_u).
 #
-# Settings (lib/atm90e32_config.py): the config's "atm90e32" object: line_freq (50/60), pga_gain
-# (1/2/4) and per channel ct1..ct6 {name, ugain, igain, reversed, role}; ugain/igain 0 = the
-# board's default, else the chip's reset value 0x8000. A bad value never raises: its default is
-# used and the reason is in `problems` (and logged).
+# Settings (lib/atm90e32/atm90e32_config.py): the config's "atm90e32" object: line_freq
+# (50/60), pga_gain (1/2/4) and per channel ct1..ct6 {name, ugain, igain, reversed, role};
+# ugain/igain 0 = the board's default, else the chip's reset value 0x8000. A bad value never
+# raises: its default is used and the reason is in `problems` (and logged).
 #
 # Reading channels: named by their port, the channel id ("CT1"..), whatever the user calls them
 # (so ids and keys survive a rename); each channel also carries `port` (the same id), `label`

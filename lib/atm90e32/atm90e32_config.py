@@ -1,5 +1,5 @@
-# The rarely run half of the ATM90E32 source (lib/atm90e32_source.py): building it from the
-# board's chip list, applying settings, restoring and resetting energy, calibration. The source
+# The rarely run half of the ATM90E32 source (lib/atm90e32/atm90e32_source.py): building it from
+# the board's chip list, applying settings, restoring and resetting energy, calibration. The source
 # imports this module for each of these and drops it again, so its code holds no heap while the
 # chips are only read. Settings rules are described in atm90e32_source.py.
 
