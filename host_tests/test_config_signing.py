@@ -319,6 +319,7 @@ def test_unwritable_counter_refuses_the_message():
     guard = Guard(path="/nonexistent-dir/replay.json")
     body, error = signing.verify(SECRET, signing.sign(SECRET, BODY, 1), guard)
     assert body is None and "cannot record" in error
+    assert error.endswith("(ENOENT)"), error  # the cause in words, not a bare errno
     assert guard.last == 0
 
 

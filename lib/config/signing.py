@@ -126,7 +126,10 @@ class ReplayGuard:
         except OSError as e:
             if e.args and e.args[0] == 2:  # ENOENT: no signed message accepted yet
                 return 0
-            self.notice = f"replay counter unreadable ({e}): old signed messages may replay"
+            import flash_error
+
+            self.notice = ("replay counter unreadable (%s): old signed messages may replay"
+                           % flash_error.describe(e))
             return 0
         try:
             value = json.loads(text)
@@ -160,7 +163,9 @@ class ReplayGuard:
                 f.write(str(counter))
             os.rename(tmp, self.path)
         except OSError as e:
-            return f"cannot record the message counter ({e})"
+            import flash_error
+
+            return f"cannot record the message counter ({flash_error.describe(e)})"
         self.tokens -= 1
         self.last = counter
         return None

@@ -1,5 +1,6 @@
-# A flash write's OSError in words, for logs and MQTT answers: the one place the firmware turns
-# an errno into what a user can act on. Imported only when a write failed (app._RARE_MODULES).
+# A flash write's OSError in words, for logs and MQTT answers: the one place the firmware and its
+# libraries turn an errno into what a user can act on. Imported only when a write failed
+# (app._RARE_MODULES).
 
 
 def describe(error):
