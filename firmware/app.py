@@ -31,7 +31,7 @@ _RARE_MODULES = ("startup", "link_events", "mqtt_connect", "mqtt_receive", "cras
                  "config_change", "config_schema", "config_store", "commands", "signing",
                  "home_assistant", "ha_removals", "channels", "strict_json", "flash_error",
                  "publish_context", "diagnostics", "shutdown", "app_init",
-                 "config_saved")
+                 "config_saved", "energy_restore")
 
 
 def _drop_rare_modules():

@@ -37,7 +37,7 @@ class EnergyStore:
 
     def restore(self):
         """Seed the source with the saved counters; returns a notice for MQTT, or None. Runs
-        once at boot, so its code lives in atm90e32_config (imported and dropped). The file is
+        once at boot, so its code lives in energy_restore (imported and dropped). The file is
         parsed first: the counters it keeps then lie below that code in the heap, not amid it."""
         text = storage.read_text(self.path)
         if text is None:
@@ -46,7 +46,9 @@ class EnergyStore:
             counters = json.loads(text)
         except ValueError as e:
             counters = e
-        note = self.source._rare("restore_saved", self, text, counters)
+        import energy_restore
+
+        note = energy_restore.restore(self, text, counters)
         self.source.energy_cap = self.saved
         return note
 

@@ -240,3 +240,20 @@ def test_every_lib_module_is_in_a_listed_subsystem_folder_under_a_unique_name():
             assert name not in seen, "%s is in lib/%s and lib/%s" % (name, seen.get(name), entry)
             seen[name] = entry
     assert len(seen) > 40  # the walk found the modules
+
+
+def test_lib_never_imports_the_firmware():
+    """lib/ is the portable layer under firmware/: a lib module that imported a firmware one
+    (storage, log sinks, the App) would tie the libraries to the board's files and make the
+    mip package and the host tools drag the firmware in."""
+    firmware = {name[:-3] for name in _python_files("firmware")}
+    offenders = []
+    for folder in FLAT_FOLDERS:
+        if not folder.startswith("lib/"):
+            continue
+        for name in _python_files(folder):
+            path = folder + "/" + name
+            for module, line in imported_names(path):
+                if module in firmware:
+                    offenders.append("%s imports %s (line %d)" % (path, module, line))
+    assert not offenders, "\n".join(offenders)

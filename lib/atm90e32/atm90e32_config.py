@@ -309,28 +309,3 @@ def calibrate(source, channel, voltage, current, write=True, max_change=None):
         source._chip_gains[chip] = chip_gains(source, chip)
     source.last_calibration = changed
     return {key: gain}
-
-
-def restore_saved(source, store, text, counters):
-    """EnergyStore.restore (firmware/energy_store.py): seed the source with the counters saved
-    in store.path (its text, and what json.loads made of it: the counters or the ValueError);
-    returns a notice for MQTT, or None."""
-    import log
-    import storage
-
-    try:
-        if isinstance(counters, ValueError):
-            raise counters
-        restore_energy(source, counters)
-    except (ValueError, TypeError, KeyError) as e:
-        # Keep the unusable file for a human to look at instead of overwriting it.
-        try:
-            storage.write_atomic(store.path + ".bad", text)
-        except OSError as write_error:
-            log.error("energy: cannot keep %s.bad: %s", store.path, write_error)
-        log.error("energy: %s is unusable (%s); counters start from zero", store.path, e)
-        return "energy counters could not be restored (%s); starting from zero, the file " \
-               "is kept as %s.bad" % (e, store.path)
-    store.saved = counters
-    log.info("energy: restored lifetime counters from %s", store.path)
-    return None
