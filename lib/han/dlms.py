@@ -21,6 +21,7 @@ from array import array
 
 import axdr
 import obis
+from han_framer import reason_line
 from axdr import ARRAY, ENUM, INT8, NUMBERS, OCTET_STRING, STRUCTURE, UINT16, UINT32
 from dlms_codes import (BLOCKS_INCOMPLETE, BLOCKS_TOO_LARGE, CAPTURES_TOO_LONG, CAPTURE_MALFORMED,
                         DEEP, DONE, NESTED, NO_OBIS, REASONS, REJECTED, SHORT, TRUNCATED,
@@ -105,10 +106,7 @@ class DlmsDecoder:
         if BLOCKS_INCOMPLETE <= reason <= BLOCKS_TOO_LARGE:
             self._block_next = self._block_len = 0
             self.blocks_dropped += 1
-        start = 0
-        for _ in range(reason):
-            start = REASONS.find("\n", start) + 1
-        reason = REASONS[start : REASONS.find("\n", start)]
+        reason = reason_line(REASONS, reason)
         self.last_reason = reason
         if self._on_reject:
             self._on_reject(reason)

@@ -65,6 +65,16 @@ _SEGMENTS_INCOMPLETE = const(14)
 _SEGMENTS_TOO_LARGE = const(15)
 _SEGMENTS_OUT_OF_SEQUENCE = const(16)
 _SEGMENTS_NO_MEMORY = const(17)
+def reason_line(reasons, number):
+    """Line `number` of `reasons`: the decoders keep their rejection reasons as one text (one
+    object in flash or heap instead of a tuple of strings) and slice a reason out only when a
+    frame is rejected. Also used by dlms."""
+    start = 0
+    for _ in range(number):
+        start = reasons.find("\n", start) + 1
+    return reasons[start : reasons.find("\n", start)]
+
+
 _REASONS = (
     "HDLC HCS mismatch\n"
     "HDLC FCS mismatch\n"
@@ -233,10 +243,7 @@ class HanFramer:
             self._seg_kind = 0
             self._seg_len = 0
             self.pushes_dropped += 1
-        start = 0
-        for _ in range(reason):
-            start = _REASONS.find("\n", start) + 1
-        reason = _REASONS[start : _REASONS.find("\n", start)]
+        reason = reason_line(_REASONS, reason)
         self.last_reason = reason
         if self._on_reject:
             self._on_reject(reason)
