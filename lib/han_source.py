@@ -6,8 +6,8 @@
 # power only, list 3 hourly with the energy registers), so a reading always holds the latest
 # value of everything the meter has sent. A different meter id clears the reading.
 # The grid (reading.py): the meter's channels L1..L3 are its phases (reading.grid); the net power
-# is import minus export (IEC 62056-6-1 value group C: 1 and 2 are the two directions), and a
-# total the meter sends per phase only is the phases' sum (_end).
+# is import minus export (docs/han.md §8.2), and a total the meter sends per phase only is the
+# phases' sum (_end).
 # Only values whose scale is known (a unit from the frame, a vendor document or the telegram)
 # reach the reading; energy registers become integer Wh/varh after han.*_multiplier.
 # All buffers are allocated once; a push allocates only the ints, floats and the few strings
@@ -170,8 +170,7 @@ class HanSource:
         if self._tariff_out and not self._totals & 2:
             r.export_wh = self._tariff_out
         # A total the meter does not send (a list with 21.7.0, 41.7.0, 61.7.0 but no 1.7.0 and
-        # 2.7.0: IEC 62056-6-1 does not require the totals; no meter of the corpus does this)
-        # is the sum over the phases, when each has the value.
+        # 2.7.0; docs/han.md §8.2) is the sum over the phases, when each has the value.
         summed = 0
         for k in range(3):
             name = _GRID_TOTALS[k]
