@@ -19,7 +19,9 @@
 # - `power`: the net grid power (+ import): the meter's import minus export, else the sum over
 #   its phases when it sends only those (HAN); the sum over the "grid" channels, or over every
 #   active channel when none is "grid" (ATM90E32). None rather than a partial sum.
-# - `import_wh` / `export_wh`: the grid's lifetime energy, summed the same way.
+# - `import_wh` / `export_wh`: the grid's lifetime energy: the meter's total, else its tariff
+#   registers' sum, else its phases' (HAN); summed over the same channels as `power`
+#   (ATM90E32).
 # - `Channel.role`: "grid" | "load" | "solar" | "off" where the source knows it (ATM90E32, from
 #   the config), None for a HAN meter's phases.
 
@@ -31,7 +33,7 @@ class Channel:
         self.name = name  # stable id in topics and unique ids: "L1", "CT2"
         self.port = port  # ATM90E32: the board's CT port ("CT2") the channel is measured on
         self.label = label  # what users call it ("Solar"), None = the name
-        self.role = role  # ATM90E32 CT role: "grid" | "load" | "solar"; None for HAN phases
+        self.role = role  # the source's: "grid" | "load" | "solar" | "off" (ATM90E32); None (HAN)
         self.clear()
 
     def clear(self):
