@@ -149,9 +149,11 @@ class HanSource:
         self._values = 0  # values this push put into the reading
         r = self.reading
         r.meter_time = None
-        for k in range(3):
-            if self._summed >> k & 1:  # worked out again from this push's values (_end)
-                setattr(r, _GRID_TOTALS[k], None)
+        summed = self._summed
+        for name in _GRID_TOTALS:
+            if summed & 1:  # worked out again from this push's values (_end)
+                setattr(r, name, None)
+            summed >>= 1
 
     def _end(self, kind):
         r = self.reading
@@ -172,8 +174,8 @@ class HanSource:
         # A total the meter does not send (a list with 21.7.0, 41.7.0, 61.7.0 but no 1.7.0 and
         # 2.7.0; docs/han.md §8.2) is the sum over the phases, when each has the value.
         summed = 0
-        for k in range(3):
-            name = _GRID_TOTALS[k]
+        bit = 1
+        for name in _GRID_TOTALS:
             if r.grid and getattr(r, name) is None:
                 total = 0
                 for channel in r.grid:
@@ -183,7 +185,8 @@ class HanSource:
                     total += value
                 else:
                     setattr(r, name, total)
-                    summed |= 1 << k
+                    summed |= bit
+            bit <<= 1
         self._summed = summed
         self.format = kind
         self._last_push_ms = ticks_ms()
