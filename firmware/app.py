@@ -211,12 +211,11 @@ class App:
         link_events.announce(self)
 
     def _learn_grid_phases(self):
-        """Sets ctx.grid_phases once the phase count is known: a HAN meter's from its first push
-        with a per-phase value (the source then has its L1..L3 channels), kept in flash (it may
-        grow, never shrink); an ATM90E32 board's from its "grid" channels, known at once."""
-        reading = self.reading
-        if reading.source == "han":
-            count = len(reading.channels)
+        """Sets ctx.grid_phases once the phase count (of the source's reading.grid) is known: a
+        HAN meter's from its first push with a per-phase value, kept in flash (it may grow, never
+        shrink); an ATM90E32 board's from its "grid" channels, known at once."""
+        count = len(self.reading.grid)
+        if self.reading.source == "han":
             if count and (self.grid_phases is None or count > self.grid_phases):
                 self.grid_phases = count
                 try:
@@ -226,9 +225,7 @@ class App:
                 except OSError as e:  # flash full: learnt again from the next full push
                     log.error("victron: cannot save the phase count: %s", e)
         else:
-            from grid import grid_phases
-
-            self.grid_phases = len(grid_phases(reading, self.ctx))
+            self.grid_phases = count
         self.ctx.grid_phases = self.grid_phases
 
     def _new_values_seen(self):

@@ -3,6 +3,7 @@
 # the golden tests. Values are chosen so every field is distinguishable from every other one.
 import json
 
+import config_schema
 from publish_context import build
 from reading import Reading
 
@@ -18,13 +19,26 @@ class FakeBoard:
         return b"\xde\xad\xbe\xef"
 
 
+def validated(config=None, source="han"):
+    """The complete config the firmware would run for `config`, a partial dict (source: `source`
+    unless it names one): through the schema, like every config the firmware gets (the
+    publishing context reads a validated config and has no defaults of its own)."""
+    partial = {"source": source}
+    partial.update(config or {})
+    complete, dropped, error = config_schema.load_dict(partial)
+    assert error is None and not dropped, (error, dropped)
+    return complete
+
+
 def context(config=None, source="han"):
-    return build(config if config is not None else {}, FakeBoard(), "1.2.3", source)
+    return build(validated(config, source), FakeBoard(), "1.2.3")
 
 
 def han_reading():
-    """A three-phase HAN meter push (Kaifa-like list 3): totals, energy, per-phase U and I."""
+    """A three-phase HAN meter push (Kaifa-like list 3): totals, energy, per-phase U and I. Its
+    grid phases are its channels, as lib/han/han_source.py sets them."""
     r = Reading("han", ("L1", "L2", "L3"))
+    r.grid = r.channels
     r.timestamp = TS
     r.meter_id = "6970631401234567"
     r.meter_model = "MA304H3E"
@@ -61,7 +75,7 @@ def atm_reading():
     """A 3-port ATM90E32 reading the way lib/atm90e32/atm90e32_source.py fills it (config
     atm_config()):
     channels are named by their port, CT1..CT3, and carry the configured `label` and `role`;
-    the totals are the "grid" channel's."""
+    the grid's one phase and the totals are the "grid" channel's."""
     r = Reading("atm90e32", ("CT1", "CT2", "CT3"))
     r.timestamp = TS
     r.frequency = 50.01
@@ -90,10 +104,31 @@ def atm_reading():
     heat.current = 12.31
     heat.power = 2890.77
     heat.import_wh = 4567
+    r.grid = [grid]
     r.power = grid.power
     r.reactive_power = grid.reactive_power
     r.import_wh = grid.import_wh
     r.export_wh = grid.export_wh
+    return r
+
+
+def grid_by_hand():
+    """A reading whose grid facts (phases, net power, energy) are set by hand to disagree with
+    everything a format could work them out from: channel names, roles, import and export
+    power, the channels' sums. A format that renders the source's facts shows these."""
+    r = Reading("atm90e32", ("L1", "L2", "L3"))
+    for channel, role, p in zip(r.channels, ("load", "grid", "solar"), (100.0, 200.0, 300.0)):
+        channel.role = role
+        channel.power = p
+        channel.voltage = 230.0
+        channel.import_wh = 1000
+        channel.export_wh = 10
+    r.grid = [r.channels[2], r.channels[0]]  # the source's phases: L1 is the channel "L3"
+    r.power = 1234.0
+    r.import_power = 50.0
+    r.export_power = 7.0
+    r.import_wh = 5000
+    r.export_wh = 7
     return r
 
 

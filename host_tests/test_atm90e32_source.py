@@ -92,6 +92,55 @@ def test_totals_sum_the_grid_channels_or_all_active_ones():
     assert reading.export_wh == reading.channel("CT3").export_wh > 0
 
 
+def test_the_grid_is_the_grid_channels_in_port_order_at_most_three():
+    # the grid's facts are the source's (lib/core/reading.py): its phases, net power and energy
+    clock, chips = board()
+    settings = {"ct1": {"role": "load"}, "ct2": {"role": "grid"}, "ct3": {"role": "solar"},
+                "ct4": {"role": "grid"}, "ct5": {"role": "off"}, "ct6": {"role": "grid"}}
+    source, reading, logged = source_for(chips, clock, settings)
+    settle(source, clock)
+    grid = reading.grid
+    assert [c.name for c in grid] == ["CT2", "CT4", "CT6"]
+    assert all(c is reading.channel(c.name) for c in grid)
+    assert close(reading.power, sum(c.power for c in grid), 0.01)
+    clock.advance(1000)
+    assert source.read()
+    assert reading.grid is grid  # set with the settings, not per reading
+    assert reading.import_wh == sum(c.import_wh for c in grid)
+    assert reading.export_wh == sum(c.export_wh for c in grid)
+    # every channel "grid" (the default): the first three are its phases, all are its total
+    source.apply_settings({})
+    settle(source, clock)
+    assert [c.name for c in reading.grid] == ["CT1", "CT2", "CT3"]
+    assert close(reading.power, sum(c.power for c in reading.channels), 0.01)
+    # none: no phases; the total is every active channel's
+    source.apply_settings({"ct%d" % n: {"role": "load"} for n in range(1, 7)})
+    settle(source, clock)
+    assert reading.grid == []
+    assert close(reading.power, sum(c.power for c in reading.channels), 0.01)
+
+
+def test_the_grid_of_a_split_phase_board_is_its_two_legs():
+    clock = ManualClock(1000)
+    spi = SimSPI(clock=clock)
+    chip = spi.add_chip(loads=(Load(120.0, 10.0), Load(), Load(120.0, 5.0)))
+    source, reading, logged = source_for([(spi, chip, ("CT1", None, "CT2"))], clock)
+    settle(source, clock)
+    assert [c.name for c in reading.grid] == ["CT1", "CT2"]  # the legs are L1 and L2
+    assert close(reading.power, 1200.0 + 600.0, 0.01)
+
+
+def test_a_grid_with_a_failed_chip_has_no_power_not_a_partial_sum():
+    # CT1-6 are all "grid": CT4-6's chip does not answer, so the grid's power is unknown, even
+    # though its three phases (CT1-3) have theirs
+    clock, chips = board(second_missing=True)
+    source, reading, logged = source_for(chips, clock)
+    settle(source, clock)
+    assert [c.name for c in reading.grid] == ["CT1", "CT2", "CT3"]
+    assert all(c.power is not None for c in reading.grid)
+    assert reading.power is None
+
+
 def test_exporting_grid_shows_export_power():
     clock, chips = board(first_loads=(Load(230.0, 5.0, 1.0, export=True), Load(), Load()))
     settings = {"ct1": {"role": "grid"}}

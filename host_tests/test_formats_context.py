@@ -3,7 +3,8 @@
 # formats.
 import json
 
-from format_fixtures import FakeBoard, context, han_reading
+import config_schema
+from format_fixtures import FakeBoard, context, han_reading, validated
 from outputs import reading_messages
 from publish_context import build
 
@@ -41,7 +42,7 @@ def test_every_setting_is_read():
         "tasmota": {"enabled": True, "topic": "sml1", "prefix": "MT"},
         "values": {"enabled": True},
     }
-    ctx = build(config, FakeBoard(), "9")
+    ctx = build(validated(config), FakeBoard(), "9")
     assert ctx.base == "p/q/house"
     assert ctx.source == "atm90e32"
     assert ctx.native_enabled is False and ctx.ha_enabled is False
@@ -53,17 +54,31 @@ def test_every_setting_is_read():
     assert ctx.values_enabled is True
 
 
-def test_bad_config_shapes_fall_back_to_defaults():
-    for config in (None, [], "x", {"mqtt": "x", "homeassistant": [1], "ct6": {"enabled": "yes"},
-                                   "device_id": 5, "tasmota": {"topic": 7}}):
-        ctx = build(config, FakeBoard(), "1")
-        assert ctx.base == "meters/deadbeef"
-        assert ctx.ha_enabled is True and ctx.ct6_enabled is False
-        assert ctx.tasmota_topic == "tele/deadbeef/SENSOR"
+def test_the_context_has_no_defaults_of_its_own():
+    # the schema's are the only ones: a config that is not complete is not the firmware's
+    # (build() reads every setting as it is), and the shapes build() once patched up never get
+    # past the schema
+    for key in ("device_id", "mqtt", "homeassistant", "tasmota"):
+        partial = validated()
+        del partial[key]
+        try:
+            build(partial, FakeBoard(), "1")
+        except KeyError:
+            pass
+        else:
+            raise AssertionError("built without " + key)
+    for config in (None, [], "x", {"mqtt": "x"}, {"homeassistant": [1]},
+                   {"ct6": {"enabled": "yes"}}, {"device_id": 5}, {"tasmota": {"topic": 7}},
+                   {"mqtt": {"prefix": "/meters"}}, {"ct6": {"topic": "ct6/house/"}},
+                   {"homeassistant": {"prefix": ""}}, {"tasmota": {"prefix": ""}}):
+        assert config_schema.load_dict(config)[2] is not None, config
+    # what the schema documents as derived is: "empty = the format's default", the board's id
+    ctx = build(validated({"device_id": "", "ct6": {"topic": ""}}), FakeBoard(), "1")
+    assert (ctx.device_id, ctx.ct6_topic) == ("deadbeef", "meters/deadbeef/ct6")
 
 
 def test_board_without_unique_id():
-    ctx = build({}, object(), "1")
+    ctx = build(validated(), object(), "1")
     assert ctx.device_id == "meter"
     assert ctx.model == "meter reader"
 

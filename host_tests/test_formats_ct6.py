@@ -111,7 +111,7 @@ def test_every_port_carries_prms():
     r.timestamp = None
     r.channels[0].power = float("nan")  # a chip that did not answer this cycle
     r.channels[1].power_factor = None
-    topic, doc = _doc(r, context({"ct6": {"topic": "ct6/house/"}}))
+    topic, doc = _doc(r, context({"ct6": {"topic": "ct6/house"}}))
     assert topic == "ct6/house"
     assert "TIMESENT" not in doc
     assert "CT1" not in doc  # no power, no port in this message

@@ -268,7 +268,7 @@ def test_removing_everything_when_disabled():
 
 
 def test_custom_prefixes_and_device_id():
-    ctx = context({"device_id": "kitchen-1", "homeassistant": {"prefix": "ha/"}})
+    ctx = context({"device_id": "kitchen-1", "homeassistant": {"prefix": "ha"}})
     configs = _configs(han_reading(), ctx)
     assert "ha/sensor/kitchen-1_p/config" in configs
     config = configs["ha/sensor/kitchen-1_p/config"]

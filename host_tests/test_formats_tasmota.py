@@ -5,7 +5,8 @@
 
 import tasmota
 from civil_time import civil, iso_utc
-from format_fixtures import atm_config, atm_reading, context, han_reading, single_message
+from format_fixtures import (atm_config, atm_reading, context, grid_by_hand, han_reading,
+                             single_message)
 from reading import Reading
 
 DRIVER_KEYS = ("power", "power_L1", "power_L2", "power_L3", "energy_forward", "energy_reverse")
@@ -58,6 +59,20 @@ def test_atm_grid_channel_feeds_the_totals():
         "energy_forward": 987.654,
         "energy_reverse": 123.456,
     }
+
+
+def test_renders_the_sources_grid_and_works_out_none_of_it():
+    # the phases are reading.grid, in its order (not the channels named L1..L3, not the role)
+    r = grid_by_hand()
+    r.timestamp = None
+    _, doc = _doc(r, context())
+    assert doc == {"grid": {"power": 1234, "power_L1": 300, "power_L2": 100,
+                            "energy_forward": 5.0, "energy_reverse": 0.007}}
+    # nothing the source did not give: no import minus export, no sums over the phases
+    r.power = r.import_wh = r.export_wh = None
+    r.grid = []
+    _, doc = _doc(r, context())
+    assert doc == {"grid": {}}
 
 
 def test_time_falls_back_to_the_meter_clock_then_to_nothing():

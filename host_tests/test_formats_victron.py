@@ -4,7 +4,8 @@
 # L1..L3 with power).
 
 import victron
-from format_fixtures import atm_config, atm_reading, context, han_reading, single_message
+from format_fixtures import (atm_config, atm_reading, context, grid_by_hand, han_reading,
+                             single_message)
 from reading import Reading
 
 GRID_KEYS = ("power", "voltage", "current", "energy_forward", "energy_reverse", "L1", "L2", "L3")
@@ -117,13 +118,27 @@ def test_no_grid_channel_means_no_phase_objects():
     assert doc == {"grid": {"power": 100}}
 
 
-def test_import_minus_export_when_no_net_power():
-    r = Reading("han")
-    r.import_power = 0
-    r.export_power = 2200
+def test_renders_the_sources_grid_and_works_out_none_of_it():
+    # the phases are reading.grid, in its order (not the channels named L1..L3, not the role)
+    r = grid_by_hand()
+    _, doc = _doc(r, _ctx(phases=2))
+    phase = {"power": None, "voltage": 230, "energy_forward": 1.0, "energy_reverse": 0.01}
+    assert doc == {"grid": {"power": 1234, "voltage": 230, "energy_forward": 5.0,
+                            "energy_reverse": 0.007,
+                            "L1": dict(phase, power=300), "L2": dict(phase, power=100)}}
+    # without the source's net power there is no message: not import minus export, not the
+    # phases' sum
+    r.power = None
+    assert list(victron.messages(r, _ctx(phases=2))) == []
+    # without its energy, no energy: not the phases' sums
+    r.power = 1234.0
+    r.import_wh = r.export_wh = None
+    _, doc = _doc(r, _ctx(phases=2))
+    assert "energy_forward" not in doc["grid"] and "energy_reverse" not in doc["grid"]
+    # no grid phases from the source: none from the channels' names or roles
+    r.grid = []
     _, doc = _doc(r, _ctx(phases=0))
-    assert doc == {"grid": {"power": -2200}}
-    validate_victron(doc)
+    assert doc == {"grid": {"power": 1234}}
 
 
 def test_absurd_phase_power_is_replaced_and_absurd_total_sends_nothing():

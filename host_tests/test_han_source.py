@@ -208,3 +208,71 @@ def test_push_without_known_values_publishes_nothing():
     assert r.power is None and r.meter_id is None
     assert source.diagnostics()["pushes"] == 0
     assert source.diagnostics()["frames_ok"] == 1
+
+
+def test_the_grid_short_list_with_the_total_only_then_a_long_list_with_phases():
+    # the grid's facts are the source's (lib/core/reading.py): its phases, net power and energy
+    corpus = check.corpus_by_id()
+    short_entry = corpus["kaifa-no-tn3p-raw-9"]  # list 1: 1.7.0 only
+    long_entry = corpus["kaifa-no-tn3p-raw-8"]  # list 2/3: totals, energy, U and I per phase
+    source, r = _source(short_entry)
+    assert _poll_all(source) == 1
+    assert r.grid == [] and r.channels == []  # no phase value yet: the count is unknown
+    assert r.power == short_entry["expected"]["1-0:1.7.0"]
+    assert r.import_wh is None and r.export_wh is None
+    source._uart.add(check.entry_bytes(long_entry))
+    assert _poll_all(source) == 1
+    want = long_entry["expected"]
+    assert [c.name for c in r.grid] == ["L1", "L2", "L3"]
+    assert r.grid is r.channels  # the meter's phases are the grid's: no list of its own
+    assert r.power == want["1-0:1.7.0"] - want["1-0:2.7.0"]
+    assert (r.import_wh, r.export_wh) == (want["1-0:1.8.0"], want["1-0:2.8.0"])
+    grid = r.grid
+    source._uart.add(check.entry_bytes(short_entry))
+    assert _poll_all(source) == 1
+    assert r.grid is grid and r.power == short_entry["expected"]["1-0:1.7.0"]
+    assert r.import_wh == want["1-0:1.8.0"]  # the long list's, kept
+
+
+def _telegram(*lines):
+    import han_build as build
+
+    return build.telegram("ISK5 test", ["0-0:96.1.1(4B384547303034303436333935353037)"] +
+                          list(lines))
+
+
+def test_the_grid_a_single_phase_meter_and_import_minus_export():
+    uart = FakeUart(_telegram("1-0:1.7.0(00.000*kW)", "1-0:2.7.0(02.200*kW)",
+                              "1-0:32.7.0(230.1*V)"))
+    r = Reading("han")
+    source = HanSource(uart, {}, r)
+    assert _poll_all(source) == 1
+    assert [c.name for c in r.grid] == ["L1"] and r.grid is r.channels
+    assert r.power == -2200  # import minus export (IEC 62056-6-1: C 1 and 2)
+
+
+def test_the_grid_totals_a_meter_sends_per_phase_only_are_the_phases_sums():
+    phases_only = _telegram("1-0:21.7.0(00.100*kW)", "1-0:22.7.0(00.000*kW)",
+                            "1-0:41.7.0(00.000*kW)", "1-0:42.7.0(00.050*kW)",
+                            "1-0:61.7.0(00.300*kW)", "1-0:62.7.0(00.000*kW)",
+                            "1-0:21.8.0(000001.000*kWh)", "1-0:41.8.0(000002.000*kWh)",
+                            "1-0:61.8.0(000003.000*kWh)", "1-0:22.8.0(000000.007*kWh)")
+    r = Reading("han")
+    source = HanSource(FakeUart(phases_only), {}, r)
+    assert _poll_all(source) == 1
+    assert [c.name for c in r.grid] == ["L1", "L2", "L3"]
+    assert r.power == 100 - 50 + 300
+    assert r.import_wh == 6000
+    assert r.export_wh is None  # only L1 counts export: no sum of some phases
+    # the phases move: the sum follows them, push by push
+    source._uart.add(_telegram("1-0:61.7.0(00.900*kW)"))
+    assert _poll_all(source) == 1
+    assert r.power == 100 - 50 + 900
+    # once the meter sends its own total, that is the grid's power, and it stays the last one
+    # the meter sent while pushes carry phase values only (as every other value does)
+    source._uart.add(_telegram("1-0:1.7.0(01.000*kW)", "1-0:2.7.0(00.000*kW)"))
+    assert _poll_all(source) == 1
+    assert r.power == 1000
+    source._uart.add(_telegram("1-0:21.7.0(00.200*kW)"))
+    assert _poll_all(source) == 1
+    assert r.power == 1000 and r.import_wh == 6000

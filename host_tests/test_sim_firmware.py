@@ -169,6 +169,9 @@ def test_victron_payload_keeps_dbus_mqtt_grid_alive_between_slow_publishes(broke
         assert len(states(observer)) == 1  # the slow cadence itself is kept
         grid = json.loads(observer.payloads(BASE + "/victron")[-1])["grid"]
         assert isinstance(grid["power"], (int, float)) and grid["energy_forward"] >= 0
+        # the phases are the source's grid (reading.grid): CT1-CT3, all "grid" by default
+        assert sorted(k for k in grid if k.startswith("L")) == ["L1", "L2", "L3"]
+        assert all("power" in grid[k] and "voltage" in grid[k] for k in ("L1", "L2", "L3"))
     finally:
         assert sim.stop() == 0, sim.log()
     observer.close()

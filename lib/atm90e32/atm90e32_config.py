@@ -108,6 +108,9 @@ def apply_settings(source, settings):
         channel.port = port
         channel.label = source._labels[i]
         channel.role = ROLES[source._roles[i]]
+    # the grid's phases (reading.py): the "grid" channels in port order, at most three (a
+    # split-phase board's two legs are L1 and L2)
+    reading.grid = [channel for channel in reading.channels if channel.role == ROLES[0]][:3]
     # the chips are initialised (now, while the set-up code is loaded) after every driver is
     # built, so that the drivers' long-lived objects lie together in the heap
     for index in built:

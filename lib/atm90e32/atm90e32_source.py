@@ -21,7 +21,7 @@
 # Reading channels: named by their port, the channel id ("CT1"..), whatever the user calls them
 # (so ids and keys survive a rename); each channel also carries `port` (the same id), `label`
 # (the configured name, shown by Home Assistant and the CT6 format) and `role`. Role "off"
-# channels stay all None.
+# channels stay all None. The grid's phases (reading.grid) are the first three "grid" channels.
 # Totals: power, reactive power and lifetime energy are sums over the channels with role "grid",
 # or over all active channels if none is "grid"; when a channel of that set has no value this
 # cycle the power totals are None, never a partial sum. Powers are summed as the driver's integer

@@ -9,6 +9,21 @@
 # - Energy counters are integers in Wh / varh: lifetime, monotonic, never floats (the boards'
 #   floats are single precision, 24 bits of mantissa would lose Wh after 16.7 MWh).
 # - A value that the source does not provide is None and is left out of every payload.
+#
+# The grid connection is the source's to work out, once per reading; the formats only render
+# it (Victron and Tasmota publish exactly these, and compute none of them):
+# - `grid`: the Channel objects that are the grid's phases, L1..L3 in that order, at most
+#   three. A HAN meter's channels (L1, or L1..L3, from its first push with a phase value); the
+#   ATM90E32 channels whose role is "grid", in port order (a split-phase board's two legs are
+#   L1 and L2). Set when the channels are (re)built, not per reading.
+# - `power`: the net grid power (+ import): the meter's import minus export, else the sum over
+#   its phases when it sends only those (HAN); the sum over the "grid" channels, or over every
+#   active channel when none is "grid" (ATM90E32). None rather than a partial sum.
+# - `import_wh` / `export_wh`: the grid's lifetime energy: the meter's total, else its tariff
+#   registers' sum, else its phases' (HAN); summed over the same channels as `power`
+#   (ATM90E32).
+# - `Channel.role`: "grid" | "load" | "solar" | "off" where the source knows it (ATM90E32, from
+#   the config), None for a HAN meter's phases.
 
 
 class Channel:
@@ -18,7 +33,7 @@ class Channel:
         self.name = name  # stable id in topics and unique ids: "L1", "CT2"
         self.port = port  # ATM90E32: the board's CT port ("CT2") the channel is measured on
         self.label = label  # what users call it ("Solar"), None = the name
-        self.role = role  # ATM90E32 CT role: "grid" | "load" | "solar"; None for HAN phases
+        self.role = role  # the source's: "grid" | "load" | "solar" | "off" (ATM90E32); None (HAN)
         self.clear()
 
     def clear(self):
@@ -40,6 +55,7 @@ class Reading:
     def __init__(self, source, channel_names=()):
         self.source = source  # "han" | "atm90e32"
         self.channels = [Channel(name) for name in channel_names]
+        self.grid = []  # the channels that are the grid's phases, L1..L3 (see above)
         self.clear()
 
     def clear(self):
@@ -48,12 +64,12 @@ class Reading:
         self.meter_id = None  # str: meter serial number (HAN), None for ATM90E32
         self.meter_model = None  # str: meter type (HAN)
         self.meter_time = None  # str: the meter's own clock, ISO 8601 local time, as sent
-        self.power = None  # W, net: + import, - export
+        self.power = None  # W, the grid's net power: + import, - export
         self.import_power = None  # W >= 0 (HAN sends import and export power separately)
         self.export_power = None  # W >= 0
         self.reactive_power = None  # var, net
-        self.import_wh = None  # int, lifetime active energy A+
-        self.export_wh = None  # int, lifetime active energy A-
+        self.import_wh = None  # int, the grid's lifetime active energy A+
+        self.export_wh = None  # int, the grid's lifetime active energy A-
         self.reactive_import_varh = None  # int, lifetime reactive energy R+
         self.reactive_export_varh = None  # int, lifetime reactive energy R-
         self.frequency = None  # Hz
@@ -68,6 +84,8 @@ class Reading:
         return None
 
     def set_channels(self, names):
-        """Reshape the channel list (a HAN meter tells its phase count only in its first push)."""
+        """Reshape the channel list (a HAN meter tells its phase count only in its first push).
+        The source sets `grid` again afterwards."""
         if [c.name for c in self.channels] != list(names):
             self.channels = [Channel(name) for name in names]
+            self.grid = []  # never the old channels

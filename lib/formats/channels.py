@@ -1,7 +1,7 @@
-# What the formats say about channels beyond their values: names as topic-safe slugs, the label
-# to show and the role (grid, load, solar). Imported by the optional formats only (Home
-# Assistant, CT6, values, and grid.py for Victron and Tasmota), so the always-loaded publishing
-# path (publish_context, native) does not hold it.
+# What the formats say about channels beyond their values: names as topic-safe slugs and the
+# label to show (a channel's role is the source's: Channel.role in reading.py). Imported by the
+# optional formats only (Home Assistant, CT6, values), so the always-loaded publishing path
+# (native) does not hold it.
 
 HEX_DIGITS = "0123456789abcdef"  # also used by home_assistant
 
@@ -31,15 +31,6 @@ def slug(text):
 def slug_safe(code):
     """True for the characters slug() keeps as they are (A-Z a-z 0-9 -), by code."""
     return 0x30 <= code <= 0x39 or 0x41 <= code <= 0x5A or 0x61 <= code <= 0x7A or code == 0x2D
-
-
-def channel_role(channel, ctx):
-    """"grid" | "load" | "solar" | "off" | None: the role the source put on the channel (the
-    ATM90E32 source sets `channel.role`), else the configured one for its name."""
-    role = getattr(channel, "role", None)
-    if type(role) is str:
-        return role
-    return ctx.roles.get(channel.name)
 
 
 def channel_label(channel):

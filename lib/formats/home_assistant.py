@@ -24,7 +24,7 @@
 # the meter's phase count rules out, not what one short list lacks.
 from micropython import const
 
-from channels import HEX_DIGITS, channel_label, channel_role, slug
+from channels import HEX_DIGITS, channel_label, slug
 from json_writer import is_number
 from publish_context import FIRMWARE_NAME
 
@@ -102,31 +102,32 @@ def _entity_slug(text):
     return "".join(out) or "meter"
 
 
-def _signed(obj, ctx):
+def _signed(obj):
     """Whether the power of `obj` (the reading or a channel) is a signed grid flow: split into
-    import and export sensors. A channel's configured role decides ("grid"; "load" and "solar"
-    flow one way); without one, a source that counts export energy for it says it is signed."""
+    import and export sensors. A channel's role (the source's: the ATM90E32 channels' configured
+    one) decides ("grid"; "load" and "solar" flow one way); without one, a source that counts
+    export energy for it says it is signed."""
     if obj is not None and hasattr(obj, "name"):  # a channel; the reading has no role
-        role = channel_role(obj, ctx)
+        role = obj.role
         if role is not None:
             return role == "grid"
     return is_number(obj.export_wh)
 
 
-def _present(obj, row, ctx):
+def _present(obj, row):
     """How the sensor of `row` reads `obj` (the reading or a channel), or None if it has none."""
     if is_number(getattr(obj, row[_ATTR], None)):
         return _PLAIN
     split = _split(row)
-    if split != _PLAIN and is_number(obj.power) and _signed(obj, ctx):
+    if split != _PLAIN and is_number(obj.power) and _signed(obj):
         return split
     return None
 
 
-def _mask(obj, rows, ctx):
+def _mask(obj, rows):
     mask = 0
     for index in range(len(rows)):
-        if _present(obj, rows[index], ctx) is not None:
+        if _present(obj, rows[index]) is not None:
             mask |= 1 << index
     return mask
 
@@ -136,9 +137,9 @@ def key_set(reading, ctx):
     flash and to compare with ==): "<totals mask>[,<channel slug>:<mask>]..." in hex, e.g.
     "331,L1:7,L2:7,L3:7". Bits are row indexes of TOTAL_SENSORS / CHANNEL_SENSORS.
     """
-    parts = ["{:x}".format(_mask(reading, TOTAL_SENSORS, ctx))]
+    parts = ["{:x}".format(_mask(reading, TOTAL_SENSORS))]
     for channel in reading.channels:
-        mask = _mask(channel, CHANNEL_SENSORS, ctx)
+        mask = _mask(channel, CHANNEL_SENSORS)
         if mask:
             parts.append("{}:{:x}".format(slug(channel.name), mask))
     return ",".join(parts)
@@ -276,7 +277,7 @@ def discovery(reading, ctx, streamed=False):
         return
     writer = ctx.writer
     for row in TOTAL_SENSORS:
-        mode = _present(reading, row, ctx)
+        mode = _present(reading, row)
         if mode is not None:
             topic = _write_config(ctx, None, row, mode)
             yield topic, writer.chunks() if streamed else writer.payload(), True
@@ -284,7 +285,7 @@ def discovery(reading, ctx, streamed=False):
         if type(channel.name) is not str:
             continue
         for row in CHANNEL_SENSORS:
-            mode = _present(channel, row, ctx)
+            mode = _present(channel, row)
             if mode is not None:
                 topic = _write_config(ctx, channel, row, mode)
                 yield topic, writer.chunks() if streamed else writer.payload(), True

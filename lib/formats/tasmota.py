@@ -5,19 +5,19 @@
 # The driver needs the meter's JSON object to be named "grid" (tasmota.prefix, default "grid")
 # and reads exactly these keys (its README: power, power_L1..power_L3 in W, energy_forward /
 # energy_reverse in kWh); anything else in the object is noise to it, so nothing else is sent.
-# - power: the net grid power, signed (+ import), W;
-# - power_L<n>: a grid phase's power, for each phase this push gives one for (grid.grid_phases:
+# - power: the net grid power, signed (+ import), W (reading.power);
+# - power_L<n>: a grid phase's power, for each phase this push gives one for (reading.grid:
 #   L1..L3 of a HAN meter, or the "grid" CT channels);
-# - energy_forward / energy_reverse: the lifetime counters, kWh with 3 decimals written exactly
-#   from the integer Wh (no float on the boards).
+# - energy_forward / energy_reverse: the grid's lifetime counters (reading.import_wh /
+#   export_wh), kWh with 3 decimals written exactly from the integer Wh (no float on the boards).
+# The source works these out (reading.py); this module only renders them.
 # Keys and resolutions come from the quantity table (quantities.QUANTITIES, column grid).
 # Tasmota's "Time" is the device's local time; this reader knows UTC only (the reading's Unix
 # timestamp), and without a timestamp it passes on the meter's own clock when it has one.
 from civil_time import iso_utc
-from grid import grid_energy, grid_phases, net_power
 from quantities import quantity
 
-_PHASE_KEYS = {"L1": "power_L1", "L2": "power_L2", "L3": "power_L3"}
+_PHASE_KEYS = ("power_L1", "power_L2", "power_L3")
 
 
 def _time(reading):
@@ -41,12 +41,12 @@ def write(reading, ctx):
     writer.begin()
     writer.string(b"Time", _time(reading))
     writer.begin_object(ctx.tasmota_prefix)
-    phases = grid_phases(reading, ctx)
-    writer.quantity(quantity("p")[9], net_power(reading, phases), decimals)  # grid key
-    for label, channel in phases:
-        writer.quantity(_PHASE_KEYS[label], channel.power, decimals)
-    _write_kwh(writer, quantity("e_imp")[9], grid_energy(reading, phases, "import_wh"))
-    _write_kwh(writer, quantity("e_exp")[9], grid_energy(reading, phases, "export_wh"))
+    writer.quantity(quantity("p")[9], reading.power, decimals)  # grid key
+    phases = reading.grid
+    for index in range(min(len(phases), 3)):
+        writer.quantity(_PHASE_KEYS[index], phases[index].power, decimals)
+    _write_kwh(writer, quantity("e_imp")[9], reading.import_wh)
+    _write_kwh(writer, quantity("e_exp")[9], reading.export_wh)
     writer.end()
     writer.end()
     return writer.payload()

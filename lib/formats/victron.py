@@ -10,6 +10,8 @@
 # - the driver exits after 60 s without a message: the firmware publishes at least that often;
 # - a phase object without energy_forward/energy_reverse is read as 0 kWh: per-phase energy is
 #   sent only where the meter counts it (the driver's 0 is then its own default, not ours).
+# The grid's phases, net power and energy are the source's (reading.grid, reading.power,
+# reading.import_wh / export_wh: reading.py); this module renders them and works out none.
 # Phases: the driver creates its phase paths from the *first* message it gets and ignores phases
 # that appear later, so every message carries every phase from the first one on. ctx.grid_phases
 # is the phase count, learnt once (app.py: the first reading with per-phase values, or the
@@ -19,7 +21,6 @@
 # split evenly over the phases, the one estimate whose phases still add up to the total. Voltage,
 # current, frequency and power factor only as measured (the driver has its own defaults).
 # Numbers are rounded to their quantity's resolution (quantities.QUANTITIES).
-from grid import grid_energy, grid_phases, net_power
 from json_writer import is_number
 from quantities import QUANTITIES, quantity
 
@@ -38,7 +39,7 @@ def _phase_summary(phases):
     n_volts = 0
     amps = 0.0
     n_amps = 0
-    for _label, channel in phases:
+    for channel in phases:
         if is_number(channel.voltage):
             volts += channel.voltage
             n_volts += 1
@@ -85,8 +86,8 @@ def write(reading, ctx):
     count = ctx.grid_phases
     if count is None:
         return None
-    phases = grid_phases(reading, ctx)
-    power = net_power(reading, phases)
+    phases = reading.grid
+    power = reading.power
     if not _within(power, TOTAL_LIMIT_W):
         return None
     voltage, current = _phase_summary(phases)
@@ -96,15 +97,11 @@ def write(reading, ctx):
     writer.quantity(b"power", power, _decimals("p"))
     writer.quantity(b"voltage", voltage, _decimals("u"))
     writer.quantity(b"current", current, _decimals("i"))
-    _write_kwh(writer, b"energy_forward", grid_energy(reading, phases, "import_wh"))
-    _write_kwh(writer, b"energy_reverse", grid_energy(reading, phases, "export_wh"))
+    _write_kwh(writer, b"energy_forward", reading.import_wh)
+    _write_kwh(writer, b"energy_reverse", reading.export_wh)
     for index in range(min(count, 3)):
-        label = _PHASE_LABELS[index]
-        channel = None
-        for phase_label, phase in phases:
-            if phase_label == label:
-                channel = phase
-        writer.begin_object(label)
+        channel = phases[index] if index < len(phases) else None
+        writer.begin_object(_PHASE_LABELS[index])
         if channel is not None and _within(channel.power, PHASE_LIMIT_W):
             _write_phase(writer, reading, channel, channel.power)
         else:

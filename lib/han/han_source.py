@@ -5,6 +5,9 @@
 # others as they were: meters send short lists often and long ones rarely (list 1 every 2.5 s with
 # power only, list 3 hourly with the energy registers), so a reading always holds the latest
 # value of everything the meter has sent. A different meter id clears the reading.
+# The grid (reading.py): the meter's channels L1..L3 are its phases (reading.grid); the net power
+# is import minus export (docs/han.md §8.2), and a total the meter sends per phase only is the
+# phases' sum (_end).
 # Only values whose scale is known (a unit from the frame, a vendor document or the telegram)
 # reach the reading; energy registers become integer Wh/varh after han.*_multiplier.
 # All buffers are allocated once; a push allocates only the ints, floats and the few strings
@@ -23,6 +26,7 @@ _IDLE_FLUSH_MS = const(1000)  # a line quiet this long ends any half-received fr
 _RX_SIZE = const(256)
 _ONE_PHASE = ("L1",)
 _THREE_PHASES = ("L1", "L2", "L3")
+_GRID_TOTALS = ("power", "import_wh", "export_wh")  # what _end sums over the phases if need be
 
 
 class HanSource:
@@ -54,6 +58,7 @@ class HanSource:
         self._tariff_in = self._tariff_out = 0
         self._totals = 0  # bit 0: 1.8.0 seen, bit 1: 2.8.0 seen
         self._meter_changed = False
+        self._summed = 0  # bit k: reading.<_GRID_TOTALS[k]> is the phases' sum, not the meter's
         self.id_raw = [None, None, None]  # bytes of the last meter id and model seen
         self._diag = {}
 
@@ -142,7 +147,13 @@ class HanSource:
         self._totals = 0
         self._meter_changed = False
         self._values = 0  # values this push put into the reading
-        self.reading.meter_time = None
+        r = self.reading
+        r.meter_time = None
+        summed = self._summed
+        for name in _GRID_TOTALS:
+            if summed & 1:  # worked out again from this push's values (_end)
+                setattr(r, name, None)
+            summed >>= 1
 
     def _end(self, kind):
         r = self.reading
@@ -160,6 +171,23 @@ class HanSource:
             r.import_wh = self._tariff_in
         if self._tariff_out and not self._totals & 2:
             r.export_wh = self._tariff_out
+        # A total the meter does not send (a list with 21.7.0, 41.7.0, 61.7.0 but no 1.7.0 and
+        # 2.7.0; docs/han.md §8.2) is the sum over the phases, when each has the value.
+        summed = 0
+        bit = 1
+        for name in _GRID_TOTALS:
+            if r.grid and getattr(r, name) is None:
+                total = 0
+                for channel in r.grid:
+                    value = getattr(channel, name)
+                    if value is None:
+                        break
+                    total += value
+                else:
+                    setattr(r, name, total)
+                    summed |= bit
+            bit <<= 1
+        self._summed = summed
         self.format = kind
         self._last_push_ms = ticks_ms()
         if self._values:
@@ -284,4 +312,5 @@ class HanSource:
             r.set_channels(_THREE_PHASES if phase > 1 else _ONE_PHASE)
             if l1 is not None:
                 r.channels[0] = l1
+            r.grid = r.channels  # a HAN meter's phases are the grid's
         return r.channels[phase - 1]
