@@ -113,7 +113,7 @@ def _run(app, name, request, result):
     elif name == "announce":
         if app.last_publish_ms is None:
             raise ValueError("announce: no reading yet to announce sensors for")
-        if not config_change.prune_announcements(app):
+        if not app.prune_announcements():
             raise OSError("announce: the link went down while announcing")
     elif name == "calibrate":
         _calibrate(app, request, result)
@@ -159,8 +159,8 @@ def _calibrate(app, request, result):
     except OSError as e:
         raise ValueError("calibrate: the new gains could not be saved (%s); nothing changed"
                          % flash_error.describe(e)) from None
-    app.config = config_change.in_ram(new_config)
-    app.source.apply_settings(app.config["atm90e32"])  # rebuilds the chip with the new gains
+    app.use_config(new_config)
+    app.apply_changes(outcome["changed"])  # rebuilds the chip with the new gains
     config_change.publish_config(app, new_config)
     result["channel"] = channel
     result.update(gains)
