@@ -103,7 +103,9 @@ class App:
         if self.board.network_up(self.config):
             self.link.service()
         if self.trial_deadline_ms is not None and ticks_diff(now, self.trial_deadline_ms) >= 0:
-            self.end_trial(False)  # the broker was not reached: roll back
+            import app_change
+
+            app_change.end_trial(self, False)  # the broker was not reached: roll back
             _drop_rare_modules()
         while self.link.inbox:
             import link_events  # incoming messages are rare: their code is loaded for them
@@ -297,12 +299,6 @@ class App:
         import app_change
 
         app_change.apply_changes(self, changed, trial_ms)
-
-    def end_trial(self, confirmed):
-        """The connectivity change on trial reached the broker, or is rolled back."""
-        import app_change
-
-        app_change.end_trial(self, confirmed)
 
     def prune_announcements(self):
         """Remove the HA sensors no longer there, then announce; False if the link went down."""

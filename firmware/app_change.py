@@ -1,7 +1,8 @@
-# How the App takes a change: the code of its methods apply_changes(), end_trial() and
-# prune_announcements() (app.py, where use_config() is too). config_change.py and commands.py
-# validate, save and answer; they change the App only through these methods, so what holds
-# between its attributes is kept here, in one place:
+# How the App takes a change: the code of its methods apply_changes() and prune_announcements()
+# (app.py, where use_config() is too), and the end of a connectivity trial (from the loop and the
+# link's connect). config_change.py and commands.py validate, save and answer; they change the
+# App only through these methods, so what holds between its attributes is kept here, in one
+# place:
 #   - app.config is the config in force (validated and saved; config_saved.in_ram() of it);
 #   - app.ctx and app.base are built from app.config, and the MQTT link from both (its topics,
 #     its subscriptions, the broker settings);
@@ -76,7 +77,7 @@ def _replace_link(app):
 
 
 def end_trial(app, confirmed):
-    """App.end_trial: the connectivity change on trial reached the broker (confirmed), or its
+    """From App.step() and link_events.on_connect(): the connectivity change on trial reached the broker (confirmed), or its
     time ran out: roll back to the config in the TRIAL file."""
     app.trial_deadline_ms = None
     if confirmed:

@@ -39,7 +39,9 @@ def on_connect(app):
         app.reply(app.base + "/config/result", app.rollback_report)
         app.rollback_report = None
     if app.trial_deadline_ms is not None:
-        app.end_trial(True)
+        import app_change
+
+        app_change.end_trial(app, True)
     for note in app.notices:
         app.link.publish(app.base + "/notice", note.encode())
     app.notices = []
