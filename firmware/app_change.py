@@ -77,8 +77,8 @@ def _replace_link(app):
 
 
 def end_trial(app, confirmed):
-    """From App.step() and link_events.on_connect(): the connectivity change on trial reached the broker (confirmed), or its
-    time ran out: roll back to the config in the TRIAL file."""
+    """From App.step() and link_events.on_connect(): the connectivity change on trial reached
+    the broker (confirmed), or its time ran out: roll back to the config in the TRIAL file."""
     app.trial_deadline_ms = None
     if confirmed:
         storage.remove(TRIAL)
