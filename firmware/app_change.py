@@ -8,18 +8,22 @@
 #     its subscriptions, the broker settings);
 #   - the meter source runs with app.config's settings and publish interval;
 #   - app.trial_deadline_ms is set only while a connectivity change is on trial (TRIAL file).
-# Loaded for a change and dropped after it (app._RARE_MODULES): it holds no heap otherwise.
-import config_schema
+# Loaded for a change and dropped after it (app._RARE_MODULES): it holds no heap otherwise. The
+# config code is imported only by the functions that need it: a confirmed trial (at a connect)
+# needs none of it.
 import log
-import publish_context
 import storage
-from clock import ticks_add, ticks_ms
 from config_saved import TRIAL
 
 
 def apply_changes(app, changed, trial_ms):
     """App.apply_changes: what the dotted keys `changed` of the config in force touch."""
+    import config_schema
+    import publish_context
+
     if trial_ms:
+        from clock import ticks_add, ticks_ms
+
         # the old settings are in the TRIAL file; end_trial() rolls back if the new ones do not
         # reach the broker in time
         app.trial_deadline_ms = ticks_add(ticks_ms(), trial_ms)
@@ -68,6 +72,8 @@ def prune_announcements(app):
 
 def _replace_link(app):
     """A new link for changed settings, keeping what the old one still had to deliver."""
+    import publish_context
+
     old = app.link
     old.close()
     app.ctx = publish_context.build(app.config, app.board, app.ctx.sw_version)
@@ -87,6 +93,7 @@ def end_trial(app, confirmed):
     import json
 
     import config_change
+    import config_schema
     import config_store
 
     text = storage.read_text(TRIAL)
