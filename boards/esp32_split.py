@@ -53,8 +53,7 @@ def spi_chips(config):
     spi = hardware.atm90e32_spi(_SPI_ID, _SPI_BAUD, _SCK, _MOSI, _MISO)
     main_cs = machine.Pin(_CS_MAIN, machine.Pin.OUT, value=1)
     chips = [(spi, main_cs, ("CT1", None, "CT2"), _CHIP_DEFAULTS)]
-    settings = config.get("atm90e32") or {}
-    if settings.get("addon_chip") is True:
+    if config["atm90e32"].get("addon_chip"):  # validated by the config schema
         addon_cs = machine.Pin(_CS_ADDON, machine.Pin.OUT, value=1)
         chips.append((spi, addon_cs, ("CT3", None, "CT4"), _CHIP_DEFAULTS))
     return chips

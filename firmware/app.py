@@ -31,7 +31,7 @@ _RARE_MODULES = ("startup", "link_events", "mqtt_connect", "mqtt_receive", "cras
                  "config_change", "config_schema", "config_store", "commands", "signing",
                  "home_assistant", "ha_removals", "channels", "strict_json", "flash_error",
                  "publish_context", "diagnostics", "shutdown", "app_init",
-                 "config_saved", "energy_restore")
+                 "config_saved", "energy_restore", "app_change")
 
 
 def _drop_rare_modules():
@@ -103,9 +103,9 @@ class App:
         if self.board.network_up(self.config):
             self.link.service()
         if self.trial_deadline_ms is not None and ticks_diff(now, self.trial_deadline_ms) >= 0:
-            import config_change
+            import app_change
 
-            config_change.end_trial(self, False)  # the broker was not reached: roll back
+            app_change.end_trial(self, False)  # the broker was not reached: roll back
             _drop_rare_modules()
         while self.link.inbox:
             import link_events  # incoming messages are rare: their code is loaded for them
@@ -281,6 +281,27 @@ class App:
 
     def reply(self, topic, result):
         self.link.publish(topic, json.dumps(result).encode())
+
+    # -- changes: config/set, commands and rollbacks change the App only through these ---------
+
+    def use_config(self, config):
+        """Put a validated, saved config in force (what it changes: apply_changes())."""
+        import config_saved
+
+        self.config = config_saved.in_ram(config)
+
+    def apply_changes(self, changed, trial_ms=0):
+        """Apply the dotted keys `changed` of the config in force: publish context, link,
+        meter source, HA sensors; trial_ms: a connectivity change on trial (app_change.py)."""
+        import app_change
+
+        app_change.apply_changes(self, changed, trial_ms)
+
+    def prune_announcements(self):
+        """Remove the HA sensors no longer there, then announce; False if the link went down."""
+        import app_change
+
+        return app_change.prune_announcements(self)
 
     # -- shutdown -------------------------------------------------------------------------------
 

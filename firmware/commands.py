@@ -113,7 +113,7 @@ def _run(app, name, request, result):
     elif name == "announce":
         if app.last_publish_ms is None:
             raise ValueError("announce: no reading yet to announce sensors for")
-        if not config_change.prune_announcements(app):
+        if not app.prune_announcements():
             raise OSError("announce: the link went down while announcing")
     elif name == "calibrate":
         _calibrate(app, request, result)
@@ -138,16 +138,14 @@ def _calibrate(app, request, result):
     channel = request.get("channel")
     if type(channel) is not str:
         raise ValueError('calibrate needs "channel", e.g. "CT1"')
-    voltage = _number(request, "voltage", 1, 1000) if "voltage" in request else None
-    current = _number(request, "current", 0.01, 500) if "current" in request else None
-    if (voltage is None) == (current is None):
-        raise ValueError('calibrate needs exactly one reference: "voltage" or "current"')
     force = request.get("force", False)
     if type(force) is not bool:
         raise ValueError('calibrate: "force" must be true or false')
     # Measured only: the gains are applied once they are saved, so a calibration that cannot
-    # be saved changes nothing.
-    gains = app.source.calibrate(channel, voltage=voltage, current=current, write=False,
+    # be saved changes nothing. The source checks the reference (one of the two, a number in
+    # the chip's range).
+    gains = app.source.calibrate(channel, voltage=request.get("voltage"),
+                                 current=request.get("current"), write=False,
                                  max_change=None if force else _CALIBRATION_MAX_CHANGE)
     # Persist the new gains through the schema, like any other config change: every channel the
     # calibration changed (a voltage gain applies to all CTs on the same voltage input).
@@ -161,8 +159,8 @@ def _calibrate(app, request, result):
     except OSError as e:
         raise ValueError("calibrate: the new gains could not be saved (%s); nothing changed"
                          % flash_error.describe(e)) from None
-    app.config = config_change.in_ram(new_config)
-    app.source.apply_settings(app.config["atm90e32"])  # rebuilds the chip with the new gains
+    app.use_config(new_config)
+    app.apply_changes(outcome["changed"])  # rebuilds the chip with the new gains
     config_change.publish_config(app, new_config)
     result["channel"] = channel
     result.update(gains)

@@ -1,6 +1,10 @@
 # Config changes, at boot and while the firmware runs: site settings, config/set messages,
-# signed messages, connectivity changes on trial (rolled back when the broker stays out of
-# reach) and the TLS context mqtt.tls asks for.
+# signed messages, connectivity changes put on trial and the TLS context mqtt.tls asks for.
+# A change is validated (config_schema), saved and answered here; the App takes it through its
+# methods use_config() and apply_changes() (firmware/app_change.py: the publish context, the
+# link, the meter source, the trial and its rollback). The one attribute this module sets on
+# the App is its own: the signature check's replay counters (app.replay_guard), which must
+# outlive the module and which nothing else reads.
 #
 # All of it runs rarely, so app.py imports this module only when needed and drops it again
 # (with config_schema, config_store and signing): in the steady state it holds no heap.
@@ -11,9 +15,6 @@ import config_schema
 import config_store
 import log
 import storage
-import publish_context
-from clock import ticks_add, ticks_ms
-from config_saved import in_ram
 
 TRIAL_FILE = config_saved.TRIAL  # the previous config while a connectivity change is on trial
 _SITE_FILE = config_saved.SITE  # first-boot / provisioning settings (make deploy, tools/sim.py)
@@ -198,20 +199,16 @@ def handle_set(app, payload):
                                  "error": "could not save config: " + flash_error.describe(e)})
         return
     del config
-    app.config = in_ram(new_config)
+    app.use_config(new_config)  # in force now; what it changes is applied once answered
     log.info("config: changed %s", ", ".join(changed))
     app.reply(result_topic, result)
     publish_config(app, new_config)
     if link_change:
-        # Try the new broker/WiFi settings (the old ones are in TRIAL_FILE); end_trial() rolls
-        # back by itself if they do not connect.
-        app.trial_deadline_ms = ticks_add(ticks_ms(), app.trial_ms)
-        log.info("config: trying the new connection settings for %d s", app.trial_ms // 1000)
-        replace_link(app)
+        app.apply_changes(changed, app.trial_ms)
     elif result["restart"] or app.safe_mode:
         app.request_reset("config change needs a restart")
     else:
-        _apply_live(app, changed)
+        app.apply_changes(changed)
 
 
 def _not_for_this_board(app, config, changed):
@@ -229,87 +226,3 @@ def _not_for_this_board(app, config, changed):
         except ImportError:
             return "mqtt.tls needs the ssl module, which this board's firmware does not have"
     return None
-
-
-def _apply_live(app, changed):
-    """Settings that take effect without a restart: formats, meter settings, calibration."""
-    sections = {key.split(".")[0] for key in changed}
-    if "homeassistant" in sections:
-        # its status topic is one of the link's subscriptions
-        replace_link(app)
-    app.ctx = publish_context.build(app.config, app.board, app.ctx.sw_version)
-    source = app.config["source"]
-    if app.source is not None and source in sections:
-        app.source.apply_settings(app.config[source])
-    if app.source is not None and source == "atm90e32" and "publish_interval_s" in changed:
-        app.source.set_interval(app.config["publish_interval_s"] * 1000)
-    # Sensors may have been ruled out (HA off, a CT's role "off"): prune and re-announce.
-    if ("homeassistant" in sections or "atm90e32" in sections) \
-            and app.last_publish_ms is not None and app.link.connected:
-        prune_announcements(app)
-
-
-def prune_announcements(app):
-    """Remove the HA sensors the current reading (and config) no longer has, then announce.
-    False when the link went down on the way."""
-    import home_assistant
-
-    ctx = app.ctx
-    current = home_assistant.key_set(app.reading, ctx) if ctx.ha_enabled else ""
-    import ha_removals
-
-    for topic, payload, retain in ha_removals.removals(app.announced_keys, current, ctx):
-        if not app.link.publish(topic, payload, retain):
-            return False
-    app.announced_keys = current
-    app.save_announced()
-    app.session_announced = False
-    if ctx.ha_enabled:
-        app.announce()
-    return True
-
-
-def replace_link(app):
-    """A new link for changed settings, keeping what the old one still had to deliver."""
-    old = app.link
-    old.close()
-    app.ctx = publish_context.build(app.config, app.board, app.ctx.sw_version)
-    app.base = app.ctx.base
-    app.build_link()
-    app.link.adopt(old)
-
-
-def end_trial(app, confirmed):
-    """The connectivity change on trial reached the broker (confirmed), or its time ran out:
-    roll back to the config in TRIAL_FILE."""
-    app.trial_deadline_ms = None
-    if confirmed:
-        storage.remove(TRIAL_FILE)
-        log.info("config: new connection settings confirmed")
-        return
-    text = storage.read_text(TRIAL_FILE)
-    try:
-        old_config, _, error = config_schema.load_dict(json.loads(text or ""))
-    except ValueError:
-        old_config, error = None, "not valid JSON"
-    if old_config is None:
-        # Nothing sound to go back to: keep trying the new settings rather than guess.
-        log.error("config: cannot roll back, %s is unusable: %s", TRIAL_FILE, error)
-        storage.remove(TRIAL_FILE)
-        return
-    failed = app.link.last_error or "no connection"
-    save_public(old_config)
-    app.config = in_ram(old_config)
-    try:
-        config_store.save(old_config)
-    except OSError as e:  # keep the trial file: the next boot rolls back again
-        import flash_error
-
-        log.error("config: cannot save the rolled back config: %s", flash_error.describe(e))
-    else:
-        storage.remove(TRIAL_FILE)
-    note = "rolled back a connectivity change: the broker was not reachable within %d s (%s)"
-    app.notices.append(note % (app.trial_ms // 1000, failed))
-    app.rollback_report = {"ok": False, "error": note % (app.trial_ms // 1000, failed)}
-    log.warning("config: " + note, app.trial_ms // 1000, failed)
-    replace_link(app)

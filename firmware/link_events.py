@@ -39,9 +39,9 @@ def on_connect(app):
         app.reply(app.base + "/config/result", app.rollback_report)
         app.rollback_report = None
     if app.trial_deadline_ms is not None:
-        import config_change
+        import app_change
 
-        config_change.end_trial(app, True)
+        app_change.end_trial(app, True)
     for note in app.notices:
         app.link.publish(app.base + "/notice", note.encode())
     app.notices = []
@@ -54,8 +54,8 @@ def announce(app):
 
     The set announced is the union over readings (kept in flash as a key-set string): a HAN
     meter's short power-only lists must not remove the energy sensors its full lists bring.
-    Sensors are removed only by config_change.prune_announcements() (the announce command, or
-    a config change that can rule sensors out)."""
+    Sensors are removed only by App.prune_announcements() (the announce command, or a config
+    change that can rule sensors out)."""
     import gc
     import sys
 
@@ -71,6 +71,8 @@ def announce(app):
 
         if not ha_removals.remove_stale(app, current):
             return  # link down: try again with the next reading
+        app.stale_keys = None
+        app.save_announced()  # the file now holds this source's sensors only
     known = app.announced_keys
     merged = home_assistant.merge_key_sets(known, current) if known else current
     if app.session_announced and merged == known:

@@ -6,6 +6,9 @@
   not an import statement, and is not followed.
 - Only boards/ and the firmware entry (firmware/main.py, firmware/app.py) import `machine`
   (docs/architecture.md, "Who owns what").
+- The App's attributes are assigned only by the App's own modules (app.py, app_init.py,
+  app_change.py, link_events.py; startup.py builds it): config changes and commands go
+  through its methods (docs/architecture.md §5).
 """
 
 import ast
@@ -257,3 +260,58 @@ def test_lib_never_imports_the_firmware():
                 if module in firmware:
                     offenders.append("%s imports %s (line %d)" % (path, module, line))
     assert not offenders, "\n".join(offenders)
+
+
+# The App's own modules: app.py (as self), its set-up, its change and link-event code. Elsewhere
+# only the signature check's own state may be kept on the App.
+APP_OWN = {"firmware/app.py", "firmware/app_init.py", "firmware/app_change.py",
+           "firmware/link_events.py", "firmware/startup.py"}
+APP_ATTRIBUTES_ALLOWED = {"firmware/config_change.py": {"replay_guard"}}
+
+
+def app_attributes_assigned(path):
+    """[(attribute, line)] for each `app.<attribute> = ...` (or +=, or a tuple target) in the
+    file at the repo-relative `path`."""
+    with open(os.path.join(REPO, path)) as f:
+        tree = ast.parse(f.read(), path)
+    found = []
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign):
+            targets = list(node.targets)
+        elif isinstance(node, (ast.AugAssign, ast.AnnAssign)):
+            targets = [node.target]
+        else:
+            continue
+        while targets:
+            target = targets.pop()
+            if isinstance(target, (ast.Tuple, ast.List)):
+                targets.extend(target.elts)
+            elif isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) \
+                    and target.value.id == "app":
+                found.append((target.attr, target.lineno))
+    return found
+
+
+def test_app_attributes_are_assigned_only_by_the_apps_own_modules():
+    offenders = []
+    for folder in FLAT_FOLDERS + PACKAGES:
+        for root, _, names in os.walk(os.path.join(REPO, folder)):
+            for name in sorted(names):
+                if not name.endswith(".py"):
+                    continue
+                path = os.path.relpath(os.path.join(root, name), REPO).replace(os.sep, "/")
+                if path in APP_OWN:
+                    continue
+                allowed = APP_ATTRIBUTES_ALLOWED.get(path, ())
+                offenders += ["%s:%d app.%s" % (path, line, attribute)
+                              for attribute, line in app_attributes_assigned(path)
+                              if attribute not in allowed]
+    assert not offenders, "App attributes set outside the App's methods: " + ", ".join(
+        offenders)
+
+
+def test_app_attribute_finder_sees_every_form_of_assignment(tmp_path):
+    source = "app.a = 1\napp.b += 1\napp.c, x = 1, 2\nother.d = 1\napp.e.f = 1\n"
+    path = tmp_path / "sample.py"
+    path.write_text(source)
+    assert [a for a, _ in app_attributes_assigned(str(path))] == ["a", "b", "c"]

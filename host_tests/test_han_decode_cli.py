@@ -79,6 +79,15 @@ def test_help_and_usage_errors(micropython):
         assert "Traceback" not in err
         assert err.startswith("han_decode: ") and "usage:" in err, err
         assert out == ""
+    # the keys are checked by the config schema's rows for han.key / han.auth_key, the option
+    # named; blanks and colons between byte pairs are allowed
+    for option in ("--key", "--auth-key"):
+        code, out, err = _run([option, "00" * 15], stdin=b"", micropython=micropython)
+        assert code == 2 and err.startswith(
+            "han_decode: %s: must be empty or 32 or 64 hex digits\n" % option), err
+    code, out, err = _run(["--key", ":".join(["0a"] * 16), "--auth-key", " ".join(["B1"] * 16)],
+                          stdin=b"", micropython=micropython)
+    assert (code, out, err) == (0, "", "")
 
 
 @pytest.mark.parametrize("micropython", [False, True])

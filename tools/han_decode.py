@@ -37,14 +37,15 @@ import sys
 
 
 def _setup_path():
-    # The decoder's folders, lib/han and lib/core (boards/catalog.py MODULE_FOLDERS), beside
-    # this script's folder (no os.path on MicroPython). CPython searches them first, so no
+    # The decoder's folders, lib/han and lib/core, and lib/config for the --key checks
+    # (boards/catalog.py MODULE_FOLDERS), beside this script's folder (no os.path on
+    # MicroPython). CPython searches them first, so no
     # same-named package shadows the device's modules; MicroPython last, so modules frozen into
     # the firmware or precompiled with mpy-cross on MICROPYPATH (as a board holds them) are
     # used when given.
     here = __file__.rsplit("/", 1)[0] if "/" in __file__ else "."
     repo = here.rsplit("/", 1)[0] if "/" in here else (".." if here == "." else ".")
-    for folder in ("/lib/han", "/lib/core"):
+    for folder in ("/lib/han", "/lib/core", "/lib/config"):
         lib = repo + folder
         if lib not in sys.path:
             if sys.implementation.name == "micropython":

@@ -104,7 +104,9 @@ class ATM90E32:
         uoffset, ioffset: Uoffset/Ioffset, signed 16 bit (default 0);
         reverse: per-phase "CT on backwards" flags (flip P, Q, PF; swap import/export);
         channel_map_u: ChannelMapU value (e.g. 0x0444 when only input U0 is wired, CT6),
-        None keeps the chip's default mapping U0/U1/U2 -> A/B/C. ValueError if one is bad."""
+        None keeps the chip's default mapping U0/U1/U2 -> A/B/C; line_freq 50 or 60; pga_gain
+        1, 2 or 4. The arguments are trusted, not checked again: the firmware's come from its
+        config schema (atm90e32.*) and the board modules."""
         from atm90e32_setup import configure
 
         # modes (MMode0, MMode1, ChannelMapU or None), cal (Ugain A-C, Igain A-C, Uoffset A-C,

@@ -32,8 +32,6 @@ def calibrate_current(meter, p, reference, samples=4, interval_ms=350, write=Tru
 def _calibrate(meter, p, reference, samples, interval_ms, current, write, max_change):
     """calibrate_voltage (current 0) or calibrate_current (1); returns the new gain."""
     p = meter._phase(p)
-    if samples < 1:
-        raise ValueError("samples must be >= 1")
     what = "current" if current else "voltage"
     total = 0
     for i in range(samples):
@@ -47,8 +45,6 @@ def _calibrate(meter, p, reference, samples, interval_ms, current, write, max_ch
         total += (word << 8) | (meter._read(_URMS_A_LSB + 4 * current + p) >> 8)
     meter.check()
     measured = total / (samples * 256 * (1000 if current else 100))
-    if not reference > 0:
-        raise ValueError("reference %s must be > 0" % what)
     if measured < (0.1 if current else 1.0):
         raise ValueError("measured %s %.3f too low to calibrate against" % (what, measured))
     gain = int(reference / measured * meter.cal[3 * current + p] + 0.5)

@@ -67,26 +67,18 @@ def build(source, chips, settings):
 
 
 def apply_settings(source, settings):
-    problems = []
+    """Atm90e32Source.apply_settings: `settings` is the config's "atm90e32" object, validated
+    by the config schema (lib/config/config_schema.py); a key it lacks takes the schema's
+    default."""
     if settings is None:
         settings = {}
-    if not isinstance(settings, dict):
-        problems.append("atm90e32 settings must be an object")
-        settings = {}
     line_freq = settings.get("line_freq", 50)
-    if not _is_int(line_freq) or line_freq not in (50, 60):
-        problems.append("line_freq must be 50 or 60; using 50")
-        line_freq = 50
     pga_gain = settings.get("pga_gain", 1)
-    if not _is_int(pga_gain) or pga_gain not in (1, 2, 4):
-        problems.append("pga_gain must be 1, 2 or 4; using 1")
-        pga_gain = 1
     names = []
     reverse = []
     for i in range(len(source._slots)):
         port = source._slots[i][2]
-        reverse.append(_parse_channel(source, i, port.lower(), settings.get(port.lower()),
-                                      problems))
+        reverse.append(_take_channel(source, i, settings.get(port.lower()) or {}))
         # the channel is named by its port, always: topics, state keys and Home Assistant ids
         # stay when the user renames it (the name is the channel's label only)
         names.append(port)
@@ -115,47 +107,16 @@ def apply_settings(source, settings):
     # built, so that the drivers' long-lived objects lie together in the heap
     for index in built:
         source._init_chip(index, source._clock())
-    source.problems = problems
-    for problem in problems:
-        source._note(problem)
-    return problems
 
 
-def _parse_channel(source, i, key, raw, problems):
-    """Channel i's settings into the source's tables; returns its reversed flag."""
-    label = ""
-    gains = [0, 0]
-    reverse = False
-    role = 0
-    if raw is not None and not isinstance(raw, dict):
-        problems.append("%s: settings must be an object" % key)
-        raw = None
-    if raw is not None:
-        label = raw.get("name", "")
-        if not isinstance(label, str):
-            problems.append("%s.name must be a string" % key)
-            label = ""
-        for g in range(2):
-            gain = ("ugain", "igain")[g]
-            value = raw.get(gain, 0)
-            if _is_int(value) and 0 <= value <= 0xFFFF:
-                gains[g] = value
-            else:
-                problems.append("%s.%s must be an int 0..65535" % (key, gain))
-        reverse = raw.get("reversed", False)
-        if not isinstance(reverse, bool):
-            problems.append("%s.reversed must be true or false" % key)
-            reverse = False
-        value = raw.get("role", ROLES[0])
-        if value in ROLES:
-            role = ROLES.index(value)
-        else:
-            problems.append("%s.role must be one of grid, load, solar, off" % key)
-    source._labels[i] = label
-    source._gains[2 * i] = gains[0]
-    source._gains[2 * i + 1] = gains[1]
-    source._roles[i] = role
-    return reverse
+def _take_channel(source, i, channel):
+    """Channel i's settings (its "ctN" object) into the source's tables; returns its reversed
+    flag."""
+    source._labels[i] = channel.get("name", "")
+    source._gains[2 * i] = channel.get("ugain", 0)
+    source._gains[2 * i + 1] = channel.get("igain", 0)
+    source._roles[i] = ROLES.index(channel.get("role", ROLES[0]))
+    return channel.get("reversed", False)
 
 
 def chip_gains(source, index):

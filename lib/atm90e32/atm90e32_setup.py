@@ -1,5 +1,5 @@
-# The rarely run half of the ATM90E32 driver (lib/atm90e32/atm90e32.py): settings checks, soft
-# reset and configuration writes (init), gain writes and energy seeding (calibration is in
+# The rarely run half of the ATM90E32 driver (lib/atm90e32/atm90e32.py): its settings, soft reset
+# and configuration writes (init), gain writes and energy seeding (calibration is in
 # atm90e32_calibration). The driver imports it
 # when one of these is called; the firmware drops it again afterwards, so its code holds no heap
 # while the chips are only read. Facts and section numbers as in atm90e32.py (doc §, DS, AN).
@@ -54,35 +54,19 @@ def _default_sleep_ms():
     return lambda ms: time.sleep(ms / 1000)
 
 
-def _is_int(value):
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def configure(meter, line_freq, pga_gain, calibration, reverse, channel_map_u, sleep_ms):
-    """Checks the driver's constructor arguments and sets the meter's settings from them;
-    ValueError for a bad one. calibration: (ugain, igain, uoffset, ioffset), each None, one
-    int for all phases or three."""
-    if line_freq not in (50, 60):
-        raise ValueError("line_freq must be 50 or 60")
-    if pga_gain not in (1, 2, 4):
-        raise ValueError("pga_gain must be 1, 2 or 4")
-    if channel_map_u is not None and not 0 <= channel_map_u <= 0x7FF:
-        raise ValueError("channel_map_u out of range")
+    """Sets the meter's settings from the driver's constructor arguments, which are trusted
+    (their ranges: ATM90E32.__init__; the firmware's come from the config schema and the board
+    modules). calibration: (ugain, igain, uoffset, ioffset), each None, one int for all phases
+    or three."""
     cal = []
     for index in range(4):
         value = calibration[index]
-        what = ("ugain", "igain", "uoffset", "ioffset")[index]
         if value is None:
             value = _DEFAULT_GAIN if index < 2 else 0
-        if isinstance(value, int):
+        if type(value) is int:
             value = (value, value, value)
-        if len(value) != 3:
-            raise ValueError("%s: one value or three (phases A, B, C)" % what)
-        low, high = (1, 0xFFFF) if index < 2 else (-0x8000, 0x7FFF)
-        for v in value:
-            if not _is_int(v) or v < low or v > high:
-                raise ValueError("%s: %r not in %d..%d" % (what, v, low, high))
-            cal.append(v)
+        cal.extend(value)
     # MMode0: bit 12 = 60 Hz (doc §6.6); MMode1: PGA of all three current channels (doc §6.6): 1x
     # 0x0000, 2x 0x0015, 4x 0x002A
     meter.modes = (_MMODE0_60HZ if line_freq == 60 else _MMODE0_50HZ, 0x15 * (pga_gain >> 1),
@@ -232,10 +216,9 @@ def voltage_group(meter, p):
 
 
 def set_gain(meter, p, gain, current):
-    """Write Ugain (current 0) or Igain (1) of phase p now, verified; kept for init()."""
+    """Write Ugain (current 0) or Igain (1) of phase p (gain 1..65535) now, verified; kept for
+    init()."""
     p = meter._phase(p)
-    if not _is_int(gain) or not 1 <= gain <= 0xFFFF:
-        raise ValueError("gain must be an int 1..65535, got %r" % (gain,))
     _open_config(meter)
     try:
         _write_checked(meter, _UGAIN_A + 4 * p + current, gain)
@@ -250,7 +233,8 @@ def set_gain(meter, p, gain, current):
 def seed_energy(meter, p, import_counts, export_counts):
     """Restore phase p's lifetime counts (as saved from energy_counts()) at boot; what was
     counted since boot is kept on top, and seeding again replaces the earlier seed instead of
-    adding to it. ValueError for negative or non-int counts."""
+    adding to it. The counts (ints >= 0) are trusted: the source checks a saved state before it
+    seeds (atm90e32_config.restore_energy)."""
     _seed(meter, meter._phase(p), import_counts, export_counts, False)
 
 
@@ -260,9 +244,6 @@ def clear_energy(meter, p):
 
 
 def _seed(meter, p, import_counts, export_counts, clear):
-    for counts in (import_counts, export_counts):
-        if not _is_int(counts) or counts < 0:
-            raise ValueError("energy counts must be ints >= 0")
     seed = getattr(meter, "_seed", None)  # counts restored by seed_energy(), as _wh
     if seed is None:
         seed = meter._seed = [0] * 6

@@ -15,8 +15,8 @@
 #
 # Settings (lib/atm90e32/atm90e32_config.py): the config's "atm90e32" object: line_freq
 # (50/60), pga_gain (1/2/4) and per channel ct1..ct6 {name, ugain, igain, reversed, role};
-# ugain/igain 0 = the board's default, else the chip's reset value 0x8000. A bad value never
-# raises: its default is used and the reason is in `problems` (and logged).
+# ugain/igain 0 = the board's default, else the chip's reset value 0x8000. They are trusted: the
+# config schema (lib/config/config_schema.py) validated them; a key left out takes its default.
 #
 # Reading channels: named by their port, the channel id ("CT1"..), whatever the user calls them
 # (so ids and keys survive a rename); each channel also carries `port` (the same id), `label`
@@ -84,7 +84,6 @@ class Atm90e32Source:
         self._log = log
         self.reading = reading
         self.set_interval(interval_ms)
-        self.problems = []  # what was wrong with the settings last applied
         self.errors = 0  # chip failures (init or read) since start
         self.last_error = None
         self.last_calibration = None  # every channel a calibrate() changed, config-shaped
@@ -120,9 +119,9 @@ class Atm90e32Source:
     def apply_settings(self, settings):
         """Take a (new) atm90e32 settings object. Names, roles and reversed flags apply at once;
         a change of line frequency, PGA or gains rebuilds the chip's driver (pending energy is
-        collected first, lifetime counters carry over) and re-initialises the chip. Returns the
-        list of problems (empty when all was valid)."""
-        return self._rare("apply_settings", settings)
+        collected first, lifetime counters carry over) and re-initialises the chip. The
+        settings are validated ones (the config schema's)."""
+        self._rare("apply_settings", settings)
 
     def restore_energy(self, state):
         """Seed the lifetime counters from a saved energy_counters() (at boot). All or nothing:
@@ -321,7 +320,6 @@ class Atm90e32Source:
             "cycles": self.cycles,
             "errors": self.errors,
             "last_error": self.last_error,
-            "problems": len(self.problems),
         }
 
     def energy_counters(self):

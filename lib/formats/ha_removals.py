@@ -1,6 +1,6 @@
 # Removing Home Assistant sensors: the keys a key_set() string stands for and the empty
 # retained configs that make HA delete entities no longer measured. Used by a config change and
-# the announce command (config_change.prune_announcements), not by every announcement, so it is
+# the announce command (App.prune_announcements), not by every announcement, so it is
 # a module of its own (home_assistant.py stays smaller where .mpy files load into RAM).
 from channels import slug_safe
 from home_assistant import CHANNEL_SENSORS, TOTAL_SENSORS, parse_key_set, discovery_topic, key_set
@@ -54,11 +54,10 @@ def removals(previous_keys, current_keys, ctx):
 def remove_stale(app, current_keys):
     """The sensors of the meter source the firmware ran before a switch (app.stale_keys, a
     key_set() string) removed, but for those in `current_keys` (this source has them too: they
-    are announced again). `app` is the firmware's (firmware/link_events.py): its link, ctx and
-    save_announced(). False when the link went down on the way (tried again later)."""
+    are announced again). `app` is the firmware's (firmware/link_events.py): its link and ctx.
+    False when the link went down on the way (tried again later); the caller then forgets the
+    stale keys and saves the announced ones."""
     for topic, payload, retain in removals(app.stale_keys, current_keys, app.ctx):
         if not app.link.publish(topic, payload, retain):
             return False
-    app.stale_keys = None
-    app.save_announced()  # the file now holds this source's sensors only
     return True

@@ -55,6 +55,25 @@ def _parse_args(argv, script):
     return options
 
 
+def _key_settings(options):
+    """The han settings of --key/--auth-key, checked by the config schema's rows for han.key
+    and han.auth_key (what the firmware accepts); a usage error names the option. Blanks and
+    colons between the digits are allowed here, as keys are often written in groups."""
+    settings = {}
+    for name, option in (("key", "--key"), ("auth_key", "--auth-key")):
+        text = options[name].replace(" ", "").replace(":", "")
+        if text:
+            import config_schema
+
+            _, error = config_schema.check("han." + name, text)
+            if error:
+                _usage_error(error.replace("han." + name, option, 1))
+        settings[name] = text
+    # the schema is not needed for decoding: its heap goes back to the decoder
+    sys.modules.pop("config_schema", None)
+    return settings
+
+
 def _is_hex_text(data, n):
     for i in range(n):
         b = data[i]
@@ -109,13 +128,11 @@ def main(argv, script):
     """Run the CLI on argv (without the program name); script: tools/han_decode.py's path, for
     --help. Returns the exit status (usage errors exit with 2 through SystemExit)."""
     options = _parse_args(argv, script)
+    settings = _key_settings(options)
     from han_meter import HanMeter
     from han_stream import HanStreamDecoder
 
-    try:
-        meter = HanMeter({"key": options["key"], "auth_key": options["auth_key"]})
-    except ValueError as e:
-        _usage_error(str(e).replace("han.key", "--key").replace("han.auth_key", "--auth-key"))
+    meter = HanMeter(settings)
 
     def on_reject(reason):
         sys.stderr.write("han_decode: rejected: %s\n" % reason)

@@ -34,11 +34,7 @@ class HanSource:
         self._uart = uart
         self.reading = reading
         self.last_error = None
-        try:
-            self.meter = HanMeter(han_settings)
-        except ValueError as e:  # the config schema validates first; this is a second guard
-            self.last_error = str(e)
-            self.meter = HanMeter()
+        self.meter = HanMeter(han_settings)  # validated by the config schema
         self._scaled = self.meter.multipliers != [(1, 0)] * 5  # any multiplier not 1
         self._rx = bytearray(_RX_SIZE)
         self._rx_mv = memoryview(self._rx)
@@ -63,17 +59,13 @@ class HanSource:
         self._diag = {}
 
     def apply_settings(self, han_settings):
-        """Meter settings changed over MQTT (multipliers, keys): in effect from the next push."""
-        try:
-            meter = HanMeter(han_settings)
-        except ValueError as e:  # validated before; keep the settings that work
-            self.last_error = str(e)
-            return
+        """Meter settings changed over MQTT (multipliers, keys; validated by the config schema):
+        in effect from the next push."""
+        meter = HanMeter(han_settings)
         if meter.key != self.meter.key or meter.auth_key != self.meter.auth_key:
             self._dlms = None  # rebuilt with the new keys on the next binary frame
         self.meter = meter
         self._scaled = meter.multipliers != [(1, 0)] * 5
-        self.last_error = None
 
     # -- polling ----------------------------------------------------------------------------
 
