@@ -49,8 +49,11 @@ def load():
 def in_ram(config):
     """The config the running firmware keeps: without the section of the meter source it does
     not run (the HAN firmware keeps the ATM90E32 channel settings, ~0.8 KB, out of the heap).
-    config_change.full_config() brings it back from flash for the rare code that needs it."""
-    for name in SOURCE_SECTIONS:
-        if name != config["source"] and name in config:
-            del config[name]
-    return config
+    config_change.full_config() brings it back from flash for the rare code that needs it.
+    A copy: the caller's whole config may still be published or saved (a change, a rollback),
+    and must not lose that section."""
+    kept = {}
+    for name in config:
+        if name == config["source"] or name not in SOURCE_SECTIONS:
+            kept[name] = config[name]
+    return kept

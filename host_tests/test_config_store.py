@@ -449,9 +449,13 @@ def test_a_saved_config_is_read_at_boot_without_the_config_code_only_while_its_m
         config_store.save(config)
         assert config_saved.load() == config
         # the source section the firmware does not run stays on flash
-        ram = config_saved.in_ram(config_saved.load())
+        whole = config_saved.load()
+        ram = config_saved.in_ram(whole)
         other = "atm90e32" if config["source"] == "han" else "han"
         assert other not in ram and config["source"] in ram
+        # a copy: the whole config, still published or saved by a change or a rollback, keeps
+        # the section
+        assert whole == config and other in whole
         for name in (config_saved.SITE, config_saved.TRIAL):  # they need the full path
             with open(name, "w") as f:
                 f.write("{}")

@@ -116,6 +116,9 @@ def test_a_wrong_broker_port_rolls_back_by_itself(broker, tmp_path):
         send(broker, json.dumps({"mqtt": {"port": broker.port + 1 if broker.port < 65535
                                           else broker.port - 1}}).encode())
         assert wait_until(lambda: results(observer) and results(observer)[0]["ok"], timeout=10)
+        # the config published after the change keeps the section of the source not running
+        changed = json.loads(observer.payloads(BASE + "/config")[-1])
+        assert "han" in changed and "atm90e32" in changed, changed
         assert wait_until(lambda: observer.payloads(BASE + "/status")[-1:] == [b"offline"])
         # after the trial it is back on the old broker by itself, and says why
         assert wait_until(lambda: observer.payloads(BASE + "/status")[-1:] == [b"online"],
@@ -127,6 +130,12 @@ def test_a_wrong_broker_port_rolls_back_by_itself(broker, tmp_path):
         assert config["mqtt"]["port"] == broker.port
     finally:
         assert sim.stop() == 0, sim.log()
+    # the rolled back config saved on flash keeps both sources' settings (it once lost the
+    # section of the source not running)
+    with open(tmp_path / "config.json") as f:
+        saved = json.load(f)
+    assert saved["mqtt"]["port"] == broker.port
+    assert "han" in saved and "atm90e32" in saved, sorted(saved)
     observer.close()
 
 
